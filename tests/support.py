@@ -1,0 +1,209 @@
+"""One client interface over both drivers, so a handler test proves they agree.
+
+``make_client(app, mode)`` returns a :class:`Client`:
+
+* ``"wsgi"`` sends requests through ``webtest.TestApp`` wrapped around
+  ``wsgiref.validate.validator(WSGIAdapter(app))`` (PEP 3333 checked on every request);
+* ``"native"`` starts dualweb's own ``HTTPServer`` on 127.0.0.1, port 0, in a
+  background thread with its own event loop, and talks to it over a real socket.
+
+Cookies are not remembered between requests: tests pass ``Cookie`` headers
+explicitly, so what each request carries is visible in the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import importlib.util
+import json
+import threading
+import wsgiref.validate
+from collections.abc import Mapping
+from http.cookies import SimpleCookie
+from typing import Any
+
+MODES = ["wsgi"] + (["native"] if importlib.util.find_spec("dualweb.httpserver") else [])
+
+
+class Response:
+    """What a client received: status, headers (case-insensitive, repeatable), body."""
+
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes):
+        self.status = status
+        self.reason = reason
+        self.header_list = headers
+        self.body = body
+
+    @property
+    def headers(self) -> _Headers:
+        return _Headers(self.header_list)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def cookies(self) -> dict[str, str]:
+        """Cookie name → value from every ``Set-Cookie`` header."""
+        jar: SimpleCookie = SimpleCookie()
+        for value in self.headers.get_all("Set-Cookie"):
+            jar.load(value)
+        return {name: morsel.value for name, morsel in jar.items()}
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+class _Headers:
+    def __init__(self, items: list[tuple[str, str]]):
+        self._items = items
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return values[0] if values else default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.get_all(name))
+
+    def get_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self._items if k.lower() == lname]
+
+
+class Client:
+    """Base class: ``request()`` plus verb shortcuts."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        raise NotImplementedError
+
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
+        return self.request("GET", path, headers=headers)
+
+    def head(self, path: str, headers: Mapping[str, str] | None = None) -> Response:
+        return self.request("HEAD", path, headers=headers)
+
+    def post(
+        self,
+        path: str,
+        body: bytes | str | Mapping[str, str] = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        hdrs = dict(headers or {})
+        if isinstance(body, Mapping):
+            from urllib.parse import urlencode
+
+            body = urlencode(body)
+            hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return self.request("POST", path, body=body, headers=hdrs)
+
+    def close(self) -> None:
+        pass
+
+
+class WSGIClient(Client):
+    """Drives the app through webtest and the PEP 3333 validator."""
+
+    def __init__(self, app: Any, **adapter_kwargs: Any):
+        import webtest
+
+        from dualweb.wsgi import WSGIAdapter
+
+        self.adapter = WSGIAdapter(app, **adapter_kwargs)
+        self.testapp = webtest.TestApp(wsgiref.validate.validator(self.adapter))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        self.testapp.cookiejar.clear()
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        kwargs: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
+        if body is not None:
+            kwargs["body"] = body
+        resp = self.testapp.request(path, expect_errors=True, **kwargs)
+        code, _, reason = resp.status.partition(" ")
+        return Response(int(code), reason, list(resp.headerlist), resp.body)
+
+
+class NativeClient(Client):
+    """Serves the app with dualweb's HTTPServer in a thread; requests go over a real socket."""
+
+    def __init__(self, app: Any, **server_kwargs: Any):
+        from dualweb.httpserver import HTTPServer
+        from dualweb.netutil import bind_sockets
+
+        self._loop = asyncio.new_event_loop()
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+
+            async def setup() -> None:
+                self.server = HTTPServer(app, **server_kwargs)
+                self.server.add_sockets(sockets)
+                started.set()
+
+            self._loop.create_task(setup())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("native server did not start")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+            resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, resp.reason, list(resp.getheaders()), data)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        async def shutdown() -> None:
+            self.server.stop()
+            await self.server.close_all_connections()
+
+        fut = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def make_client(app: Any, mode: str, **kwargs: Any) -> Client:
+    """Return a client for ``app`` in ``mode`` ("wsgi" or "native")."""
+    if mode == "wsgi":
+        return WSGIClient(app, **kwargs)
+    if mode == "native":
+        return NativeClient(app, **kwargs)
+    raise ValueError(mode)
