@@ -1,0 +1,35 @@
+"""The hello-world app from the Tornado notes, run natively: ``python examples/hello.py``.
+
+Then ``curl http://127.0.0.1:8888/`` answers ``Hello, world``. ``--port`` picks
+another port (0 chooses a free one and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import dualweb.web
+
+
+class MainHandler(dualweb.web.RequestHandler):
+    def get(self) -> None:
+        self.write("Hello, world")
+
+
+def make_app() -> dualweb.web.Application:
+    return dualweb.web.Application([(r"/", MainHandler)])
+
+
+async def main(port: int = 8888) -> None:
+    app = make_app()
+    server = app.listen(port, "127.0.0.1")
+    bound = sorted({s.getsockname()[1] for s in server.sockets()}) if port == 0 else [port]
+    print(f"Listening on http://127.0.0.1:{bound[0]}/", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8888)
+    asyncio.run(main(parser.parse_args().port))
