@@ -1,7 +1,7 @@
 """The hello-world app from the Tornado notes, run natively: ``python examples/hello.py``.
 
 Then ``curl http://127.0.0.1:8888/`` answers ``Hello, world``. ``--port`` picks
-another port (0 chooses a free one and prints it).
+another port.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ def make_app() -> dualweb.web.Application:
 
 async def main(port: int = 8888) -> None:
     app = make_app()
-    server = app.listen(port, "127.0.0.1")
-    bound = sorted({s.getsockname()[1] for s in server.sockets()}) if port == 0 else [port]
-    print(f"Listening on http://127.0.0.1:{bound[0]}/", flush=True)
+    app.listen(port)
+    print(f"Listening on http://127.0.0.1:{port}/", flush=True)
     await asyncio.Event().wait()
 
 
