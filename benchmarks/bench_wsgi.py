@@ -1,0 +1,280 @@
+"""WSGI-mode benchmark: dualweb's WSGIAdapter vs Flask vs a bare WSGI callable.
+
+Each app (benchmarks/apps/) serves ``/`` (hello world) and ``/json`` under
+gunicorn with one sync worker, pinned to CPU 0 with ``taskset``; the load
+generator (``wrk``, or ``ab`` if wrk is missing) is pinned to CPU 1. Apps are
+interleaved within each repetition so drifts in machine load hit all of them;
+the table shows medians over the repetitions, ratios against Flask and the
+bare callable, and the gunicorn worker's CPU time per request (utime+stime
+from /proc/<pid>/stat before and after each run).
+
+    python benchmarks/bench_wsgi.py                 # the full gunicorn comparison
+    python benchmarks/bench_wsgi.py --micro         # in-process: µs per call, no server
+    python benchmarks/bench_wsgi.py --profile       # cProfile of the adapter + core
+
+Everything runs on 127.0.0.1; nothing touches the internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+APPS_DIR = HERE / "apps"
+APPS = {"bare": "bare_bench:app", "flask": "flask_bench:app", "dualweb": "dualweb_bench:app"}
+ROUTES = {"hello": "/", "json": "/json"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- servers -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Gunicorn:
+    """``gunicorn -w 1 -k sync`` serving one app, pinned to CPU 0."""
+
+    def __init__(self, target: str, cpu: str = "0") -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "sync"]
+        cmd += ["-b", f"127.0.0.1:{self.port}", "--chdir", str(APPS_DIR)]
+        cmd += ["--log-level", "warning", target]
+        if shutil.which("taskset"):
+            cmd = ["taskset", "-c", cpu, *cmd]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        self.worker = self._wait_ready()
+
+    def _wait_ready(self) -> int:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            workers = children_of(self.proc.pid)
+            if workers:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                        sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                        if sock.recv(64).startswith(b"HTTP/1."):
+                            return workers[0]
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("gunicorn did not start within 15s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+# -- load ------------------------------------------------------------------------
+
+
+def load(url: str, seconds: float, connections: int) -> tuple[float, int, int]:
+    """Drive ``url``; return (requests/s, completed requests, failed requests)."""
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    if shutil.which("wrk"):
+        cmd = [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        )
+        failed = int(bad.group(1)) if bad else 0
+        failed += sum(int(x) for x in errors.groups()) if errors else 0
+        return rps, total, failed
+    if shutil.which("ab"):
+        cmd = [*pin, "ab", "-q", "-t", str(seconds), "-n", "10000000", "-c", str(connections), url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+        rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        total = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+        failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+        return rps, total, failed
+    raise SystemExit("neither wrk nor ab is installed (apt-get install wrk)")
+
+
+def run_server_bench(reps: int, seconds: float, connections: int) -> None:
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for rep in range(reps):
+        for name, target in APPS.items():
+            server = Gunicorn(target)
+            try:
+                for route, path in ROUTES.items():
+                    url = f"http://127.0.0.1:{server.port}{path}"
+                    load(url, 1, connections)  # warm-up
+                    before = cpu_seconds(server.worker)
+                    rps, total, failed = load(url, seconds, connections)
+                    used = cpu_seconds(server.worker) - before
+                    if failed:
+                        print(f"  !! {name} {route}: {failed} failed requests", file=sys.stderr)
+                    results.setdefault((name, route), []).append((rps, 1e6 * used / max(total, 1)))
+                    print(f"  rep {rep + 1} {name:8} {route:6} {rps:9.0f} req/s", file=sys.stderr)
+            finally:
+                server.stop()
+    print_table(results)
+
+
+def print_table(results: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
+    def med(name: str, route: str, index: int) -> float:
+        return statistics.median(r[index] for r in results[(name, route)])
+
+    print()
+    print(f"{'route':6} {'app':8} {'req/s':>9} {'vs flask':>9} {'vs bare':>8} {'CPU µs/req':>11}")
+    for route in ROUTES:
+        for name in APPS:
+            rps = med(name, route, 0)
+            print(
+                f"{route:6} {name:8} {rps:9.0f} {rps / med('flask', route, 0):8.2f}x "
+                f"{rps / med('bare', route, 0):7.2f}x {med(name, route, 1):11.1f}"
+            )
+
+
+# -- in-process ------------------------------------------------------------------
+
+
+def environ_for(path: str) -> dict[str, Any]:
+    """An environ like gunicorn builds for a typical browser-ish GET."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "RAW_URI": path,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "HTTP_ACCEPT": "*/*",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+
+
+def load_apps() -> dict[str, Callable[..., Iterable[bytes]]]:
+    sys.path[:0] = [str(ROOT), str(APPS_DIR)]
+    import bare_bench
+    import dualweb_bench
+    import flask_bench
+
+    return {"bare": bare_bench.app, "flask": flask_bench.app, "dualweb": dualweb_bench.app}
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return None
+
+
+def call_many(app: Callable[..., Iterable[bytes]], path: str, count: int) -> float:
+    """Seconds per call of ``app`` on a prebuilt environ (body consumed like a server would)."""
+    environ = environ_for(path)
+    start = time.perf_counter()
+    for _ in range(count):
+        env = environ.copy()
+        result = app(env, _start_response)
+        for _chunk in result:
+            pass
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return (time.perf_counter() - start) / count
+
+
+def run_micro(count: int) -> None:
+    apps = load_apps()
+    print(f"{'route':6} {'app':8} {'µs/call':>8} {'over bare':>10}")
+    for route, path in ROUTES.items():
+        timings = {}
+        for name, app in apps.items():
+            call_many(app, path, 2000)  # warm-up
+            timings[name] = 1e6 * min(call_many(app, path, count) for _ in range(5))
+        for name, us in timings.items():
+            print(f"{route:6} {name:8} {us:8.2f} {us - timings['bare']:+9.2f}")
+
+
+def run_profile(count: int) -> None:
+    app = load_apps()["dualweb"]
+    for path in ROUTES.values():
+        call_many(app, path, 1000)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for path in ROUTES.values():
+        call_many(app, path, count)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--micro", action="store_true", help="in-process µs per call")
+    parser.add_argument("--profile", action="store_true", help="cProfile dualweb in-process")
+    parser.add_argument("--count", type=int, default=20000, help="calls per in-process run")
+    args = parser.parse_args()
+    if args.micro:
+        run_micro(args.count)
+    elif args.profile:
+        run_profile(args.count)
+    else:
+        run_server_bench(args.reps, args.seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()
