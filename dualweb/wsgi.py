@@ -100,6 +100,7 @@ _PATH_SAFE = "/:@!$&'()*+,;="
 _is_plain_path = re.compile(r"[A-Za-z0-9_.~/:@!$&'()*+,;=-]*\Z").match
 _HEADER_NAME_CACHE_LIMIT = 512
 _NO_BODY_STATUS = frozenset({204, 304})
+_READ_BLOCK = 65536
 
 
 def _error_page(code: int, reason: str, detail: str | None = None) -> bytes:
@@ -186,8 +187,15 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
             # Without a length, reading could block forever on servers that
             # hand over the raw socket, so PEP 3333 says: no body.
             return b""
+        # read() without a size is not in PEP 3333 (wsgiref's validator
+        # rejects it), so read to EOF in blocks.
+        parts = []
         try:
-            return bytes(stream.read())
+            while True:
+                part = stream.read(_READ_BLOCK)
+                if not part:
+                    return b"".join(parts)
+                parts.append(part)
         except Exception as exc:
             raise _BadRequest(f"error reading the request body: {exc!r}") from exc
     if not (length_text.isascii() and length_text.isdigit()):
@@ -337,7 +345,13 @@ class WSGIAdapter:
             host=host,
             connection=connection,
         )
-        request._parse_body()
+        if request.body:
+            # Form bodies are parsed here so that a malformed one is a 400 from
+            # the adapter whichever callable serves the request.
+            try:
+                request._parse_body()
+            except Exception as exc:
+                raise _BadRequest(f"malformed body: {exc}") from exc
         return request, connection
 
     def _header_name(self, key: str) -> str:
@@ -374,6 +388,14 @@ class WSGIAdapter:
         try:
             if self._find_handler is not None:
                 delegate = self._find_handler(request)
+                if delegate is None:
+                    # A bare Router with no matching rule: as the native server does.
+                    connection.write_headers(
+                        ResponseStartLine("HTTP/1.1", 404, "Not Found"),
+                        HTTPHeaders({"Content-Length": "0"}),
+                    )
+                    connection.finish()
+                    return None
                 handler_class = getattr(delegate, "handler_class", None)
                 result = delegate.execute()
             else:
