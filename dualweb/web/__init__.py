@@ -1,0 +1,97 @@
+"""``dualweb.web``: the request handlers and the application (Tornado's ``tornado.web``).
+
+Everything a Tornado application imports from ``tornado.web`` is here under
+the same name: :class:`RequestHandler`, :class:`Application`,
+:class:`HTTPError`, :class:`Finish`, :class:`MissingArgumentError`,
+:class:`RedirectHandler`, :class:`ErrorHandler`, :class:`FallbackHandler`,
+:func:`authenticated`, :func:`addslash`, :func:`removeslash`,
+:func:`stream_request_body`, :class:`OutputTransform`,
+:class:`GZipContentEncoding`, :class:`URLSpec` / :data:`url`, the signed
+value helpers, and :class:`AsyncUnavailableError` (raised for async-only
+features under WSGI).
+
+The implementation is split by concern: :mod:`.handler` (the lifecycle),
+:mod:`.output`, :mod:`.arguments`, :mod:`.userinfo`, :mod:`.cookies`,
+:mod:`.xsrf`, :mod:`.signing`, :mod:`.application`, :mod:`.handlers`,
+:mod:`.decorators`, :mod:`.transforms`, :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dualweb.routing import URLSpec, url
+from dualweb.web.application import Application
+from dualweb.web.arguments import _ARG_DEFAULT, _ArgDefaultMarker
+from dualweb.web.decorators import (
+    addslash,
+    asynchronous,
+    authenticated,
+    removeslash,
+    stream_request_body,
+)
+from dualweb.web.errors import AsyncUnavailableError, Finish, HTTPError, MissingArgumentError
+from dualweb.web.handler import RequestHandler
+from dualweb.web.handlers import ErrorHandler, FallbackHandler, RedirectHandler
+from dualweb.web.signing import (
+    DEFAULT_SIGNED_VALUE_MIN_VERSION,
+    DEFAULT_SIGNED_VALUE_VERSION,
+    create_signed_value,
+    decode_signed_value,
+    get_signature_key_version,
+)
+from dualweb.web.transforms import GZipContentEncoding, OutputTransform
+
+MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
+MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
+
+__all__ = [
+    "DEFAULT_SIGNED_VALUE_MIN_VERSION",
+    "DEFAULT_SIGNED_VALUE_VERSION",
+    "MAX_SUPPORTED_SIGNED_VALUE_VERSION",
+    "MIN_SUPPORTED_SIGNED_VALUE_VERSION",
+    "_ARG_DEFAULT",
+    "Application",
+    "AsyncUnavailableError",
+    "ErrorHandler",
+    "FallbackHandler",
+    "Finish",
+    "GZipContentEncoding",
+    "HTTPError",
+    "MissingArgumentError",
+    "OutputTransform",
+    "RedirectHandler",
+    "RequestHandler",
+    "URLSpec",
+    "_ArgDefaultMarker",
+    "addslash",
+    "asynchronous",
+    "authenticated",
+    "create_signed_value",
+    "decode_signed_value",
+    "get_signature_key_version",
+    "removeslash",
+    "stream_request_body",
+    "url",
+]
+
+# Names whose modules are written separately (static files, UI modules);
+# imported on first use so this package works while they are absent.
+_LAZY = {
+    "StaticFileHandler": "dualweb.web.static",
+    "UIModule": "dualweb.web.ui",
+    "TemplateModule": "dualweb.web.ui",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dualweb.web' has no attribute {name!r}")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise AttributeError(
+            f"dualweb.web.{name} is not available yet ({module} is missing)"
+        ) from None

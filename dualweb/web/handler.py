@@ -1,0 +1,660 @@
+"""The request lifecycle: :class:`RequestHandler`.
+
+Theory of operation
+-------------------
+
+A handler is created per request by the application's handler delegate and
+driven through :meth:`RequestHandler._execute`, which runs these steps, each
+written once:
+
+1. ``_begin``: method check (405 + ``Allow``), body parsing, path argument
+   decoding, XSRF check;
+2. ``prepare()``;
+3. ``_after_prepare``: release the streaming gate, stop if ``prepare``
+   finished the request;
+4. (``@stream_request_body`` only) wait for the whole body;
+5. ``_call_verb``: the verb method (``get``, ``post``, ...);
+6. ``_end``: auto-finish unless ``@asynchronous`` turned it off.
+
+Exceptions from any step go to ``_handle_request_exception`` (``send_error``
+/ ``write_error``). While every step returns ``None`` the whole request runs
+synchronously and ``_execute`` returns ``None``: a plain ``def`` handler
+never creates a coroutine, a task or a future. As soon as ``prepare`` or the
+verb returns an awaitable, ``_execute`` returns the coroutine ``_resume``,
+which awaits it and carries on from the next step with the same step
+functions. Under a driver without an event loop
+(``connection.supports_async`` is false, i.e. WSGI) that awaitable is closed
+and :class:`~dualweb.connection.AsyncUnavailableError` is raised instead,
+which is handled like any handler exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+import types
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
+from dualweb.escape import utf8, xhtml_escape
+from dualweb.httputil import HTTPInputError
+from dualweb.log import app_log, gen_log
+from dualweb.web.arguments import ArgumentsMixin
+from dualweb.web.cookies import CookieMixin
+from dualweb.web.errors import Finish, HTTPError
+from dualweb.web.output import OutputMixin
+from dualweb.web.userinfo import UserMixin
+from dualweb.web.xsrf import XSRFMixin
+
+if TYPE_CHECKING:
+    from dualweb.httputil import HTTPServerRequest
+    from dualweb.web.application import Application
+    from dualweb.web.transforms import OutputTransform
+
+__all__ = ["RequestHandler"]
+
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+_VERB_ATTRS = {
+    m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+}
+_NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
+_ERROR_PAGE = "<html><title>%(code)d: %(message)s</title><body>%(code)d: %(message)s</body></html>"
+
+# Where _resume picks up the lifecycle after the awaitable it was given.
+_AFTER_PREPARE = 0
+_AWAIT_BODY = 1
+_AFTER_VERB = 2
+
+
+def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
+    raise HTTPError(405)
+
+
+class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMixin):
+    """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
+
+    One instance serves one request. The application creates it with the
+    rule's keyword arguments (passed on to :meth:`initialize`), then calls
+    :meth:`prepare`, the method named after the HTTP verb with the URL's
+    captured groups as arguments, and finally :meth:`finish` if the method
+    did not. Output is built with :meth:`write`, :meth:`set_header`,
+    :meth:`set_status`, :meth:`redirect` and friends.
+
+    Verb methods may be plain functions (the fast path; the only kind
+    allowed under :class:`~dualweb.wsgi.WSGIAdapter`) or coroutines when
+    running on dualweb's native server.
+
+    Args:
+        application: the :class:`~dualweb.web.Application` serving the request.
+        request: the :class:`~dualweb.httputil.HTTPServerRequest`.
+        kwargs: the rule's keyword arguments, passed to :meth:`initialize`.
+    """
+
+    SUPPORTED_METHODS: tuple[str, ...] = (
+        "GET",
+        "HEAD",
+        "POST",
+        "DELETE",
+        "PATCH",
+        "PUT",
+        "OPTIONS",
+    )
+
+    #: Set by :func:`~dualweb.web.stream_request_body`.
+    _stream_request_body: ClassVar[bool] = False
+    #: Why this handler class can only run natively (set by WebSocketHandler,
+    #: the auth mixins, ...); ``None`` when it has no such feature.
+    _native_only_feature: ClassVar[str | None] = None
+
+    __slots__ = (
+        "__weakref__",
+        "_auto_finish",
+        "_current_user",
+        "_finished",
+        "_headers",
+        "_headers_written",
+        "_locale",
+        "_new_cookies",
+        "_prepared_future",
+        "_raw_xsrf_token",
+        "_reason",
+        "_status_code",
+        "_transforms",
+        "_write_buffer",
+        "_xsrf_token",
+        "application",
+        "path_args",
+        "path_kwargs",
+        "request",
+    )
+
+    get: Callable[..., Any] = _unimplemented_method
+    head: Callable[..., Any] = _unimplemented_method
+    post: Callable[..., Any] = _unimplemented_method
+    delete: Callable[..., Any] = _unimplemented_method
+    patch: Callable[..., Any] = _unimplemented_method
+    put: Callable[..., Any] = _unimplemented_method
+    options: Callable[..., Any] = _unimplemented_method
+
+    def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
+        self.application = application
+        self.request = request
+        self._headers_written = False
+        self._finished = False
+        self._auto_finish = True
+        self._prepared_future: asyncio.Future[None] | None = None
+        self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
+        self.path_args: list[str] = []
+        self.path_kwargs: dict[str, str] = {}
+        self._new_cookies = {}
+        self.clear()
+        connection = request.connection
+        if connection is not None:
+            connection.set_close_callback(self.on_connection_close)
+        self.initialize(**kwargs)
+
+    # -- hooks -------------------------------------------------------------
+
+    def initialize(self, **kwargs: Any) -> None:
+        """Override to receive the keyword arguments of the URL rule.
+
+        ``(r"/user/(.*)", ProfileHandler, dict(database=db))`` calls
+        ``initialize(database=db)`` for each request. The default accepts no
+        arguments.
+
+        Raises:
+            TypeError: the rule has keyword arguments but ``initialize`` was
+                not overridden to accept them.
+        """
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got keyword arguments {sorted(kwargs)} from its URL "
+                "rule, but does not override initialize() to accept them"
+            )
+
+    def prepare(self) -> Awaitable[None] | None:
+        """Override to run code before the verb method, for every HTTP method.
+
+        May finish the request (e.g. ``self.redirect(...)`` or
+        ``self.send_error(...)``), in which case the verb method is not
+        called. May be a coroutine when running natively.
+        """
+        return None
+
+    def on_finish(self) -> None:
+        """Override to clean up after the response has been sent (logging, metrics, ...)."""
+
+    def on_connection_close(self) -> None:
+        """Called (natively) when the client closes the connection before the response finished.
+
+        Override to stop long-polling or streaming work for a client that is
+        gone. Not called once :meth:`finish` ran.
+        """
+        if self._stream_request_body:
+            body_future: asyncio.Future[None] | None = getattr(self.request, "_body_future", None)
+            if body_future is not None and not body_future.done():
+                from dualweb.iostream import StreamClosedError
+
+                body_future.set_exception(StreamClosedError())
+                body_future.exception()  # mark retrieved: nobody may be awaiting it
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Receive a chunk of the body; implement it in ``@stream_request_body`` handlers.
+
+        May be a coroutine: the next chunk is read once it completes.
+
+        Raises:
+            NotImplementedError: the handler streams its body but did not
+                implement this method.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} uses @stream_request_body and must implement data_received()"
+        )
+
+    # -- settings and helpers ---------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The application's settings (``self.application.settings``)."""
+        return self.application.settings
+
+    def require_setting(self, name: str, feature: str = "this feature") -> None:
+        """Raise an error naming this handler if the application setting ``name`` is not set.
+
+        Raises:
+            Exception: with a message naming the handler class, the setting
+                and ``feature``.
+        """
+        if not self.application.settings.get(name):
+            raise Exception(
+                f"{type(self).__name__}: you must define the '{name}' setting in your "
+                f"application to use {feature}, e.g. Application(handlers, {name}=...)"
+            )
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """Return the URL of the route named ``name`` (see :meth:`Application.reverse_url`)."""
+        return self.application.reverse_url(name, *args)
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        """Return the names available to templates rendered by this handler."""
+        return {
+            "handler": self,
+            "request": self.request,
+            "current_user": self.current_user,
+            "locale": self.locale,
+            "_": self.locale.translate,
+            "reverse_url": self.reverse_url,
+        }
+
+    def _request_summary(self) -> str:
+        request = self.request
+        return f"{request.method} {request.uri} ({request.remote_ip})"
+
+    @classmethod
+    def _async_feature_reasons(cls) -> list[str]:
+        """Why this handler class needs the native server; ``[]`` if it runs under WSGI."""
+        reasons = []
+        verbs = ["prepare"] + [m.lower() for m in cls.SUPPORTED_METHODS]
+        for name in verbs:
+            method = getattr(cls, name, None)
+            if method is None or method is _unimplemented_method:
+                continue
+            inner = inspect.unwrap(method)
+            if getattr(method, "__dualweb_asynchronous__", False):
+                reasons.append(f"{cls.__name__}.{name} uses @asynchronous")
+            elif (
+                inspect.iscoroutinefunction(inner)
+                or getattr(method, "__dualweb_coroutine__", False)
+                or getattr(inner, "__dualweb_coroutine__", False)
+            ):
+                reasons.append(f"{cls.__name__}.{name} is a coroutine")
+        if cls._stream_request_body:
+            reasons.append(f"{cls.__name__} uses @stream_request_body")
+        if cls._native_only_feature:
+            reasons.append(cls._native_only_feature)
+        return reasons
+
+    @classmethod
+    def _allowed_methods(cls) -> str:
+        cached: str | None = cls.__dict__.get("_dualweb_allow")
+        if cached is None:
+            implemented = [
+                m
+                for m in cls.SUPPORTED_METHODS
+                if getattr(cls, _VERB_ATTRS.get(m) or m.lower(), None)
+                not in (None, _unimplemented_method)
+            ]
+            cached = ", ".join(implemented)
+            cls._dualweb_allow = cached  # type: ignore[attr-defined]
+        return cached
+
+    # -- output: redirect, flush, finish ----------------------------------
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Redirect the client to ``url`` and finish the response.
+
+        Args:
+            url: the target (absolute or relative).
+            permanent: use 301 instead of 302.
+            status: an explicit 3xx status (overrides ``permanent``).
+
+        Raises:
+            RuntimeError: the headers were already sent.
+            ValueError: ``status`` is not a 3xx code, or ``url`` contains
+                CR, LF or another control character.
+        """
+        if self._headers_written:
+            raise RuntimeError("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not (isinstance(status, int) and 300 <= status <= 399):
+            raise ValueError(f"redirect status must be a 3xx code, got {status!r}")
+        self.set_header("Location", utf8(url))
+        self.set_status(status)
+        self.finish()
+
+    def flush(self, include_footers: bool = False) -> Awaitable[None]:
+        """Send the headers (first time) and the buffered body to the client.
+
+        Natively the response is streamed (chunked when its length is not
+        known) and the returned awaitable completes when the data is handed
+        to the transport. Under WSGI, where the whole response is sent at
+        once, this keeps buffering and returns an already-completed awaitable.
+        """
+        connection = self.request.connection
+        if connection is None or not connection.supports_async:
+            return COMPLETED
+        return self._flush(include_footers)
+
+    def _flush(self, include_footers: bool) -> Awaitable[None]:
+        request = self.request
+        connection = request.connection
+        if connection is None:
+            raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
+        buffer = self._write_buffer
+        chunk = b"".join(buffer) if buffer else b""
+        self._write_buffer = []
+        if not self._headers_written:
+            self._headers_written = True
+            for transform in self._transforms:
+                self._status_code, self._headers, chunk = transform.transform_first_chunk(
+                    self._status_code, self._headers, chunk, include_footers
+                )
+            if request.method == "HEAD":
+                chunk = b""
+            cookies = self._new_cookies
+            if cookies:
+                headers = self._headers
+                for value in cookies.values():
+                    headers.add("Set-Cookie", value)
+            start_line = ResponseStartLine("", self._status_code, self._reason)
+            return connection.write_headers(start_line, self._headers, chunk)
+        for transform in self._transforms:
+            chunk = transform.transform_chunk(chunk, include_footers)
+        if request.method == "HEAD":
+            return COMPLETED
+        return connection.write(chunk)
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]:
+        """Finish the response: write ``chunk`` (if given), send everything, end the request.
+
+        Adds ``Content-Length`` and, for 200 answers to GET/HEAD, an ``Etag``
+        (answering ``304 Not Modified`` when it matches ``If-None-Match``),
+        then calls :meth:`on_finish`. Returns an awaitable that completes when
+        the data is handed to the transport.
+
+        Raises:
+            RuntimeError: ``finish()`` was already called, or a body was
+                written for a status that cannot have one (1xx, 204, 304).
+        """
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        if not self._headers_written:
+            self._complete_headers()
+        connection = self.request.connection
+        if connection is None:
+            raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
+        connection.set_close_callback(None)
+        future = self._flush(include_footers=True)
+        connection.finish()
+        self.application.log_request(self)
+        self._finished = True
+        self.on_finish()
+        return future
+
+    def _complete_headers(self) -> None:
+        status = self._status_code
+        if (
+            status == 200
+            and self.request.method in ("GET", "HEAD")
+            and "Etag" not in self._headers
+        ):
+            self.set_etag_header()
+            if self.check_etag_header():
+                self._write_buffer = []
+                self.set_status(304)
+                status = 304
+        if status in (204, 304) or 100 <= status < 200:
+            if self._write_buffer:
+                raise RuntimeError(f"Cannot send body with status code HTTP{status}")
+            self._clear_representation_headers()
+        elif "Content-Length" not in self._headers:
+            self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
+
+    # -- errors --------------------------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Answer with an error page for ``status_code`` (the headers must not be sent yet).
+
+        Clears the response (cookies are kept), sets the status and calls
+        :meth:`write_error` with ``kwargs``. ``reason=`` sets the reason
+        phrase; ``exc_info=`` passes the exception being handled (an
+        :class:`HTTPError`'s ``reason`` is used). If the headers were already
+        sent, the error is logged and the response is just finished.
+        """
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                try:
+                    self.finish()
+                except Exception:
+                    gen_log.error("Failed to flush partial response", exc_info=True)
+            return
+        self.clear()
+        reason = kwargs.get("reason")
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None:
+            exception = exc_info[1]
+            if isinstance(exception, HTTPError) and exception.reason:
+                reason = exception.reason
+        try:
+            self.set_status(status_code, reason=reason)
+        except ValueError:
+            self.set_status(status_code)
+        if status_code == 405:
+            self.set_header("Allow", self._allowed_methods())
+        try:
+            self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not self._finished:
+            self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Override to render custom error pages; called by :meth:`send_error`.
+
+        The default writes a small HTML page ``<code>: <reason>``, or the
+        traceback as ``text/plain`` when the ``serve_traceback`` setting (on
+        with ``debug=True``) is set and ``exc_info`` is given.
+        """
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and self.settings.get("serve_traceback"):
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            for line in traceback.format_exception(*exc_info):
+                self.write(line)
+            self.finish()
+        else:
+            message = xhtml_escape(self._reason)
+            self.finish(_ERROR_PAGE % {"code": status_code, "message": message})
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        """Log an exception raised while handling the request.
+
+        An :class:`HTTPError` is logged at WARNING on ``dualweb.general``
+        only when it has a ``log_message``; any other exception is logged at
+        ERROR on ``dualweb.application`` as ``Uncaught exception <METHOD>
+        <uri> (<ip>)`` with its traceback. Override to change this.
+        """
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                gen_log.warning(
+                    "%d %s: " + value.log_message,
+                    value.status_code,
+                    self._request_summary(),
+                    *value.args,
+                )
+        else:
+            app_log.error(
+                "Uncaught exception %s\n%r",
+                self._request_summary(),
+                self.request,
+                exc_info=(typ, value, tb),  # type: ignore[arg-type]
+            )
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        exc_info = (type(e), e, e.__traceback__)
+        try:
+            self.log_exception(*exc_info)
+        except Exception:
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            # The response went out before the error; there is nothing to send.
+            return
+        status = e.status_code if isinstance(e, HTTPError) else 500
+        self.send_error(status, exc_info=exc_info)
+
+    def _fail(self, e: BaseException) -> None:
+        try:
+            self._handle_request_exception(e)
+        except Exception:
+            app_log.error("Exception in exception handler", exc_info=True)
+
+    # -- the lifecycle -------------------------------------------------------
+
+    def _execute(
+        self,
+        transforms: list[OutputTransform] | tuple[OutputTransform, ...],
+        *args: bytes,
+        **kwargs: bytes,
+    ) -> Awaitable[None] | None:
+        """Run the request; ``None`` if it completed synchronously, else a coroutine to run."""
+        self._transforms = transforms
+        try:
+            self._begin(args, kwargs)
+            result = self.prepare()
+            if result is not None:
+                return self._resume(self._awaitable(result, "prepare"), _AFTER_PREPARE)
+            if self._after_prepare():
+                return None
+            if self._stream_request_body:
+                return self._resume(None, _AWAIT_BODY)
+            result = self._call_verb()
+            if result is not None:
+                return self._resume(self._awaitable(result, self._verb_name()), _AFTER_VERB)
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            self._fail(e)
+        if self._prepared_future is not None:
+            self._release_prepared()
+        return None
+
+    async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
+        try:
+            if stage == _AFTER_PREPARE:
+                await pending  # type: ignore[misc]
+                if self._after_prepare():
+                    return
+                stage = _AWAIT_BODY if self._stream_request_body else _AFTER_VERB
+                pending = None
+            if stage == _AWAIT_BODY:
+                if not await self._body_complete():
+                    return
+                pending = None
+            if pending is None:
+                result = self._call_verb()
+                if result is not None:
+                    pending = self._awaitable(result, self._verb_name())
+            if pending is not None:
+                await pending
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except asyncio.CancelledError:
+            if not self._finished:
+                try:
+                    self.send_error(500)
+                except Exception:
+                    app_log.error("Exception in exception handler", exc_info=True)
+            raise
+        except Exception as e:
+            self._fail(e)
+        finally:
+            self._release_prepared()
+
+    def _begin(self, args: tuple[bytes, ...], kwargs: dict[str, bytes]) -> None:
+        request = self.request
+        method = request.method
+        if method not in self.SUPPORTED_METHODS:
+            raise HTTPError(405)
+        if self._stream_request_body:
+            connection = request.connection
+            if connection is None or not connection.supports_async:
+                raise AsyncUnavailableError.for_feature(
+                    type(self).__name__,
+                    "uses @stream_request_body",
+                    "streaming request bodies",
+                    "Remove @stream_request_body (the body is then in self.request.body), "
+                    "or run natively.",
+                )
+        elif request.body and not request.body_arguments and not request.files:
+            try:
+                request._parse_body()
+            except HTTPInputError as e:
+                raise HTTPError(400, "Invalid body: %s", e) from e
+        if args:
+            decode = self.decode_argument
+            self.path_args = [decode(arg) for arg in args]
+        if kwargs:
+            decode = self.decode_argument
+            self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}
+        if method not in _SAFE_METHODS and self.application.settings.get("xsrf_cookies"):
+            self.check_xsrf_cookie()
+
+    def _verb_name(self) -> str:
+        method = self.request.method or ""
+        return _VERB_ATTRS.get(method) or method.lower()
+
+    def _call_verb(self) -> Any:
+        return getattr(self, self._verb_name())(*self.path_args, **self.path_kwargs)
+
+    def _after_prepare(self) -> bool:
+        if self._prepared_future is not None:
+            self._release_prepared()
+        return self._finished
+
+    def _release_prepared(self) -> None:
+        future = self._prepared_future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def _body_complete(self) -> bool:
+        from dualweb.iostream import StreamClosedError
+
+        try:
+            await self.request._body_future  # type: ignore[attr-defined]
+        except StreamClosedError:
+            return False
+        return True
+
+    def _awaitable(self, result: Any, method: str) -> Awaitable[Any]:
+        """Check what ``prepare``/the verb returned; raise if it cannot be awaited here."""
+        where = f"{type(self).__name__}.{method}"
+        if not inspect.isawaitable(result):
+            raise TypeError(
+                f"{where} returned {type(result).__name__}; verb methods and prepare() "
+                "must return None (use self.write() for output), or be coroutines"
+            )
+        connection = self.request.connection
+        if connection is None or not connection.supports_async:
+            _discard(result)
+            raise AsyncUnavailableError.for_feature(
+                where, "is a coroutine", "coroutines", "Use a plain def, or run natively."
+            )
+        return result  # type: ignore[no-any-return]
+
+
+def _discard(awaitable: object) -> None:
+    """Drop an awaitable that will never run, without "never awaited" warnings."""
+    close = getattr(awaitable, "close", None)
+    if inspect.iscoroutine(awaitable) and close is not None:
+        close()
+        return
+    cancel = getattr(awaitable, "cancel", None)
+    if cancel is not None:
+        try:
+            cancel()
+        except Exception:  # a loop-less future may refuse; it is discarded anyway
+            pass

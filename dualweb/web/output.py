@@ -1,0 +1,236 @@
+"""Building the response: status, headers, body buffer, redirects and Etags.
+
+:class:`OutputMixin` is part of :class:`~dualweb.web.RequestHandler`; it only
+*prepares* the response. Sending it (``flush``/``finish``) is the lifecycle's
+job, in :mod:`dualweb.web.handler`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from dualweb import version as _version
+from dualweb.escape import json_encode
+from dualweb.httputil import HTTPHeaders, format_timestamp, http_date_now, responses
+
+if TYPE_CHECKING:
+    from dualweb.httputil import HTTPServerRequest
+
+__all__ = ["OutputMixin"]
+
+_HeaderTypes = bytes | str | int | datetime.datetime
+
+_SERVER = "DualwebServer/" + _version
+_HTML_UTF8 = "text/html; charset=UTF-8"
+_JSON_UTF8 = "application/json; charset=UTF-8"
+
+# What may appear in a header value we send: HTAB, visible ASCII, space and
+# obs-text. Anything else (CR, LF, NUL, other controls, DEL, or characters
+# beyond latin-1) could split the response or corrupt the header block.
+_VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
+_VALID_REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]+")
+_LINE_BREAKING = re.compile(r"[\r\n\x00]")
+_ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+_REPRESENTATION_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
+_LIST_WRITE_MESSAGE = (
+    "write() only accepts bytes, unicode, and dict objects. Lists not accepted "
+    "for security reasons (a JSON array at the top level of a response can be "
+    "read cross-site by old browsers); wrap the list in a dict, e.g. "
+    'self.write({"items": [...]})'
+)
+
+
+def _check_header_value(value: str) -> str:
+    # isascii()+isprintable() are C-speed and accept almost every real value;
+    # the regex only runs for tabs, latin-1 text or genuinely bad input.
+    if (value.isascii() and value.isprintable()) or _VALID_HEADER_VALUE.fullmatch(value):
+        return value
+    raise ValueError(
+        f"Unsafe header value {value!r}: header values may not contain CR, LF, NUL, "
+        "other control characters or characters outside latin-1"
+    )
+
+
+def convert_header_value(value: _HeaderTypes) -> str:
+    """Return ``value`` as a header string, or raise for unsafe or unsupported values.
+
+    ``str`` values are used as they are, ``bytes`` are decoded as latin-1,
+    integers are formatted in decimal and ``datetime`` objects as HTTP dates.
+
+    Raises:
+        ValueError: the value contains CR, LF, NUL or another control character.
+        TypeError: the value is of another type.
+    """
+    if isinstance(value, str):
+        return _check_header_value(value)
+    if isinstance(value, bytes):
+        return _check_header_value(value.decode("latin1"))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return format_timestamp(value)
+    raise TypeError(f"Unsupported header value {value!r}: use str, bytes, int or datetime")
+
+
+class OutputMixin:
+    """Status, headers and the buffered body of a :class:`~dualweb.web.RequestHandler`."""
+
+    __slots__ = ()
+
+    request: HTTPServerRequest
+    _headers: HTTPHeaders
+    _write_buffer: list[bytes]
+    _status_code: int
+    _reason: str
+    _finished: bool
+    _headers_written: bool
+
+    def set_default_headers(self) -> None:
+        """Override to set headers (e.g. a custom ``Server``) at the start of every response.
+
+        Called when the handler is created and again by :meth:`clear`, so
+        error pages produced by ``send_error`` carry these headers too.
+        """
+
+    def clear(self) -> None:
+        """Reset the headers (to the defaults), the status (200) and the buffered body.
+
+        Cookies set with ``set_cookie`` are kept.
+        """
+        self._headers = HTTPHeaders(
+            {"Server": _SERVER, "Content-Type": _HTML_UTF8, "Date": http_date_now()}
+        )
+        self.set_default_headers()
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = "OK"
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        """Set the response status code and, optionally, the reason phrase.
+
+        Args:
+            status_code: the status code; codes without a standard reason phrase
+                get ``"Unknown"`` unless ``reason`` is given.
+            reason: the reason phrase. A phrase with characters not allowed
+                on a status line is replaced by ``"Unknown"``.
+
+        Raises:
+            ValueError: ``reason`` contains CR, LF or NUL (a response-splitting attempt).
+        """
+        self._status_code = status_code
+        if reason is None:
+            self._reason = responses.get(status_code, "Unknown")
+        elif _LINE_BREAKING.search(reason):
+            raise ValueError(f"Unsafe reason phrase {reason!r}: CR, LF and NUL are not allowed")
+        elif "<" in reason or not _VALID_REASON.fullmatch(reason):
+            # "<" is refused as defense in depth: the reason is shown on error pages.
+            self._reason = "Unknown"
+        else:
+            self._reason = reason
+
+    def get_status(self) -> int:
+        """Return the response status code set so far (200 by default)."""
+        return self._status_code
+
+    def set_header(self, name: str, value: _HeaderTypes) -> None:
+        """Set the response header ``name`` to ``value``, replacing earlier values.
+
+        ``value`` may be ``str``, ``bytes`` (latin-1), ``int`` or ``datetime``
+        (formatted as an HTTP date).
+
+        Raises:
+            ValueError: the value contains CR, LF, NUL or another control character.
+            TypeError: the value has another type.
+        """
+        self._headers[name] = convert_header_value(value)
+
+    def add_header(self, name: str, value: _HeaderTypes) -> None:
+        """Add another value for the response header ``name`` (e.g. a second ``Link``).
+
+        Same value rules and errors as :meth:`set_header`.
+        """
+        self._headers.add(name, convert_header_value(value))
+
+    def clear_header(self, name: str) -> None:
+        """Remove the response header ``name`` (all its values), if it was set."""
+        if name in self._headers:
+            del self._headers[name]
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        """Append ``chunk`` to the response body buffer.
+
+        ``str`` is encoded as UTF-8. A ``dict`` is sent as JSON and sets the
+        ``Content-Type`` to ``application/json; charset=UTF-8``. The buffer is
+        sent by :meth:`flush` or :meth:`finish`.
+
+        Raises:
+            RuntimeError: the response is already finished.
+            TypeError: ``chunk`` is a list or another unsupported type.
+        """
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if type(chunk) is str:
+            self._write_buffer.append(chunk.encode("utf-8"))
+        elif isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)
+        elif isinstance(chunk, str):
+            self._write_buffer.append(chunk.encode("utf-8"))
+        elif isinstance(chunk, dict):
+            self.set_header("Content-Type", _JSON_UTF8)
+            self._write_buffer.append(json_encode(chunk).encode("utf-8"))
+        elif isinstance(chunk, list):
+            raise TypeError(_LIST_WRITE_MESSAGE)
+        else:
+            raise TypeError(
+                f"write() only accepts bytes, unicode, and dict objects, not {type(chunk).__name__}"
+            )
+
+    def compute_etag(self) -> str | None:
+        """Return the ``Etag`` for the response: by default a SHA-1 of the body written so far.
+
+        Override to compute a cheaper or more stable tag, or return ``None``
+        to send no ``Etag``.
+        """
+        hasher = hashlib.sha1()
+        for part in self._write_buffer:
+            hasher.update(part)
+        return '"' + hasher.hexdigest() + '"'
+
+    def set_etag_header(self) -> None:
+        """Set the ``Etag`` header from :meth:`compute_etag` (no header if it returns ``None``)."""
+        etag = self.compute_etag()
+        if etag is not None:
+            self.set_header("Etag", etag)
+
+    def check_etag_header(self) -> bool:
+        """Return whether the request's ``If-None-Match`` matches the response's ``Etag``.
+
+        Weak (``W/"..."``) and strong tags compare equal when their values
+        match, and ``*`` matches any tag. :meth:`finish` uses this to answer
+        ``304 Not Modified``.
+        """
+        etag = self._headers.get("Etag")
+        if not etag:
+            return False
+        inm = self.request.headers.get("If-None-Match")
+        if not inm:
+            return False
+        candidates = _ETAG_LIST.findall(inm.encode("latin1", "replace"))
+        if not candidates:
+            return False
+        if candidates[0] == b"*":
+            return True
+        ours = _strip_weak(etag.encode("latin1", "replace"))
+        return any(_strip_weak(tag) == ours for tag in candidates)
+
+    def _clear_representation_headers(self) -> None:
+        # A 304 (and any bodiless status) must not describe a representation.
+        for name in _REPRESENTATION_HEADERS:
+            self.clear_header(name)
+
+
+def _strip_weak(tag: bytes) -> bytes:
+    return tag[2:] if tag.startswith(b"W/") else tag
