@@ -1,0 +1,967 @@
+"""A sans-io HTTP/1.0 and HTTP/1.1 codec for servers and clients.
+
+Theory of operation
+-------------------
+
+This module turns bytes into events and events into bytes.  It never touches a
+socket, a clock or an event loop; the native server
+(:mod:`dualweb.http1connection`) and the HTTP client drive it.
+
+Parsing is done by ``httptools`` (llhttp) in its default strict mode.  llhttp
+is a push parser: ``feed_data()`` runs callbacks for everything the bytes
+contain, possibly several pipelined messages at once.  The callbacks live on a
+small private ``_Reader`` object that turns them into event objects and appends
+them to a queue; the codec holds the parser and the reader, the reader holds no
+reference back, so a connection's objects are freed by reference counting.
+
+The driver follows the shape of h11:
+
+* ``receive_data(data)`` feeds bytes (``b""`` means the peer closed);
+* ``next_event()`` returns the next event, or :data:`NEED_DATA` when more bytes
+  are needed, or :data:`PAUSED` on a server when a whole request has been
+  delivered and its response is not finished yet.  Pipelined requests stay
+  queued until then, so responses can only go out in request order; the
+  driver stops reading from the socket while events are queued
+  (:attr:`HTTP1ServerCodec.has_backlog`), which is the back-pressure;
+* ``send_response()`` / ``send_data()`` / ``send_end()`` (``send_request()`` on
+  a client) return the bytes to write.  The status line, the headers and the
+  first body chunk come back as ONE ``bytes`` object so a small response is one
+  ``transport.write``.
+
+Events: :class:`Request` (server) or :class:`Response` (client) with the start
+line and :class:`~dualweb.httputil.HTTPHeaders`, then :class:`Data` chunks, then
+:data:`END_OF_MESSAGE`.  A violation becomes a :class:`ProtocolError` event
+carrying the status the server must answer with (400, 413, 431, 505); after it
+the codec parses nothing more and the connection must be closed.
+:data:`CONNECTION_CLOSED` reports the peer's EOF.
+
+Limits that handlers may change while a request is being read
+(``set_max_body_size``, as Tornado's ``@stream_request_body`` handlers do in
+``prepare()``) are applied when events are *taken* with ``next_event()``, not
+when bytes are parsed, so a change made in ``headers_received`` applies to
+that request's body.
+
+Request smuggling: llhttp already rejects ``Content-Length`` together with
+``Transfer-Encoding``, duplicate or non-numeric lengths, bare LF and obsolete
+line folding.  We add what it lets through: any transfer coding other than a
+single ``chunked``, ``Transfer-Encoding`` on HTTP/1.0, versions other than
+1.0/1.1 and upgrade requests that carry a body.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Final
+
+import httptools
+
+from dualweb.connection import RequestStartLine, ResponseStartLine
+from dualweb.httputil import HTTPHeaders
+
+__all__ = [
+    "CONNECTION_CLOSED",
+    "END_OF_MESSAGE",
+    "NEED_DATA",
+    "PAUSED",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "HTTP1ClientCodec",
+    "HTTP1ServerCodec",
+    "LocalProtocolError",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "Sentinel",
+]
+
+
+# --------------------------------------------------------------------------- events
+
+
+class Sentinel:
+    """A named marker returned by ``next_event()`` (:data:`NEED_DATA`, :data:`PAUSED`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA: Final = Sentinel("NEED_DATA")
+"""``next_event()`` needs more bytes before it can return another event."""
+
+PAUSED: Final = Sentinel("PAUSED")
+"""A server codec delivered a whole request; finish its response before the next one."""
+
+
+class Request:
+    """A request's start line and headers were received (server side).
+
+    Attributes: ``start_line`` (:class:`~dualweb.connection.RequestStartLine`;
+    an absolute-form target is reduced to its path and query, its authority
+    replacing the ``Host`` header), ``headers``, ``keep_alive`` (what the
+    request asks for; the response may still close), ``expect_continue``
+    (``Expect: 100-continue`` on HTTP/1.1: send :meth:`HTTP1ServerCodec.send_continue`
+    before reading the body) and ``upgrade`` (``Connection: upgrade`` or
+    ``CONNECT``).
+    """
+
+    __slots__ = ("expect_continue", "headers", "keep_alive", "start_line", "upgrade")
+
+    def __init__(
+        self,
+        start_line: RequestStartLine,
+        headers: HTTPHeaders,
+        keep_alive: bool,
+        expect_continue: bool = False,
+        upgrade: bool = False,
+    ) -> None:
+        self.start_line = start_line
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.upgrade = upgrade
+
+    def __repr__(self) -> str:
+        return f"<Request {self.start_line.method} {self.start_line.path}>"
+
+
+class Response:
+    """A response's status line and headers were received (client side).
+
+    Informational (1xx) responses other than ``101 Switching Protocols`` are
+    skipped.  ``keep_alive`` tells whether the connection may be reused after
+    this response's body.
+    """
+
+    __slots__ = ("headers", "keep_alive", "start_line")
+
+    def __init__(self, start_line: ResponseStartLine, headers: HTTPHeaders, keep_alive: bool):
+        self.start_line = start_line
+        self.headers = headers
+        self.keep_alive = keep_alive
+
+    def __repr__(self) -> str:
+        return f"<Response {self.start_line.code} {self.start_line.reason}>"
+
+
+class Data:
+    """A chunk of a message body (never empty; at most ``chunk_size`` bytes)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<Data {len(self.data)} bytes>"
+
+
+class EndOfMessage:
+    """The current message is complete; use the :data:`END_OF_MESSAGE` instance."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_MESSAGE"
+
+
+END_OF_MESSAGE: Final = EndOfMessage()
+
+
+class ConnectionClosed:
+    """The peer closed its side; use the :data:`CONNECTION_CLOSED` instance."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CONNECTION_CLOSED"
+
+
+CONNECTION_CLOSED: Final = ConnectionClosed()
+
+
+class ProtocolError:
+    """The peer broke the protocol or a limit.
+
+    ``status_code`` is what a server answers with (400 malformed, 413 body too
+    large, 431 header block too large, 505 unsupported version); ``message``
+    says what was wrong.  No event follows; close the connection.
+    """
+
+    __slots__ = ("message", "status_code")
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"<ProtocolError {self.status_code} {self.message!r}>"
+
+
+Event = Request | Response | Data | EndOfMessage | ConnectionClosed | ProtocolError
+
+
+class LocalProtocolError(RuntimeError):
+    """Our side (the code using the codec) tried something HTTP/1 does not allow.
+
+    For example writing more body than the ``Content-Length`` it declared, or
+    a second response to one request.  Header values containing CR or LF raise
+    :class:`ValueError` instead, as in Tornado.
+    """
+
+
+class _Reject(Exception):
+    """Raised inside a parser callback to stop llhttp with our own verdict."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+# --------------------------------------------------------------------------- helpers
+
+_DEFAULT_MAX_HEADER_SIZE: Final = 65536
+_DEFAULT_MAX_BODY_SIZE: Final = 100 * 1024 * 1024
+_DEFAULT_CHUNK_SIZE: Final = 65536
+
+# Response headers the serializer must notice; HTTPHeaders stores names in
+# this canonical capitalisation, so one set lookup per header line suffices.
+_CONTENT_LENGTH: Final = "Content-Length"
+_TRANSFER_ENCODING: Final = "Transfer-Encoding"
+_CONNECTION: Final = "Connection"
+_DATE: Final = "Date"
+_WATCHED: Final = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE})
+
+_STATUS_LINES: Final[dict[int, tuple[str, str]]] = {
+    s.value: (s.phrase, f"HTTP/1.1 {s.value} {s.phrase}") for s in HTTPStatus
+}
+
+
+def _status_line(code: int, reason: str) -> str:
+    known = _STATUS_LINES.get(code)
+    if known is not None and known[0] == reason:
+        return known[1]
+    return f"HTTP/1.1 {code} {reason}"
+
+
+class _DateCache:
+    """The ``Date`` header value, formatted at most once per second."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self.second:
+            self.value = formatdate(second, usegmt=True)
+            self.second = second
+        return self.value
+
+
+_DATE_CACHE: Final = _DateCache()
+
+
+def _check_no_newlines(block: str, line_count: int) -> None:
+    # Two C-level counts instead of a scan per header: a header block of n
+    # lines joined by CRLF holds exactly n - 1 of each.
+    if block.count("\n") != line_count - 1 or block.count("\r") != line_count - 1:
+        bad = next(
+            (line for line in block.split("\r\n") if "\r" in line or "\n" in line), block
+        )
+        raise ValueError(f"Illegal characters (CR or LF) in header: {bad!r}")
+
+
+def _format_chunk(chunk: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(chunk), chunk)
+
+
+def _keep_alive(version: str, headers: HTTPHeaders, has_length: bool, method: str) -> bool:
+    """Tornado's persistence rules for a message (method is "" for responses)."""
+    connection = headers.get(_CONNECTION)
+    if connection is not None:
+        connection = connection.lower()
+    if version == "HTTP/1.1":
+        return connection != "close"
+    if has_length or method in ("GET", "HEAD"):
+        return connection == "keep-alive"
+    return False
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Receives llhttp callbacks and queues events; shared by both codecs.
+
+    It holds no reference to the codec (see the theory of operation).
+    """
+
+    __slots__ = (
+        "body_bytes",
+        "chunk_size",
+        "events",
+        "header_bytes",
+        "headers",
+        "max_header_size",
+        "messages",
+        "parser",
+        "reading_headers",
+        "url",
+    )
+
+    def __init__(self, max_header_size: int, chunk_size: int) -> None:
+        self.events: deque[Event] = deque()
+        self.max_header_size = max_header_size
+        self.chunk_size = chunk_size
+        self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        self.body_bytes = 0
+        self.reading_headers = True
+        self.messages = 0
+
+    # llhttp may deliver the target in several pieces when it arrives split.
+    def on_url(self, url: bytes) -> None:
+        self.url = self.url + url if self.url else url
+        self.header_bytes += len(url)
+        if self.header_bytes > self.max_header_size:
+            raise _Reject(431, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        self.header_bytes += len(name) + len(value) + 4
+        if self.header_bytes > self.max_header_size:
+            raise _Reject(431, "header block too large")
+
+    def take_headers(self) -> HTTPHeaders:
+        headers = HTTPHeaders()
+        add = headers.add
+        for name, value in self.headers:
+            add(name.decode("latin-1"), value.decode("latin-1"))
+        self.headers = []
+        self.reading_headers = False
+        self.body_bytes = 0
+        return headers
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        size = self.chunk_size
+        if len(body) <= size:
+            self.events.append(Data(body))
+            return
+        view = memoryview(body)
+        for start in range(0, len(body), size):
+            self.events.append(Data(bytes(view[start : start + size])))
+
+    def on_message_complete(self) -> None:
+        self.events.append(END_OF_MESSAGE)
+        self.url = b""
+        self.header_bytes = 0
+        self.reading_headers = True
+        self.messages += 1
+
+
+class _ServerReader(_Reader):
+    __slots__ = ("declared_length",)
+
+    def __init__(self, max_header_size: int, chunk_size: int) -> None:
+        super().__init__(max_header_size, chunk_size)
+        # Declared Content-Length per queued request, checked when taken.
+        self.declared_length: deque[int] = deque()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        assert isinstance(parser, httptools.HttpRequestParser)
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise _Reject(505, f"HTTP/{version} is not supported")
+        version = "HTTP/" + version
+        method = parser.get_method().decode("ascii")
+        path = self.url.decode("latin-1")
+        headers = self.take_headers()
+        length = headers.get(_CONTENT_LENGTH)
+        coding = headers.get(_TRANSFER_ENCODING)
+        if coding is not None:
+            # llhttp accepts "gzip, chunked" and TE on HTTP/1.0; both let a
+            # front end and us disagree about where the body ends.
+            if version == "HTTP/1.0" or coding.strip().lower() != "chunked":
+                raise _Reject(400, f"unsupported Transfer-Encoding: {coding!r}")
+        upgrade = parser.should_upgrade()
+        if upgrade and (coding is not None or (length is not None and length != "0")):
+            # llhttp skips the body of an upgrade request; refusing is safer
+            # than letting those bytes be parsed as a second request.
+            raise _Reject(400, "upgrade request with a body")
+        if path[:1] != "/" and path != "*" and "://" in path:
+            path = self._origin_form(path, headers)
+        expect = version == "HTTP/1.1" and (headers.get("Expect") or "").lower() == "100-continue"
+        keep = _keep_alive(version, headers, length is not None or coding is not None, method)
+        self.declared_length.append(int(length) if length is not None else -1)
+        self.events.append(
+            Request(RequestStartLine(method, path, version), headers, keep, expect, upgrade)
+        )
+
+    @staticmethod
+    def _origin_form(target: str, headers: HTTPHeaders) -> str:
+        # RFC 9112 section 3.2.2: the authority of an absolute-form target
+        # replaces the Host header.
+        url = httptools.parse_url(target.encode("latin-1"))
+        host = url.host.decode("latin-1")
+        if url.port:
+            host = f"{host}:{url.port}"
+        headers["Host"] = host
+        path = url.path.decode("latin-1") or "/"
+        if url.query:
+            path += "?" + url.query.decode("latin-1")
+        return path
+
+
+class _ClientReader(_Reader):
+    __slots__ = ("close_delimited", "informational", "skip_body")
+
+    def __init__(self, max_header_size: int, chunk_size: int) -> None:
+        super().__init__(max_header_size, chunk_size)
+        self.close_delimited = False
+        self.skip_body = False
+        self.informational = False
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            # llhttp treats a 1xx as a whole message; we skip it entirely.
+            self.informational = False
+            self.url = b""
+            self.header_bytes = 0
+            self.reading_headers = True
+            return
+        super().on_message_complete()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        assert isinstance(parser, httptools.HttpResponseParser)
+        code = parser.get_status_code()
+        version = "HTTP/" + parser.get_http_version()
+        headers = self.take_headers()
+        if 100 <= code < 200 and code != 101:
+            self.informational = True
+            return
+        reason = self.url.decode("latin-1")
+        self.url = b""
+        has_length = _CONTENT_LENGTH in headers or _TRANSFER_ENCODING in headers
+        no_body = self.skip_body or code in (204, 304) or code == 101
+        self.close_delimited = not no_body and not has_length
+        keep = (
+            not self.close_delimited
+            and code != 101
+            and _keep_alive(version, headers, has_length or no_body, "")
+        )
+        self.events.append(Response(ResponseStartLine(version, code, reason), headers, keep))
+        if self.skip_body and code not in (204, 304):
+            # llhttp cannot be told a response to HEAD has no body: stop it
+            # here; the codec finishes the message and starts a new parser.
+            raise _Reject(0, "HEAD response complete")
+
+    def on_status(self, reason: bytes) -> None:
+        self.url = self.url + reason if self.url else reason
+        self.header_bytes += len(reason)
+
+
+# --------------------------------------------------------------------------- codecs
+
+
+class _Codec:
+    """What the server and client codecs share: feeding llhttp and limits."""
+
+    __slots__ = ("_eof", "_error", "_parser", "_partial_header_bytes", "_reader", "trailing_data")
+
+    _reader: _Reader
+    _parser: httptools.HttpRequestParser | httptools.HttpResponseParser
+
+    def __init__(self) -> None:
+        self._error = False
+        self._eof = False
+        self._partial_header_bytes = 0
+        self.trailing_data = b""
+        """Bytes received after an upgrade (the new protocol's first bytes)."""
+
+    def _feed(self, data: bytes) -> None:
+        reader = self._reader
+        at_start = reader.reading_headers
+        messages = reader.messages
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self.trailing_data = data[exc.args[0] :]
+            self._error = True  # parse nothing more; the driver decides
+            self._upgraded()
+            return
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Reject):
+                self._rejected(cause)
+                return
+            raise
+        except httptools.HttpParserError as exc:
+            self._fail(400, str(exc) or type(exc).__name__)
+            return
+        # A header block arriving in pieces never reaches on_header while a
+        # line is incomplete; count whole chunks that only held header bytes
+        # so one endless header line is cut too (see the module comment).
+        if at_start and reader.reading_headers and reader.messages == messages:
+            self._partial_header_bytes += len(data)
+            if self._partial_header_bytes > reader.max_header_size:
+                self._fail(431, "header block too large")
+        else:
+            self._partial_header_bytes = 0
+
+    def _upgraded(self) -> None:
+        pass
+
+    def _rejected(self, reject: _Reject) -> None:
+        self._fail(reject.status_code, str(reject))
+
+    def _fail(self, status_code: int, message: str) -> None:
+        self._error = True
+        self._reader.events.append(ProtocolError(status_code, message))
+
+    @property
+    def has_backlog(self) -> bool:
+        """True when parsed events are waiting to be taken with ``next_event()``."""
+        return bool(self._reader.events)
+
+
+class HTTP1ServerCodec(_Codec):
+    """The server side of one HTTP/1 connection: parse requests, serialize responses.
+
+    Arguments: ``max_header_size`` (bytes of request line plus headers, else a
+    431 :class:`ProtocolError`), ``max_body_size`` (else 413; changeable per
+    request with :meth:`set_max_body_size`), ``chunk_size`` (the largest
+    :class:`Data` event) and ``no_keep_alive`` (close after every response).
+    """
+
+    __slots__ = (
+        "_body_received",
+        "_chunked_out",
+        "_declared",
+        "_max_body_size",
+        "_remaining_out",
+        "_request",
+        "_request_done",
+        "_response_state",
+        "_switching",
+        "default_max_body_size",
+        "must_close",
+        "no_keep_alive",
+        "upgraded",
+    )
+
+    _reader: _ServerReader
+
+    # Response states.
+    _IDLE: Final = 0
+    _SENDING: Final = 1
+    _DONE: Final = 2
+
+    def __init__(
+        self,
+        max_header_size: int | None = None,
+        max_body_size: int | None = None,
+        chunk_size: int | None = None,
+        no_keep_alive: bool = False,
+    ) -> None:
+        super().__init__()
+        self._reader = _ServerReader(
+            max_header_size or _DEFAULT_MAX_HEADER_SIZE, chunk_size or _DEFAULT_CHUNK_SIZE
+        )
+        self._parser = httptools.HttpRequestParser(self._reader)
+        self._reader.parser = self._parser
+        self.default_max_body_size = max_body_size or _DEFAULT_MAX_BODY_SIZE
+        self._max_body_size = self.default_max_body_size
+        self.no_keep_alive = no_keep_alive
+        self._request: Request | None = None
+        self._request_done = False
+        self._declared = -1
+        self._body_received = 0
+        self._response_state = self._IDLE
+        self._chunked_out = False
+        self._remaining_out = -1
+        self._switching = False
+        self.must_close = False
+        """True once the connection must close after the bytes already returned."""
+        self.upgraded = False
+        """True after a ``101 Switching Protocols`` response: HTTP/1 is over."""
+
+    # ----------------------------------------------------------------- input
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the client; ``b""`` means the client closed its side."""
+        if not data:
+            if not self._eof:
+                self._eof = True
+                self._reader.events.append(CONNECTION_CLOSED)
+            return
+        if self._error or self._eof:
+            if self._switching:
+                self.trailing_data += data
+            return
+        self._feed(data)
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Change the body limit for the request being read (Tornado's per-request override)."""
+        self._max_body_size = max_body_size
+
+    @property
+    def request(self) -> Request | None:
+        """The request whose response is being produced, if any."""
+        return self._request
+
+    @property
+    def in_request(self) -> bool:
+        """True between a :class:`Request` event and the end of its response."""
+        return self._request is not None
+
+    @property
+    def request_complete(self) -> bool:
+        """True once the current request's :data:`END_OF_MESSAGE` has been taken."""
+        return self._request_done
+
+    def next_event(self) -> Event | Sentinel:
+        """Return the next event, :data:`NEED_DATA` or :data:`PAUSED` (see the module comment)."""
+        if self._request_done:
+            return PAUSED
+        if self._declared >= 0:
+            # The declared length is judged after the driver has seen the
+            # headers, so a handler's set_max_body_size() applies.
+            declared, self._declared = self._declared, -1
+            if declared > self._max_body_size:
+                return self._too_large()
+        events = self._reader.events
+        if not events:
+            return NEED_DATA
+        event = events.popleft()
+        kind = type(event)
+        if kind is Request:
+            assert isinstance(event, Request)
+            if self._request is not None:
+                # A response is still being written for an earlier request.
+                events.appendleft(event)
+                return PAUSED
+            self._request = event
+            self._declared = self._reader.declared_length.popleft()
+            self._body_received = 0
+            self._max_body_size = self.default_max_body_size
+        elif kind is Data:
+            assert isinstance(event, Data)
+            self._body_received += len(event.data)
+            if self._body_received > self._max_body_size:
+                return self._too_large()
+        elif kind is EndOfMessage:
+            self._request_done = True
+        elif kind is ProtocolError:
+            self.must_close = True
+            events.clear()
+        return event
+
+    def _too_large(self) -> ProtocolError:
+        self._error = True
+        self.must_close = True
+        self._reader.events.clear()
+        return ProtocolError(413, "request body exceeds max_body_size")
+
+    def _upgraded(self) -> None:
+        # The Request and END_OF_MESSAGE events are queued; the rest belongs
+        # to the next protocol (or is dropped with the connection when the
+        # handler does not switch), kept in trailing_data.
+        self._switching = True
+
+    # ----------------------------------------------------------------- output
+
+    def send_continue(self) -> bytes:
+        """The interim ``100 Continue`` response for an ``Expect: 100-continue`` request."""
+        return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def send_response(
+        self,
+        start_line: ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> bytes:
+        """Serialize the status line, headers and optional first chunk into one buffer.
+
+        Adds ``Transfer-Encoding: chunked`` when an HTTP/1.1 response with a
+        body has no ``Content-Length``, ``Connection: close`` when the
+        connection will close and the client speaks HTTP/1.1, ``Connection:
+        Keep-Alive`` for an HTTP/1.0 client that asked for it, and ``Date``.
+        Raises :class:`ValueError` if a header contains CR or LF and
+        :class:`LocalProtocolError` without a current request or on a second
+        response.
+        """
+        request = self._request
+        if request is None or self._response_state != self._IDLE:
+            raise LocalProtocolError("no request is waiting for a response")
+        code = start_line.code
+        if code == 101:
+            return self._switch_protocols(start_line, headers)
+        lines = [_status_line(code, start_line.reason)]
+        length: str | None = None
+        chunked_set = has_date = False
+        connection: str | None = None
+        for name, value in headers.get_all():
+            lines.append(f"{name}: {value}")
+            if name in _WATCHED:
+                if name == _CONTENT_LENGTH:
+                    length = value
+                elif name == _TRANSFER_ENCODING:
+                    chunked_set = True
+                elif name == _CONNECTION:
+                    connection = value.lower()
+                else:
+                    has_date = True
+        req_line = request.start_line
+        http11 = req_line.version == "HTTP/1.1"
+        no_body = req_line.method == "HEAD" or code in (204, 304) or code < 200
+        chunked = http11 and not no_body and length is None and not chunked_set
+        close = (
+            self.no_keep_alive
+            or not request.keep_alive
+            or connection == "close"
+            or request.upgrade
+            or (not no_body and length is None and not chunked)
+        )
+        if connection is None:
+            if close and http11:
+                lines.append("Connection: close")
+            elif not close and not http11:
+                lines.append("Connection: Keep-Alive")
+        if chunked:
+            lines.append("Transfer-Encoding: chunked")
+        if not has_date:
+            lines.append("Date: " + _DATE_CACHE.now())
+        self.must_close = self.must_close or close
+        self._chunked_out = chunked
+        if no_body:
+            self._remaining_out = 0
+        elif length is not None:
+            self._remaining_out = int(length)
+        else:
+            self._remaining_out = -1
+        self._response_state = self._SENDING
+        block = "\r\n".join(lines)
+        _check_no_newlines(block, len(lines))
+        head = block.encode("latin-1") + b"\r\n\r\n"
+        if chunk:
+            return head + self._frame(chunk)
+        return head
+
+    def _switch_protocols(self, start_line: ResponseStartLine, headers: HTTPHeaders) -> bytes:
+        request = self._request
+        assert request is not None
+        if not request.upgrade:
+            raise LocalProtocolError("101 Switching Protocols answers only an upgrade request")
+        lines = [_status_line(101, start_line.reason)]
+        lines.extend(f"{name}: {value}" for name, value in headers.get_all())
+        block = "\r\n".join(lines)
+        _check_no_newlines(block, len(lines))
+        self._response_state = self._DONE
+        self.upgraded = True
+        return block.encode("latin-1") + b"\r\n\r\n"
+
+    def _frame(self, chunk: bytes) -> bytes:
+        remaining = self._remaining_out
+        if remaining >= 0:
+            remaining -= len(chunk)
+            if remaining < 0:
+                self.must_close = True
+                raise LocalProtocolError("Tried to write more data than Content-Length")
+            self._remaining_out = remaining
+        if self._chunked_out:
+            return _format_chunk(chunk)
+        return chunk
+
+    def send_data(self, chunk: bytes) -> bytes:
+        """Frame a body chunk (chunked encoding when the response uses it); ``b""`` → ``b""``."""
+        if self._response_state != self._SENDING:
+            raise LocalProtocolError("write() before write_headers() or after finish()")
+        if not chunk:
+            return b""
+        return self._frame(chunk)
+
+    def send_end(self) -> bytes:
+        """Finish the response: returns the chunked terminator if needed.
+
+        Afterwards :attr:`must_close` tells whether the connection must close;
+        otherwise the next pipelined request becomes available from
+        :meth:`next_event`.  Raises :class:`LocalProtocolError` if fewer bytes
+        than the declared ``Content-Length`` were written (the connection
+        must then be closed).
+        """
+        if self._response_state == self._DONE:
+            raise LocalProtocolError("finish() called twice")
+        if self._response_state != self._SENDING:
+            raise LocalProtocolError("finish() before write_headers()")
+        self._response_state = self._DONE
+        if self._remaining_out > 0:
+            self.must_close = True
+            raise LocalProtocolError(
+                f"Tried to write {self._remaining_out} bytes less than Content-Length"
+            )
+        if not self._request_done:
+            # The body was not read to its end; closing is the only way to
+            # avoid reading (and trusting) the rest.
+            self.must_close = True
+        tail = b"0\r\n\r\n" if self._chunked_out else b""
+        if not self.must_close:
+            self._start_next_cycle()
+        return tail
+
+    def _start_next_cycle(self) -> None:
+        self._request = None
+        self._request_done = False
+        self._response_state = self._IDLE
+        self._chunked_out = False
+
+    @property
+    def response_started(self) -> bool:
+        """True once :meth:`send_response` was called for the current request."""
+        return self._response_state != self._IDLE
+
+    def send_error(self, status_code: int, message: str = "") -> bytes:
+        """A complete ``Connection: close`` error response with a short text body.
+
+        Returns ``b""`` when a response has already started (the connection
+        can then only be closed).  Sets :attr:`must_close`.
+        """
+        self.must_close = True
+        if self._response_state != self._IDLE:
+            return b""
+        self._response_state = self._DONE
+        phrase = _STATUS_LINES.get(status_code, ("Error", ""))[0]
+        body = f"{status_code} {phrase}\n".encode()
+        return (
+            f"{_status_line(status_code, phrase)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+            f"Date: {_DATE_CACHE.now()}\r\n\r\n"
+        ).encode("latin-1") + body
+
+
+class HTTP1ClientCodec(_Codec):
+    """The client side of one HTTP/1 connection: serialize requests, parse responses.
+
+    Call :meth:`send_request` (and :meth:`send_data` / :meth:`send_end` for a
+    body), then feed the server's bytes to :meth:`receive_data` and take
+    :class:`Response`, :class:`Data` and :data:`END_OF_MESSAGE` events.  The
+    codec remembers a ``HEAD`` request so its response is known to have no
+    body; 204/304 and 1xx are handled by the parser.  A response without
+    ``Content-Length`` or chunked encoding ends when the server closes
+    (``receive_data(b"")``).
+    """
+
+    __slots__ = ("_chunked_out", "_remaining_out")
+
+    _reader: _ClientReader
+
+    def __init__(self, max_header_size: int | None = None, chunk_size: int | None = None) -> None:
+        super().__init__()
+        self._reader = _ClientReader(
+            max_header_size or _DEFAULT_MAX_HEADER_SIZE, chunk_size or _DEFAULT_CHUNK_SIZE
+        )
+        self._parser = self._new_parser()
+        self._chunked_out = False
+        self._remaining_out = -1
+
+    def _new_parser(self) -> httptools.HttpResponseParser:
+        parser = httptools.HttpResponseParser(self._reader)
+        self._reader.parser = parser
+        return parser
+
+    def send_request(
+        self, start_line: RequestStartLine, headers: HTTPHeaders, chunk: bytes | None = None
+    ) -> bytes:
+        """Serialize a request head (and optional first chunk) into one buffer.
+
+        ``POST``/``PUT``/``PATCH`` without ``Content-Length`` use chunked
+        encoding, as Tornado's client does.  Raises :class:`ValueError` on CR
+        or LF in a header.
+        """
+        lines = [f"{start_line.method} {start_line.path} HTTP/1.1"]
+        lines.extend(f"{name}: {value}" for name, value in headers.get_all())
+        self._chunked_out = start_line.method in ("POST", "PUT", "PATCH") and (
+            _CONTENT_LENGTH not in headers
+        )
+        if self._chunked_out:
+            lines.append("Transfer-Encoding: chunked")
+        length = headers.get(_CONTENT_LENGTH)
+        self._remaining_out = int(length) if length is not None else -1
+        self._reader.skip_body = start_line.method == "HEAD"
+        block = "\r\n".join(lines)
+        _check_no_newlines(block, len(lines))
+        head = block.encode("latin-1") + b"\r\n\r\n"
+        return head + self.send_data(chunk) if chunk else head
+
+    def send_data(self, chunk: bytes) -> bytes:
+        """Frame a request body chunk."""
+        if not chunk:
+            return b""
+        if self._remaining_out >= 0:
+            self._remaining_out -= len(chunk)
+            if self._remaining_out < 0:
+                raise LocalProtocolError("Tried to write more data than Content-Length")
+        return _format_chunk(chunk) if self._chunked_out else chunk
+
+    def send_end(self) -> bytes:
+        """Finish the request body (the chunked terminator when needed)."""
+        if self._remaining_out > 0:
+            raise LocalProtocolError(
+                f"Tried to write {self._remaining_out} bytes less than Content-Length"
+            )
+        return b"0\r\n\r\n" if self._chunked_out else b""
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the server; ``b""`` means the server closed the connection."""
+        reader = self._reader
+        if not data:
+            if self._eof:
+                return
+            self._eof = True
+            if self._error:
+                return
+            if reader.close_delimited and not reader.reading_headers:
+                reader.on_message_complete()
+                reader.close_delimited = False
+            elif not reader.reading_headers or reader.header_bytes or reader.url:
+                self._fail(400, "connection closed in the middle of a response")
+                return
+            reader.events.append(CONNECTION_CLOSED)
+            return
+        if self._error or self._eof:
+            if self._error:
+                self.trailing_data += data
+            return
+        self._feed(data)
+
+    def _rejected(self, reject: _Reject) -> None:
+        if reject.status_code == 0:
+            # The HEAD-response stop: finish the message and start afresh.
+            self._reader.on_message_complete()
+            self._reader.skip_body = False
+            self._parser = self._new_parser()
+            return
+        super()._rejected(reject)
+
+    def next_event(self) -> Event | Sentinel:
+        """Return the next event or :data:`NEED_DATA`."""
+        events = self._reader.events
+        if not events:
+            return NEED_DATA
+        return events.popleft()

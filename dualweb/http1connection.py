@@ -1,0 +1,808 @@
+"""The native server's HTTP/1 connection: an ``asyncio.Protocol`` driving the sans-io codec.
+
+:class:`HTTP1ServerProtocol` is the hot path of ``dualweb``'s own server.  One
+instance serves one TCP (or TLS) connection: bytes from the transport go into
+an :class:`~dualweb.http1codec.HTTP1ServerCodec`, events come out and are
+handed to the :class:`~dualweb.connection.HTTPMessageDelegate` that the server
+delegate (usually the :class:`~dualweb.web.Application`) returns for each
+request.  The response goes back through an :class:`HTTP1RequestConnection`,
+the per-request :class:`~dualweb.connection.HTTPConnection`.
+
+Flow of one request, and why it is built this way:
+
+* A plain ``def`` handler runs to completion inside ``data_received``; the
+  response bytes are collected ("corked") and written with one
+  ``transport.write`` when the batch of received bytes has been processed, so
+  100 pipelined requests in one packet cost one write.
+* When a delegate method returns an awaitable (a coroutine handler), it runs as
+  a task and nothing else is read from the codec until it completes; the next
+  pipelined request also waits for its predecessor's response to finish
+  (the codec enforces the order).
+* While events wait in the codec, reading from the socket is paused
+  (back-pressure).  It is *not* paused for an idle in-flight request, so a
+  long-polling handler still learns that its client went away.
+* Timeouts use one ``loop.call_at`` handle per connection that is moved only
+  when a shorter deadline appears; when it fires it re-reads the current
+  deadline, so keeping a connection alive costs a float assignment per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from dualweb import http1codec as codec_mod
+from dualweb.connection import (
+    HTTPConnection,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+
+if TYPE_CHECKING:
+    from dualweb.httputil import HTTPHeaders
+
+__all__ = [
+    "HTTP1ConnectionParameters",
+    "HTTP1RequestConnection",
+    "HTTP1ServerProtocol",
+    "HTTPConnectionContext",
+]
+
+gen_log = logging.getLogger("tornado.general")
+app_log = logging.getLogger("tornado.application")
+
+_Request = codec_mod.Request
+_Data = codec_mod.Data
+_ProtocolError = codec_mod.ProtocolError
+_NEED_DATA = codec_mod.NEED_DATA
+_PAUSED = codec_mod.PAUSED
+
+_DEFAULT_IDLE_TIMEOUT = 3600.0
+
+
+class HTTP1ConnectionParameters:
+    """Settings shared by every connection of one server (Tornado's name and fields).
+
+    ``no_keep_alive`` closes after each response; ``chunk_size`` caps the
+    chunks passed to ``data_received``; ``max_header_size`` and
+    ``max_body_size`` are the request limits (431 / 413); ``header_timeout``
+    is how long a connection may wait for a complete request head (Tornado's
+    ``idle_connection_timeout``, default 3600 s); ``request_header_timeout``
+    (dualweb's addition against slow-header attacks) limits the time from a
+    request's first byte to its last header; ``body_timeout`` limits reading
+    one body; ``decompress`` gunzips ``Content-Encoding: gzip`` request
+    bodies.  ``xheaders``, ``protocol`` and ``trusted_downstream`` are as in
+    :class:`~dualweb.httpserver.HTTPServer`.
+    """
+
+    __slots__ = (
+        "body_timeout",
+        "chunk_size",
+        "decompress",
+        "header_timeout",
+        "max_body_size",
+        "max_header_size",
+        "no_keep_alive",
+        "protocol",
+        "request_header_timeout",
+        "trusted_downstream",
+        "xheaders",
+    )
+
+    def __init__(
+        self,
+        no_keep_alive: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        header_timeout: float | None = None,
+        max_body_size: int | None = None,
+        body_timeout: float | None = None,
+        decompress: bool = False,
+        *,
+        request_header_timeout: float | None = None,
+        xheaders: bool = False,
+        protocol: str | None = None,
+        trusted_downstream: list[str] | None = None,
+    ) -> None:
+        self.no_keep_alive = no_keep_alive
+        self.chunk_size = chunk_size or 65536
+        self.max_header_size = max_header_size or 65536
+        self.header_timeout = header_timeout
+        self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self.decompress = decompress
+        self.request_header_timeout = request_header_timeout
+        self.xheaders = xheaders
+        self.protocol = protocol
+        self.trusted_downstream = frozenset(trusted_downstream or ())
+
+
+class HTTPConnectionContext:
+    """Who is on the other end: ``remote_ip``, ``protocol`` and ``address``.
+
+    ``HTTPServerRequest`` copies ``remote_ip`` and ``protocol`` from here.
+    With ``xheaders=True`` they are rewritten per request from
+    ``X-Real-Ip`` / ``X-Forwarded-For`` (skipping ``trusted_downstream``
+    proxies) and ``X-Scheme`` / ``X-Forwarded-Proto``, and restored after it.
+    """
+
+    __slots__ = (
+        "_orig_protocol",
+        "_orig_remote_ip",
+        "address",
+        "address_family",
+        "protocol",
+        "remote_ip",
+        "trusted_downstream",
+    )
+
+    def __init__(
+        self,
+        address: Any,
+        address_family: int | None,
+        protocol: str,
+        trusted_downstream: frozenset[str] = frozenset(),
+    ) -> None:
+        self.address = address
+        self.address_family = address_family
+        if address_family in (socket.AF_INET, socket.AF_INET6) and address is not None:
+            self.remote_ip: str = address[0]
+        else:
+            # A Unix socket has no peer IP; Tornado reports this placeholder.
+            self.remote_ip = "0.0.0.0"
+        self.protocol = protocol
+        self._orig_remote_ip = self.remote_ip
+        self._orig_protocol = protocol
+        self.trusted_downstream = trusted_downstream
+
+    def __str__(self) -> str:
+        if self.address_family in (socket.AF_INET, socket.AF_INET6):
+            return self.remote_ip
+        if isinstance(self.address, bytes):
+            return self.address.decode("latin-1")
+        return str(self.address)
+
+    def apply_xheaders(self, headers: HTTPHeaders) -> None:
+        """Take ``remote_ip`` and ``protocol`` from proxy headers (``xheaders=True``)."""
+        from dualweb.netutil import is_valid_ip
+
+        ip = headers.get("X-Forwarded-For", self.remote_ip) or self.remote_ip
+        for candidate in reversed(ip.split(",")):
+            ip = candidate.strip()
+            if ip not in self.trusted_downstream:
+                break
+        ip = headers.get("X-Real-Ip", ip) or ip
+        if is_valid_ip(ip):
+            self.remote_ip = ip
+        proto = headers.get("X-Scheme", headers.get("X-Forwarded-Proto", self.protocol))
+        if proto:
+            proto = proto.split(",")[-1].strip()
+        if proto in ("http", "https"):
+            self.protocol = proto
+
+    def unapply_xheaders(self) -> None:
+        """Restore the socket's own ``remote_ip`` and ``protocol`` after a request."""
+        self.remote_ip = self._orig_remote_ip
+        self.protocol = self._orig_protocol
+
+
+def _stream_closed() -> Exception:
+    from dualweb.iostream import StreamClosedError
+
+    return StreamClosedError()
+
+
+def _closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    future: asyncio.Future[None] = loop.create_future()
+    future.set_exception(_stream_closed())
+    future.exception()  # marks it retrieved: nobody is obliged to await it
+    return future
+
+
+class HTTP1RequestConnection(HTTPConnection):
+    """The :class:`~dualweb.connection.HTTPConnection` for one request on a native connection.
+
+    A new one is made for each request, so a handler that keeps a reference
+    after its response cannot write into the next request's response.
+    Besides the base interface it offers Tornado's ``set_max_body_size`` and
+    ``set_body_timeout`` (for ``@stream_request_body`` handlers, in
+    ``prepare``) and :meth:`detach` for protocol upgrades.
+    """
+
+    __slots__ = ("_close_callback", "_proto", "_state")
+
+    # States: accepting writes, finished, detached.
+    _OPEN = 0
+    _FINISHED = 1
+
+    def __init__(self, proto: HTTP1ServerProtocol) -> None:
+        self._proto = proto
+        self._state = self._OPEN
+        self._close_callback: Callable[[], None] | None = None
+
+    @property
+    def context(self) -> HTTPConnectionContext:
+        """The connection's :class:`HTTPConnectionContext` (``remote_ip``, ``protocol``, ...)."""
+        return self._proto.context
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Send the status line, headers and optional first chunk (one buffer).
+
+        Returns a future that is already done unless the transport's buffer
+        is full, in which case it completes when the client has caught up; it
+        fails with :class:`~dualweb.iostream.StreamClosedError` if the client
+        is gone.  Raises :class:`ValueError` for CR/LF in a header.
+        """
+        self._check_open("write_headers")
+        proto = self._proto
+        return proto.write_bytes(proto.codec.send_response(start_line, headers, chunk))
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Send a body chunk (chunk-encoded when the response has no ``Content-Length``)."""
+        self._check_open("write")
+        proto = self._proto
+        return proto.write_bytes(proto.codec.send_data(chunk))
+
+    def finish(self) -> None:
+        """Complete the response; the next pipelined request may then start."""
+        self._check_open("finish")
+        self._state = self._FINISHED
+        self._close_callback = None
+        self._proto.finish_response()
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` once if the client disconnects before :meth:`finish`."""
+        self._close_callback = callback
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Change ``max_body_size`` for this request (call before the body is read)."""
+        self._proto.codec.set_max_body_size(max_body_size)
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Change ``body_timeout`` (seconds) for this request."""
+        self._proto.set_body_timeout(timeout)
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Take the raw transport away from HTTP (after a ``101 Switching Protocols``).
+
+        Returns the transport and any bytes the client already sent past the
+        request.  The HTTP protocol stops touching the transport: call
+        ``transport.set_protocol(new_protocol)`` and feed it those bytes.
+        """
+        self._state = self._FINISHED
+        return self._proto.detach()
+
+    def _check_open(self, what: str) -> None:
+        if self._state != self._OPEN:
+            raise RuntimeError(
+                f"HTTPConnection.{what}() called after finish(): a handler kept writing to "
+                "a request that is complete; stop writing once finish() has been called"
+            )
+
+    def _on_connection_lost(self) -> None:
+        callback, self._close_callback = self._close_callback, None
+        if callback is not None and self._state == self._OPEN:
+            try:
+                callback()
+            except Exception:
+                app_log.exception("Exception in connection close callback %r", callback)
+
+
+class _BadBody(Exception):
+    """The request body cannot be decoded (bad gzip): the client gets a 400."""
+
+
+class _GzipDelegate(HTTPMessageDelegate):
+    """Gunzips ``Content-Encoding: gzip`` request bodies for ``decompress_request=True``."""
+
+    __slots__ = ("_chunk_size", "_decompressor", "_delegate")
+
+    def __init__(self, delegate: HTTPMessageDelegate, chunk_size: int) -> None:
+        self._delegate = delegate
+        self._chunk_size = chunk_size
+        self._decompressor: Any = None
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        if headers.get("Content-Encoding", "").lower() == "gzip":
+            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            # Like Tornado: the app sees the decoded body and a note of what was removed.
+            headers.add("X-Consumed-Content-Encoding", "gzip")
+            del headers["Content-Encoding"]
+            if "Content-Length" in headers:
+                del headers["Content-Length"]
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self._decompressor is None:
+            return self._delegate.data_received(chunk)
+        pieces = self._inflate(chunk)
+        for index, piece in enumerate(pieces):
+            result = self._delegate.data_received(piece)
+            if result is not None:
+                return self._continue(result, pieces[index + 1 :])
+        return None
+
+    async def _continue(self, first: Awaitable[None], rest: list[bytes]) -> None:
+        await first
+        for piece in rest:
+            result = self._delegate.data_received(piece)
+            if result is not None:
+                await result
+
+    def _inflate(self, chunk: bytes) -> list[bytes]:
+        pieces = []
+        try:
+            data = chunk
+            while data:
+                piece = self._decompressor.decompress(data, self._chunk_size)
+                if piece:
+                    pieces.append(piece)
+                data = self._decompressor.unconsumed_tail
+        except zlib.error as exc:
+            raise _BadBody(f"invalid gzip request body: {exc}") from exc
+        return pieces
+
+    def finish(self) -> Awaitable[None] | None:
+        if self._decompressor is not None:
+            try:
+                tail = self._decompressor.flush()
+            except zlib.error as exc:
+                raise _BadBody(f"invalid gzip request body: {exc}") from exc
+            if not self._decompressor.eof:
+                raise _BadBody("truncated gzip request body")
+            if tail:
+                result = self._delegate.data_received(tail)
+                if result is not None:
+                    return self._finish_after(result)
+        return self._delegate.finish()
+
+    async def _finish_after(self, pending: Awaitable[None]) -> None:
+        await pending
+        result = self._delegate.finish()
+        if result is not None:
+            await result
+
+    def on_connection_close(self) -> None:
+        self._delegate.on_connection_close()
+
+
+class HTTP1ServerProtocol(asyncio.Protocol):
+    """Serves HTTP/1.x on one connection; see the module docstring for the flow.
+
+    ``delegate`` gets ``start_request(self, request_conn)`` for each request
+    and ``on_close(self)`` when the connection ends.  ``on_lost`` (used by
+    :class:`~dualweb.httpserver.HTTPServer` to track open connections) is
+    called with the protocol after that.
+    """
+
+    __slots__ = (
+        "_body_deadline",
+        "_body_timeout",
+        "_busy",
+        "_closed",
+        "_closed_waiter",
+        "_delegate",
+        "_detached",
+        "_done_future",
+        "_head_deadline",
+        "_idle_deadline",
+        "_loop",
+        "_on_lost",
+        "_out",
+        "_pending_continue",
+        "_processing",
+        "_reading_paused",
+        "_request_conn",
+        "_server_delegate",
+        "_task",
+        "_timer",
+        "_timer_at",
+        "_transport",
+        "_write_paused",
+        "_write_waiters",
+        "codec",
+        "context",
+        "params",
+    )
+
+    def __init__(
+        self,
+        delegate: HTTPServerConnectionDelegate,
+        params: HTTP1ConnectionParameters | None = None,
+        on_lost: Callable[[HTTP1ServerProtocol], None] | None = None,
+    ) -> None:
+        self.params = params = params or HTTP1ConnectionParameters()
+        self._server_delegate = delegate
+        self._on_lost = on_lost
+        self.codec = HTTP1ServerCodec(
+            params.max_header_size, params.max_body_size, params.chunk_size, params.no_keep_alive
+        )
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self.context = HTTPConnectionContext(None, None, params.protocol or "http")
+        self._delegate: HTTPMessageDelegate | None = None
+        self._request_conn: HTTP1RequestConnection | None = None
+        self._task: asyncio.Future[Any] | None = None
+        self._busy = False
+        self._processing = False
+        self._closed = False
+        self._detached = False
+        self._pending_continue = False
+        self._reading_paused = False
+        self._write_paused = False
+        self._write_waiters: list[asyncio.Future[None]] = []
+        self._out: list[bytes] | None = None
+        self._done_future: asyncio.Future[None] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._idle_deadline = 0.0
+        self._head_deadline = 0.0
+        self._body_deadline = 0.0
+        self._body_timeout = params.body_timeout
+
+    # ----------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Record the transport and who the peer is; start the idle timer."""
+        self._transport = cast(asyncio.Transport, transport)
+        params = self.params
+        address = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        family = sock.family if sock is not None else None
+        protocol = params.protocol
+        if protocol is None:
+            protocol = "https" if transport.get_extra_info("sslcontext") is not None else "http"
+        self.context = HTTPConnectionContext(address, family, protocol, params.trusted_downstream)
+        self._enter_idle()
+
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data`` and serve every request it completes."""
+        codec = self.codec
+        if (
+            self.params.request_header_timeout is not None
+            and not codec.in_request
+            and not self._head_deadline
+        ):
+            self._head_deadline = self._loop.time() + self.params.request_header_timeout
+            self._arm(self._head_deadline)
+        codec.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool:
+        """The client closed its side: treat it as gone (as Tornado does) and close."""
+        return False
+
+    def pause_writing(self) -> None:
+        """The transport buffer is full: writes now return pending futures."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """The client caught up: complete the pending write futures."""
+        self._write_paused = False
+        waiters, self._write_waiters = self._write_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Tell the in-flight request, fail pending writes, release everything."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_timer()
+        request_conn, self._request_conn = self._request_conn, None
+        delegate, self._delegate = self._delegate, None
+        if request_conn is not None:
+            request_conn._on_connection_lost()
+        if delegate is not None and not self.codec.request_complete and self.codec.in_request:
+            try:
+                delegate.on_connection_close()
+            except Exception:
+                app_log.exception("Exception in %r.on_connection_close", delegate)
+        waiters, self._write_waiters = self._write_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(_stream_closed())
+                waiter.exception()
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+        try:
+            self._server_delegate.on_close(self)
+        except Exception:
+            app_log.exception("Exception in %r.on_close", self._server_delegate)
+        if self._on_lost is not None:
+            self._on_lost(self)
+        self._transport = None
+
+    # ----------------------------------------------------------------- processing events
+
+    def _process(self) -> None:
+        """Take events from the codec and dispatch them until it must wait."""
+        if self._processing or self._busy or self._closed or self._detached:
+            return
+        self._processing = True
+        self._out = []
+        codec = self.codec
+        try:
+            while not self._busy and not self._closed:
+                event = codec.next_event()
+                kind = type(event)
+                if self._pending_continue:
+                    # After the handler saw the headers, unless it refused the body.
+                    self._pending_continue = False
+                    if kind is not _ProtocolError:
+                        self._send_continue()
+                if kind is _Data:
+                    delegate = self._delegate
+                    assert delegate is not None
+                    self._dispatch(delegate.data_received(cast(codec_mod.Data, event).data))
+                elif event is END_OF_MESSAGE:
+                    self._body_deadline = 0.0
+                    self._pending_continue = False
+                    delegate = self._delegate
+                    assert delegate is not None
+                    self._dispatch(delegate.finish())
+                elif kind is _Request:
+                    self._start_request(cast(codec_mod.Request, event))
+                elif event is _NEED_DATA or event is _PAUSED:
+                    break
+                elif kind is _ProtocolError:
+                    self._bad_request(cast(codec_mod.ProtocolError, event))
+                else:  # CONNECTION_CLOSED is not fed by this driver
+                    break
+        except _BadBody as exc:
+            self._bad_request(codec_mod.ProtocolError(400, str(exc)))
+        except Exception:
+            app_log.exception("Uncaught exception in HTTP request delegate %r", self._delegate)
+            self._fail_request(500)
+        finally:
+            self._processing = False
+            self._flush_out()
+        self._flow_control()
+
+    def _start_request(self, request: codec_mod.Request) -> None:
+        params = self.params
+        self._head_deadline = 0.0
+        if self._body_timeout is not None and not self.codec.request_complete:
+            self._body_deadline = self._loop.time() + self._body_timeout
+            self._arm(self._body_deadline)
+        request_conn = HTTP1RequestConnection(self)
+        self._request_conn = request_conn
+        delegate = self._server_delegate.start_request(self, request_conn)
+        if params.decompress:
+            delegate = _GzipDelegate(delegate, params.chunk_size)
+        self._delegate = delegate
+        if params.xheaders:
+            self.context.apply_xheaders(request.headers)
+        self._pending_continue = request.expect_continue
+        self._dispatch(delegate.headers_received(request.start_line, request.headers))
+
+    def _send_continue(self) -> None:
+        codec = self.codec
+        if codec.in_request and not codec.response_started and not codec.request_complete:
+            self.write_bytes(codec.send_continue())
+
+    def _dispatch(self, result: Awaitable[Any] | None) -> None:
+        """Run a delegate's awaitable as a task; nothing more is read until it completes."""
+        if result is None:
+            return
+        self._busy = True
+        task = asyncio.ensure_future(result)
+        self._task = task
+        task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Future[Any]) -> None:
+        self._task = None
+        self._busy = False
+        if not task.cancelled():
+            exc = task.exception()
+            if isinstance(exc, _BadBody):
+                self._bad_request(codec_mod.ProtocolError(400, str(exc)))
+            elif exc is not None:
+                app_log.error(
+                    "Uncaught exception in HTTP request delegate %r",
+                    self._delegate,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
+                self._fail_request(500)
+        if not self._closed:
+            self._process()
+            self._maybe_idle()
+
+    def _bad_request(self, error: codec_mod.ProtocolError) -> None:
+        gen_log.info("Malformed HTTP message from %s: %s", self.context, error.message)
+        self._fail_request(error.status_code)
+
+    def _fail_request(self, status_code: int) -> None:
+        """Answer with an error status if nothing was sent yet, then close."""
+        data = self.codec.send_error(status_code)
+        if data:
+            self.write_bytes(data)
+        self.close()
+
+    # ----------------------------------------------------------------- output
+
+    def write_bytes(self, data: bytes) -> Awaitable[None]:
+        """Queue ``data`` for the client; returns a future for back-pressure (see write_headers)."""
+        if self._closed or self._transport is None:
+            return _closed_future(self._loop)
+        if data:
+            out = self._out
+            if out is not None:
+                out.append(data)
+            else:
+                self._transport.write(data)
+        if self._write_paused:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._write_waiters.append(waiter)
+            return waiter
+        done = self._done_future
+        if done is None:
+            done = self._done_future = self._loop.create_future()
+            done.set_result(None)
+        return done
+
+    def _flush_out(self) -> None:
+        out, self._out = self._out, None
+        if out and self._transport is not None and not self._closed:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def finish_response(self) -> None:
+        """Called by the request connection's ``finish()``."""
+        codec = self.codec
+        if codec.upgraded:
+            # 101 sent: the handler detaches the transport next; read nothing.
+            self._pause_reading()
+            return
+        try:
+            tail = codec.send_end()
+        except LocalProtocolError:
+            self._end_request()
+            self.close()
+            raise
+        if tail:
+            self.write_bytes(tail)
+        self._end_request()
+        if codec.must_close:
+            self.close()
+            return
+        self._enter_idle()
+        if not self._processing:
+            self._process()
+
+    def _end_request(self) -> None:
+        if self.params.xheaders:
+            self.context.unapply_xheaders()
+        self._request_conn = None
+        if self.codec.request_complete or not self.codec.in_request:
+            self._delegate = None
+
+    def close(self) -> None:
+        """Close the connection after writing what is already queued."""
+        self._flush_out()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    async def close_and_wait(self) -> None:
+        """Close now (dropping unsent data) and wait until the connection is gone."""
+        if self._closed or self._transport is None:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        waiter = self._closed_waiter
+        self._transport.abort()
+        await waiter
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Hand the transport over to another protocol (see HTTP1RequestConnection.detach)."""
+        transport = self._transport
+        if transport is None or self._closed:
+            from dualweb.iostream import StreamClosedError
+
+            raise StreamClosedError()
+        self._flush_out()
+        self._detached = True
+        self._cancel_timer()
+        self._delegate = None
+        self._request_conn = None
+        if self._on_lost is not None:
+            self._on_lost(self)
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        return transport, self.codec.trailing_data
+
+    # ----------------------------------------------------------------- flow control and timeouts
+
+    def _flow_control(self) -> None:
+        if self._closed or self._detached or self._transport is None:
+            return
+        if self.codec.has_backlog or self.codec.upgraded:
+            self._pause_reading()
+        elif self._reading_paused:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Use ``timeout`` seconds for the body of the current request."""
+        self._body_timeout = timeout
+        if self.codec.in_request and not self.codec.request_complete:
+            self._body_deadline = self._loop.time() + timeout
+            self._arm(self._body_deadline)
+
+    def _enter_idle(self) -> None:
+        timeout = self.params.header_timeout
+        if timeout is None:
+            timeout = _DEFAULT_IDLE_TIMEOUT
+        self._idle_deadline = self._loop.time() + timeout
+        self._head_deadline = 0.0
+        self._arm(self._idle_deadline)
+
+    def _maybe_idle(self) -> None:
+        if not self._closed and not self.codec.in_request and not self._busy:
+            self._enter_idle()
+
+    def _arm(self, deadline: float) -> None:
+        # Only move the handle when the new deadline is earlier; a later one
+        # is picked up when the current handle fires (see _on_timer).
+        if self._timer is not None:
+            if deadline >= self._timer_at:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _current_deadline(self) -> float:
+        codec = self.codec
+        if self._busy:
+            return 0.0
+        if not codec.in_request:
+            if codec.has_backlog:
+                return 0.0  # requests are waiting for us, not the other way round
+            deadline = self._idle_deadline
+            if self._head_deadline and self._head_deadline < deadline:
+                deadline = self._head_deadline
+            return deadline
+        if not codec.request_complete and self._body_deadline:
+            return self._body_deadline
+        return 0.0
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed or self._detached:
+            return
+        deadline = self._current_deadline()
+        if not deadline:
+            return
+        if self._loop.time() >= deadline:
+            if self.codec.in_request:
+                gen_log.info("Timeout reading body from %s", self.context)
+            self.close()
+            return
+        self._arm(deadline)

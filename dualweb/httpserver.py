@@ -1,0 +1,185 @@
+"""dualweb's non-blocking, single-threaded HTTP/1.x server.
+
+:class:`HTTPServer` has Tornado's constructor and behaviour::
+
+    app = dualweb.web.Application([(r"/", MainHandler)])
+    server = HTTPServer(app)
+    server.listen(8888)
+
+or, for several processes sharing a port::
+
+    server = HTTPServer(app)
+    server.bind(8888)
+    server.start(0)  # one process per CPU
+
+Each connection is served by an :class:`~dualweb.http1connection.HTTP1ServerProtocol`
+directly on the asyncio transport (no stream layer in between).  uvloop is not
+chosen here: install its event loop policy (or let ``dualweb.ioloop`` do it)
+and the server runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from dualweb.connection import (
+    HTTPConnection,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
+from dualweb.tcpserver import TCPServer
+
+if TYPE_CHECKING:
+    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+
+__all__ = ["HTTPServer"]
+
+
+class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
+    """A non-blocking HTTP/1.x server (Tornado's ``HTTPServer``).
+
+    ``request_callback`` is an :class:`~dualweb.connection.HTTPServerConnectionDelegate`
+    such as :class:`~dualweb.web.Application`, or a plain callable that takes
+    an :class:`~dualweb.httputil.HTTPServerRequest` once its whole body has
+    arrived and writes the response through ``request.connection``.
+
+    Arguments (Tornado's):
+
+    * ``no_keep_alive``: close every connection after one response;
+    * ``xheaders``: trust ``X-Real-Ip``/``X-Forwarded-For`` and
+      ``X-Scheme``/``X-Forwarded-Proto`` for ``request.remote_ip`` and
+      ``request.protocol`` (behind a reverse proxy); ``trusted_downstream``
+      lists proxy IPs to skip in ``X-Forwarded-For``;
+    * ``ssl_options``: an :class:`ssl.SSLContext` or a dict of
+      ``ssl.wrap_socket``-style arguments (``certfile``, ``keyfile``, ...);
+    * ``protocol``: force ``request.protocol`` (``"http"``/``"https"``);
+    * ``decompress_request``: gunzip ``Content-Encoding: gzip`` request bodies;
+    * ``chunk_size``: largest body chunk passed to ``data_received`` (64 KiB);
+    * ``max_header_size``: request line plus headers, else 431 (64 KiB);
+    * ``max_body_size``: else 413 (100 MiB); ``max_buffer_size`` is accepted
+      for compatibility and used as ``max_body_size`` when that is not given;
+    * ``idle_connection_timeout``: seconds a connection may wait for the next
+      request head (3600); ``body_timeout``: seconds to read one body (none).
+
+    dualweb adds ``header_timeout``: seconds from a request's first byte to its
+    last header line (none by default), which cuts "slowloris" clients that
+    trickle headers without ever finishing them.
+
+    Raises :class:`KeyError`/:class:`ValueError` for a dict ``ssl_options``
+    without ``certfile`` or naming a missing file.
+    """
+
+    def __init__(
+        self,
+        request_callback: HTTPServerConnectionDelegate | Callable[[HTTPServerRequest], Any],
+        no_keep_alive: bool = False,
+        xheaders: bool = False,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        protocol: str | None = None,
+        decompress_request: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        max_body_size: int | None = None,
+        max_buffer_size: int | None = None,
+        trusted_downstream: list[str] | None = None,
+        header_timeout: float | None = None,
+    ) -> None:
+        super().__init__(ssl_options=ssl_options, max_buffer_size=max_buffer_size)
+        self.request_callback = request_callback
+        self.xheaders = xheaders
+        self.protocol = protocol
+        self.conn_params = HTTP1ConnectionParameters(
+            no_keep_alive=no_keep_alive,
+            chunk_size=chunk_size,
+            max_header_size=max_header_size,
+            header_timeout=idle_connection_timeout or 3600,
+            max_body_size=max_body_size or max_buffer_size,
+            body_timeout=body_timeout,
+            decompress=decompress_request,
+            request_header_timeout=header_timeout,
+            xheaders=xheaders,
+            protocol=protocol,
+            trusted_downstream=trusted_downstream,
+        )
+        self.trusted_downstream = trusted_downstream
+        self._connections: set[HTTP1ServerProtocol] = set()
+        start = getattr(request_callback, "start_request", None)
+        self._start: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = start
+
+    def _protocol_factory(self) -> asyncio.BaseProtocol:
+        """One :class:`~dualweb.http1connection.HTTP1ServerProtocol` per connection."""
+        proto = HTTP1ServerProtocol(self, self.conn_params, self._connections.discard)
+        self._connections.add(proto)
+        return proto
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the request callback's delegate (a plain callable is adapted)."""
+        if self._start is not None:
+            return self._start(server_conn, request_conn)
+        return _CallableAdapter(self.request_callback, request_conn)
+
+    def on_close(self, server_conn: object) -> None:
+        """A connection ended; forget it."""
+        if isinstance(server_conn, HTTP1ServerProtocol):
+            self._connections.discard(server_conn)
+
+    async def close_all_connections(self) -> None:
+        """Close every open connection and wait until they are all gone.
+
+        Call after :meth:`stop` for a clean shutdown (tests do this).  Requests
+        in flight are cut: their handlers see ``on_connection_close()``.
+        """
+        while self._connections:
+            proto = next(iter(self._connections))
+            self._connections.discard(proto)
+            await proto.close_and_wait()
+
+
+class _CallableAdapter(HTTPMessageDelegate):
+    """Collects a request for a plain ``request_callback(request)`` function."""
+
+    __slots__ = ("_callback", "_chunks", "_connection", "_request")
+
+    def __init__(self, callback: Any, connection: HTTPConnection) -> None:
+        self._callback = callback
+        self._connection = connection
+        self._request: HTTPServerRequest | None = None
+        self._chunks: list[bytes] = []
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        from dualweb.httputil import HTTPServerRequest
+
+        assert isinstance(start_line, RequestStartLine)
+        self._request = HTTPServerRequest(
+            connection=self._connection, start_line=start_line, headers=headers
+        )
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        self._chunks.append(chunk)
+        return None
+
+    def finish(self) -> Awaitable[None] | None:
+        request = self._request
+        assert request is not None
+        request.body = b"".join(self._chunks)
+        request._parse_body()
+        result = self._callback(request)
+        if result is not None and hasattr(result, "__await__"):
+            return result  # type: ignore[no-any-return]
+        return None
+
+    def on_connection_close(self) -> None:
+        self._chunks = []
