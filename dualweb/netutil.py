@@ -22,7 +22,9 @@ import ssl
 import stat
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, cast
+from typing import Any, cast
+
+from dualweb.util import Configurable
 
 __all__ = [
     "BlockingResolver",
@@ -291,63 +293,30 @@ def is_valid_ip(ip: str) -> bool:
 # --------------------------------------------------------------------------- resolvers
 
 
-class Resolver:
+class Resolver(Configurable):
     """Turns a host name into addresses, without blocking the event loop.
 
     ``Resolver()`` returns an instance of the implementation chosen with
-    :meth:`configure` (by default :class:`DefaultLoopResolver`), as Tornado's
-    configurable classes do::
+    :meth:`~dualweb.util.Configurable.configure` (by default
+    :class:`DefaultLoopResolver`), as Tornado's configurable classes do::
 
         Resolver.configure("dualweb.netutil.OverrideResolver",
                            resolver=DefaultLoopResolver(),
                            mapping={"example.com": "127.0.0.1"})
 
-    Subclasses implement :meth:`resolve` and may override :meth:`initialize`
-    (which receives the constructor arguments) and :meth:`close`.
+    Implementations define :meth:`resolve` and may override
+    :meth:`initialize` (which receives the constructor arguments) and :meth:`close`.
     """
 
-    _impl_class: ClassVar[type[Resolver] | None] = None
-    _impl_kwargs: ClassVar[dict[str, Any]] = {}
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Resolver:
-        impl: type[Resolver] = cls
-        if cls is Resolver:
-            impl = Resolver._impl_class or DefaultLoopResolver
-            kwargs = {**Resolver._impl_kwargs, **kwargs}
-        instance = object.__new__(impl)
-        # __init__ is skipped when __new__ returns another class, so set up here.
-        instance.initialize(*args, **kwargs)
-        return instance
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Arguments go to :meth:`initialize`; see the implementation class."""
-
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        """Set up the instance from the constructor arguments (none by default)."""
-        if args or kwargs:
-            raise TypeError(f"{type(self).__name__}() takes no arguments")
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """:class:`Resolver` is the base of its configurable hierarchy."""
+        return Resolver
 
     @classmethod
-    def configure(cls, impl: str | type[Resolver] | None, **kwargs: Any) -> None:
-        """Choose the class ``Resolver()`` instantiates, with default keyword arguments.
-
-        ``impl`` is a :class:`Resolver` subclass or its dotted name; ``None``
-        restores the default. Raises :class:`ValueError` if ``impl`` is not a
-        :class:`Resolver` subclass.
-        """
-        if isinstance(impl, str):
-            module_name, _, class_name = impl.rpartition(".")
-            module = __import__(module_name, fromlist=[class_name])
-            impl = getattr(module, class_name)
-        if impl is not None and not (isinstance(impl, type) and issubclass(impl, Resolver)):
-            raise ValueError(f"Resolver.configure: {impl!r} is not a Resolver subclass")
-        Resolver._impl_class = impl
-        Resolver._impl_kwargs = dict(kwargs)
-
-    @classmethod
-    def configured_class(cls) -> type[Resolver]:
-        """The class ``Resolver()`` currently instantiates."""
-        return Resolver._impl_class or DefaultLoopResolver
+    def configurable_default(cls) -> type[Configurable]:
+        """The default implementation, :class:`DefaultLoopResolver`."""
+        return DefaultLoopResolver
 
     def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC

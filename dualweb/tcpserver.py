@@ -22,13 +22,13 @@ stream layer (the HTTP server does) override :meth:`TCPServer._protocol_factory`
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import ssl
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from dualweb.log import app_log, gen_log
 from dualweb.netutil import _current_loop, bind_sockets, ssl_options_to_context
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ __all__ = ["TCPServer"]
 
 _DEFAULT_BACKLOG = 128
 
-gen_log = logging.getLogger("tornado.general")
-app_log = logging.getLogger("tornado.application")
 
 
 class TCPServer:
