@@ -322,6 +322,7 @@ class PathMatches(Matcher):
 
     Raises:
         ValueError: if the pattern mixes named and unnamed groups.
+        TypeError: if a compiled bytes pattern is given.
     """
 
     def __init__(self, path_pattern: str | re.Pattern[str]) -> None:
@@ -331,6 +332,11 @@ class PathMatches(Matcher):
             self.regex: re.Pattern[str] = re.compile(path_pattern)
         else:
             self.regex = path_pattern
+        if not isinstance(self.regex.pattern, str):
+            raise TypeError(
+                f"URL pattern {self.regex.pattern!r} is a bytes regex; request paths are "
+                "str, so compile the pattern from a str"
+            )
         if self.regex.groupindex and len(self.regex.groupindex) != self.regex.groups:
             raise ValueError(
                 f"URL pattern {self.regex.pattern!r} mixes named and unnamed capturing "
@@ -349,11 +355,10 @@ class PathMatches(Matcher):
         if not self._has_groups:
             return {}
         if self._named:
-            return {
-                "path_args": [],
-                "path_kwargs": {k: _unquote(v) for k, v in m.groupdict().items()},
-            }
-        return {"path_args": [_unquote(v) for v in m.groups()], "path_kwargs": {}}
+            named = m.groupdict()
+            values = map(_unquote, named.values())
+            return {"path_args": [], "path_kwargs": dict(zip(named, values, strict=True))}
+        return {"path_args": list(map(_unquote, m.groups())), "path_kwargs": {}}
 
     def reverse(self, *args: Any) -> str | None:
         """Fill the pattern's groups with ``args`` (URL-escaped, ``/`` kept) and return the path.

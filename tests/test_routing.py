@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -512,6 +513,39 @@ def test_nested_router_target_routes_through_start_request() -> None:
     assert hits == ["/in/b"]
     conn = drive(router, "GET", "/in/c")
     assert conn.start_line is not None and conn.start_line.code == 404
+
+
+def test_callable_delegate_execute_serves_a_request_built_elsewhere() -> None:
+    # Application.__call__ (the WSGI path) calls execute() on what find_handler returns.
+    seen: list[bytes] = []
+    router = RuleRouter([("/x", lambda request, **kw: seen.append(request.body))])
+    request = make_request("/x", method="POST")
+    request.body = b"already read"
+    delegate = router.find_handler(request)
+    assert delegate is not None
+    assert delegate.execute() is None  # type: ignore[attr-defined]
+    assert seen == [b"already read"]
+
+
+def test_async_callable_target_is_returned_for_the_driver_to_run() -> None:
+    seen: list[str] = []
+
+    async def target(request: HTTPServerRequest) -> None:
+        seen.append(request.path)
+
+    router = RuleRouter([("/async", target)])
+    delegate = router.find_handler(make_request("/async"))
+    assert delegate is not None
+    delegate.headers_received(RequestStartLine("GET", "/async", "HTTP/1.1"), HTTPHeaders())
+    awaitable = delegate.finish()
+    assert awaitable is not None and seen == []
+    asyncio.run(awaitable)  # type: ignore[arg-type]
+    assert seen == ["/async"]
+
+
+def test_bytes_pattern_is_rejected_with_the_fix() -> None:
+    with pytest.raises(TypeError, match="compile the pattern from a str"):
+        PathMatches(re.compile(b"/a"))  # type: ignore[arg-type]
 
 
 def test_unknown_target_type_gives_no_delegate() -> None:
