@@ -20,10 +20,10 @@ import os
 import socket
 import ssl
 import stat
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from dualweb.concurrent import _get_event_loop
 from dualweb.util import Configurable
 
 __all__ = [
@@ -254,23 +254,10 @@ def _current_loop() -> asyncio.AbstractEventLoop:
     """The running loop, or the loop that will run in this thread (``IOLoop.current()``'s).
 
     Servers are often set up before the loop starts (``server.listen(8888);
-    IOLoop.current().start()``), so without a running loop this returns the
-    thread's current event loop, creating and installing one if needed.
+    IOLoop.current().start()``), so without a running loop this is the
+    thread's current event loop, created and installed if needed.
     """
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    policy = asyncio.get_event_loop_policy()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about implicit loop creation; creating it is the point here.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            return policy.get_event_loop()
-        except RuntimeError:
-            loop = policy.new_event_loop()
-            policy.set_event_loop(loop)
-            return loop
+    return _get_event_loop()
 
 
 def is_valid_ip(ip: str) -> bool:
