@@ -554,6 +554,7 @@ class HTTP1ServerCodec(_Codec):
         "_body_received",
         "_chunked_out",
         "_declared",
+        "_discard_body",
         "_max_body_size",
         "_remaining_out",
         "_request",
@@ -596,6 +597,7 @@ class HTTP1ServerCodec(_Codec):
         self._response_state = self._IDLE
         self._chunked_out = False
         self._remaining_out = -1
+        self._discard_body = False
         self._switching = False
         self.must_close = False
         """True once the connection must close after the bytes already returned."""
@@ -750,6 +752,9 @@ class HTTP1ServerCodec(_Codec):
             lines.append("Date: " + _DATE_CACHE.now())
         self.must_close = self.must_close or close
         self._chunked_out = chunked
+        # Handlers commonly produce the body for HEAD too (Content-Length
+        # must match GET's); it is dropped here rather than sent.
+        self._discard_body = req_line.method == "HEAD"
         if no_body:
             self._remaining_out = 0
         elif length is not None:
@@ -760,7 +765,7 @@ class HTTP1ServerCodec(_Codec):
         block = "\r\n".join(lines)
         _check_no_newlines(block, len(lines))
         head = block.encode("latin-1") + b"\r\n\r\n"
-        if chunk:
+        if chunk and not self._discard_body:
             return head + self._frame(chunk)
         return head
 
@@ -793,7 +798,7 @@ class HTTP1ServerCodec(_Codec):
         """Frame a body chunk (chunked encoding when the response uses it); ``b""`` → ``b""``."""
         if self._response_state != self._SENDING:
             raise LocalProtocolError("write() before write_headers() or after finish()")
-        if not chunk:
+        if not chunk or self._discard_body:
             return b""
         return self._frame(chunk)
 
