@@ -108,16 +108,18 @@ class IOLoop:
         *,
         asyncio_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        # A loop handed to the constructor is held strongly like one we create:
+        # ``IOLoop(asyncio_loop=asyncio.new_event_loop())`` must not lose it.
         if asyncio_loop is None:
-            self._setup(asyncio.new_event_loop(), owned=True)
-        else:
-            self._setup(asyncio_loop, owned=False)
+            asyncio_loop = asyncio.new_event_loop()
+        self._setup(asyncio_loop, owned=True)
         if make_current:
             asyncio.set_event_loop(self.asyncio_loop)
 
     def _setup(self, loop: asyncio.AbstractEventLoop, owned: bool) -> None:
-        # A loop we created is ours to keep alive; a loop we merely wrap is held
-        # weakly, or the registry's value would keep its own key alive forever.
+        # A loop given to IOLoop() is ours to keep alive (until close()); one that
+        # current() merely wraps is held weakly, or the registry's value would keep
+        # its own key alive forever.
         self._owned_loop = loop if owned else None
         self._loop_ref = weakref.ref(loop)
         self._handlers: dict[int, tuple[_FileLike, Callable[..., object]]] = {}

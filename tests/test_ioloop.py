@@ -563,3 +563,12 @@ def test_install_uvloop_switches_new_loops_only() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             asyncio.set_event_loop_policy(None)
+
+
+def test_a_loop_given_to_the_constructor_is_kept_alive() -> None:
+    io_loop = IOLoop(make_current=False, asyncio_loop=asyncio.new_event_loop())
+    gc.collect()
+    try:
+        assert io_loop.run_sync(lambda: "alive") == "alive"
+    finally:
+        io_loop.close()
