@@ -1,0 +1,747 @@
+"""The native HTTP/1.1 server over real sockets on 127.0.0.1.
+
+Most tests use a small raw :class:`HTTPServerConnectionDelegate` (no web
+framework) so they exercise only the server; raw sockets are used wherever the
+exact bytes on the wire matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import http.client
+import logging
+import os
+import re
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dualweb.connection import (
+    HTTPConnection,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from dualweb.httpserver import HTTPServer
+from dualweb.httputil import HTTPHeaders
+from dualweb.netutil import bind_sockets
+
+# --------------------------------------------------------------------------- a tiny app
+
+
+class Req:
+    """What the test app saw of one request."""
+
+    def __init__(self, conn: HTTPConnection, start: RequestStartLine, headers: HTTPHeaders):
+        self.conn = conn
+        self.method, self.path, self.version = start
+        self.headers = headers
+        self.body = b""
+
+    def respond(
+        self, body: bytes = b"", code: int = 200, length: bool = True, **extra: str
+    ) -> Awaitable[None]:
+        h = HTTPHeaders()
+        if length:
+            h["Content-Length"] = str(len(body))
+        for name, value in extra.items():
+            h[name.replace("_", "-")] = value
+        fut = self.conn.write_headers(ResponseStartLine("HTTP/1.1", code, "X"), h, body)
+        self.conn.finish()
+        return fut
+
+
+Route = Callable[[Req], "Awaitable[None] | None"]
+
+
+class App(HTTPServerConnectionDelegate):
+    """Routes by path to plain functions; records connection-close notifications."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.closed = threading.Event()
+        self.close_callbacks = 0
+        self.connection_closes = 0
+
+    def route(self, path: str) -> Callable[[Route], Route]:
+        def register(fn: Route) -> Route:
+            self.routes[path] = fn
+            return fn
+
+        return register
+
+    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> Delegate:
+        return Delegate(self, request_conn)
+
+
+class Delegate(HTTPMessageDelegate):
+    def __init__(self, app: App, conn: HTTPConnection) -> None:
+        self.app = app
+        self.conn = conn
+        self.chunks: list[bytes] = []
+        self.req: Req | None = None
+
+    def headers_received(self, start_line: Any, headers: HTTPHeaders) -> None:
+        self.req = Req(self.conn, start_line, headers)
+
+        def closed() -> None:
+            self.app.close_callbacks += 1
+            self.app.closed.set()
+
+        self.conn.set_close_callback(closed)
+
+    def data_received(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    def finish(self) -> Awaitable[None] | None:
+        req = self.req
+        assert req is not None
+        req.body = b"".join(self.chunks)
+        route = self.app.routes.get(req.path.split("?")[0], default_route)
+        return route(req)
+
+    def on_connection_close(self) -> None:
+        self.app.connection_closes += 1
+        self.app.closed.set()
+
+
+def default_route(req: Req) -> None:
+    req.respond(f"{req.method} {req.path} {len(req.body)}".encode())
+
+
+def make_app() -> App:
+    app = App()
+
+    @app.route("/echo")
+    def echo(req: Req) -> None:
+        req.respond(req.body)
+
+    @app.route("/stream")
+    def stream(req: Req) -> None:
+        h = HTTPHeaders()
+        req.conn.write_headers(ResponseStartLine("HTTP/1.1", 200, "OK"), h, b"first,")
+        req.conn.write(b"second,")
+        req.conn.write(b"third")
+        req.conn.finish()
+
+    @app.route("/sleep")
+    async def sleep(req: Req) -> None:
+        await asyncio.sleep(float(req.path.split("?")[1]))
+        req.respond(req.path.encode())
+
+    @app.route("/forever")
+    async def forever(req: Req) -> None:
+        await asyncio.sleep(30)
+
+    @app.route("/boom")
+    def boom(req: Req) -> None:
+        raise RuntimeError("handler exploded")
+
+    @app.route("/empty")
+    def empty(req: Req) -> None:
+        code = int(req.path.split("?")[1])
+        req.respond(b"", code=code, length=False)
+
+    @app.route("/peer")
+    def peer(req: Req) -> None:
+        ctx = req.conn.context  # type: ignore[attr-defined]
+        req.respond(f"{ctx.remote_ip} {ctx.protocol}".encode())
+
+    @app.route("/headers")
+    def headers(req: Req) -> None:
+        req.respond(repr(sorted(req.headers.get_all())).encode())
+
+    return app
+
+
+# --------------------------------------------------------------------------- server harness
+
+
+def loop_factories() -> list[Any]:
+    factories = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in the test venv
+        return factories
+    factories.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
+    return factories
+
+
+class Running:
+    """HTTPServer serving ``app`` on 127.0.0.1:port in a background event loop thread."""
+
+    def __init__(
+        self, app: Any, loop_factory: Callable[[], asyncio.AbstractEventLoop], **kwargs: Any
+    ):
+        self.loop = loop_factory()
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port: int = sockets[0].getsockname()[1]
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+
+            async def setup() -> None:
+                self.server = HTTPServer(app, **kwargs)
+                self.server.add_sockets(sockets)
+                ready.set()
+
+            self.loop.create_task(setup())
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(5)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        async def wrapper() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(5)
+
+    def connections(self) -> int:
+        return int(self.call(lambda: len(self.server._connections)))
+
+    def close(self) -> None:
+        async def shutdown() -> list[asyncio.Task[Any]]:
+            self.server.stop()
+            await self.server.close_all_connections()
+            await asyncio.sleep(0.05)
+            current = asyncio.current_task()
+            return [t for t in asyncio.all_tasks() if t is not current]
+
+        leftover = asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+        # Handler tasks that outlive their connection (like /forever) are the
+        # only tasks allowed to be pending; nothing of the server's own.
+        assert all("forever" in repr(t) for t in leftover), leftover
+
+
+@pytest.fixture(params=loop_factories())
+def loop_factory(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+@pytest.fixture
+def serve(loop_factory: Any) -> Iterator[Callable[..., Running]]:
+    servers: list[Running] = []
+
+    def start(app: Any = None, **kwargs: Any) -> Running:
+        running = Running(app if app is not None else make_app(), loop_factory, **kwargs)
+        servers.append(running)
+        return running
+
+    yield start
+    for running in servers:
+        running.close()
+
+
+def connect(port: int, timeout: float = 5) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, limit: float = 5) -> bytes:
+    chunks = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    else:  # pragma: no cover - only on failure
+        raise AssertionError("connection was not closed in time")
+    return b"".join(chunks)
+
+
+def read_responses(sock: socket.socket, count: int, limit: float = 5) -> list[tuple[int, bytes]]:
+    """Read ``count`` Content-Length responses; returns (status, body) pairs."""
+    buf = b""
+    out: list[tuple[int, bytes]] = []
+    deadline = time.monotonic() + limit
+    while len(out) < count:
+        assert time.monotonic() < deadline, f"only {len(out)} responses"
+        match = re.match(rb"HTTP/1\.1 (\d+) [^\r]*\r\n(.*?)\r\n\r\n", buf, re.S)
+        if match:
+            length_match = re.search(rb"Content-Length: (\d+)", match.group(2))
+            length = int(length_match.group(1)) if length_match else 0
+            end = match.end() + length
+            if len(buf) >= end:
+                out.append((int(match.group(1)), buf[match.end() : end]))
+                buf = buf[end:]
+                continue
+        data = sock.recv(65536)
+        assert data, f"closed after {len(out)} responses"
+        buf += data
+    return out
+
+
+def get(port: int, path: str, **kwargs: Any) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request(kwargs.pop("method", "GET"), path, **kwargs)
+    return conn.getresponse()
+
+
+# --------------------------------------------------------------------------- keep-alive and framing
+
+
+def test_keep_alive_reuses_the_connection(serve: Any) -> None:
+    srv = serve()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    for i in range(3):
+        conn.request("GET", f"/k{i}")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == f"GET /k{i} 0".encode()
+        assert resp.getheader("Connection") is None
+    assert srv.connections() == 1
+    conn.close()
+
+
+def test_http10_without_keep_alive_closes(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert b"Connection" not in raw and raw.endswith(b"GET /old 0")
+
+
+def test_http10_keep_alive_stays_open(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            raw = sock.recv(65536)
+            assert b"Connection: Keep-Alive\r\n" in raw and raw.endswith(b"GET /a 0")
+
+
+def test_connection_close_request(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert b"Connection: close\r\n" in raw
+
+
+def test_no_keep_alive_option(serve: Any) -> None:
+    srv = serve(no_keep_alive=True)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\nGET /never HTTP/1.1\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.count(b"HTTP/1.1 200") == 1 and b"Connection: close" in raw
+
+
+def test_hundred_pipelined_requests_in_one_write(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"".join(b"GET /p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(100)))
+        responses = read_responses(sock, 100)
+    assert [body for _, body in responses] == [b"GET /p%d 0" % i for i in range(100)]
+
+
+def test_pipelined_async_handlers_answer_in_order(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(
+            b"GET /sleep?0.2 HTTP/1.1\r\n\r\n"
+            b"GET /fast HTTP/1.1\r\n\r\n"
+            b"GET /sleep?0.01 HTTP/1.1\r\n\r\n"
+        )
+        responses = read_responses(sock, 3)
+    assert [b for _, b in responses] == [b"/sleep?0.2", b"GET /fast 0", b"/sleep?0.01"]
+
+
+def test_chunked_request_body(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n"
+        )
+        time.sleep(0.05)
+        sock.sendall(b"6\r\n world\r\n0\r\n\r\n")
+        assert read_responses(sock, 1) == [(200, b"hello world")]
+
+
+def test_chunked_response_from_flushes(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\n\r\n")
+        raw = b""
+        while not raw.endswith(b"0\r\n\r\n"):
+            data = sock.recv(65536)
+            assert data
+            raw += data
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert body == b"6\r\nfirst,\r\n7\r\nsecond,\r\n5\r\nthird\r\n0\r\n\r\n"
+    resp = get(srv.port, "/stream")
+    assert resp.read() == b"first,second,third"
+
+
+def test_streamed_response_to_http10_is_close_delimited(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.endswith(b"\r\n\r\nfirst,second,third") and b"chunked" not in raw
+
+
+def test_expect_100_continue(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"body")
+        assert read_responses(sock, 1) == [(200, b"body")]
+
+
+def test_expect_100_continue_refused_when_too_large(serve: Any) -> None:
+    srv = serve(max_body_size=10)
+    with connect(srv.port) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 40\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in raw
+
+
+def test_head_has_no_body_and_connection_survives(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"HEAD /h HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n")
+        time.sleep(0.1)
+        raw = sock.recv(65536)
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"Content-Length: 9" in first  # "HEAD /h 0": the body is not sent
+    assert rest.startswith(b"HTTP/1.1 200 ") and rest.endswith(b"GET /after 0")
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_no_body_statuses(serve: Any, code: int) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /empty?%d HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n" % code)
+        time.sleep(0.1)
+        raw = sock.recv(65536)
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 %d " % code)
+    assert b"Transfer-Encoding" not in first
+    assert rest.startswith(b"HTTP/1.1 200 ")
+
+
+# --------------------------------------------------------------------------- bad input
+
+BAD_INPUT = [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    (b"GET / HTTP/2.0\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 3000 + b"\r\n\r\n", 431),
+    (b"POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413),
+    (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"800\r\n" + b"a" * 2048, 413),
+]
+
+
+@pytest.mark.parametrize(("data", "status"), BAD_INPUT)
+def test_bad_input_gets_status_and_close(
+    serve: Any, data: bytes, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = serve(max_header_size=2048, max_body_size=1024)
+    with caplog.at_level(logging.INFO, logger="tornado.general"), connect(srv.port) as sock:
+        sock.sendall(data)
+        raw = read_until_closed(sock)
+    status_line, _, rest = raw.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 %d " % status)
+    assert b"Connection: close\r\n" in rest
+    assert any("Malformed HTTP message" in r.getMessage() for r in caplog.records)
+
+
+def test_smuggled_request_is_never_served(serve: Any) -> None:
+    app = make_app()
+    seen: list[str] = []
+
+    @app.route("/admin")
+    def admin(req: Req) -> None:  # pragma: no cover - reaching this is the failure
+        seen.append(req.path)
+        req.respond(b"secret")
+
+    srv = serve(app)
+    attack = (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n"
+        b"0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n"
+    )
+    with connect(srv.port) as sock:
+        sock.sendall(attack)
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 400 ") and not seen
+
+
+def test_bad_request_after_good_one_keeps_order(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /first HTTP/1.1\r\n\r\nNONSENSE\r\n\r\n")
+        raw = read_until_closed(sock)
+    first, _, rest = raw.partition(b"GET /first 0")
+    assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 400 ")
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def test_idle_connection_timeout(serve: Any) -> None:
+    srv = serve(idle_connection_timeout=0.2)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert read_responses(sock, 1)[0][0] == 200
+        start = time.monotonic()
+        assert read_until_closed(sock, limit=3) == b""
+        assert 0.1 < time.monotonic() - start < 2
+
+
+def test_slowloris_headers_are_cut(serve: Any) -> None:
+    srv = serve(header_timeout=0.3)
+    with connect(srv.port) as sock:
+        start = time.monotonic()
+        with contextlib.suppress(OSError):
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.02)
+        assert read_until_closed(sock, limit=3) == b""
+    assert time.monotonic() - start < 2.5
+
+
+def test_slow_body_is_cut(serve: Any) -> None:
+    app = make_app()
+    srv = serve(app, body_timeout=0.3)
+    with connect(srv.port) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc")
+        start = time.monotonic()
+        assert read_until_closed(sock, limit=3) == b""
+        assert time.monotonic() - start < 2
+    assert app.closed.wait(2) and app.connection_closes == 1
+
+
+def test_active_connection_outlives_idle_timeout(serve: Any) -> None:
+    srv = serve(idle_connection_timeout=0.3)
+    with connect(srv.port) as sock:
+        for _ in range(6):
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert read_responses(sock, 1)[0][0] == 200
+            time.sleep(0.1)
+
+
+def test_slow_handler_is_not_timed_out(serve: Any) -> None:
+    srv = serve(idle_connection_timeout=0.1, body_timeout=0.1)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /sleep?0.4 HTTP/1.1\r\n\r\n")
+        assert read_responses(sock, 1) == [(200, b"/sleep?0.4")]
+
+
+# --------------------------------------------------------------------------- failures and lifecycle
+
+
+def test_delegate_exception_is_500_and_server_keeps_serving(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = serve()
+    with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
+        sock.sendall(b"GET /boom HTTP/1.1\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 500 ")
+    assert any("handler exploded" in (r.exc_text or "") for r in caplog.records)
+    assert get(srv.port, "/fine").read() == b"GET /fine 0"
+
+
+def test_client_disconnect_mid_request_calls_close_callback(serve: Any) -> None:
+    app = make_app()
+    srv = serve(app)
+    sock = connect(srv.port)
+    sock.sendall(b"GET /forever HTTP/1.1\r\n\r\n")
+    time.sleep(0.1)
+    sock.close()
+    assert app.closed.wait(3)
+    assert app.close_callbacks == 1
+    deadline = time.monotonic() + 3
+    while srv.connections() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.connections() == 0
+
+
+def test_client_disconnect_mid_body_calls_on_connection_close(serve: Any) -> None:
+    app = make_app()
+    srv = serve(app)
+    sock = connect(srv.port)
+    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    time.sleep(0.1)
+    sock.close()
+    assert app.closed.wait(3)
+    time.sleep(0.05)
+    assert app.connection_closes == 1
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_no_fd_leak_after_aborted_connections(serve: Any) -> None:
+    srv = serve()
+    assert get(srv.port, "/warm").status == 200
+    time.sleep(0.1)
+    before = open_fds()
+    partials = [
+        b"GET / HTTP/1.1\r\nHost:",
+        b"POST /echo HTTP/1.1\r\nContent-Length: 9\r\n\r\nab",
+        b"",
+    ]
+    for i in range(300):
+        sock = connect(srv.port)
+        sock.sendall(partials[i % 3])
+        # RST instead of FIN: the harshest way for a client to vanish.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    deadline = time.monotonic() + 5
+    while srv.connections() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.connections() == 0
+    assert open_fds() <= before + 2
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_xheaders(serve: Any) -> None:
+    srv = serve(xheaders=True, trusted_downstream=["10.0.0.9"])
+    cases = [
+        ({}, b"127.0.0.1 http"),
+        ({"X-Real-Ip": "4.4.4.4"}, b"4.4.4.4 http"),
+        ({"X-Forwarded-For": "1.2.3.4, 10.0.0.9"}, b"1.2.3.4 http"),
+        ({"X-Forwarded-For": "not-an-ip"}, b"127.0.0.1 http"),
+        ({"X-Forwarded-Proto": "https"}, b"127.0.0.1 https"),
+        ({"X-Scheme": "gopher"}, b"127.0.0.1 http"),
+    ]
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    for hdrs, expected in cases:
+        conn.request("GET", "/peer", headers=hdrs)
+        assert conn.getresponse().read() == expected, hdrs
+    conn.close()
+
+
+def test_xheaders_ignored_by_default(serve: Any) -> None:
+    srv = serve()
+    assert get(srv.port, "/peer", headers={"X-Real-Ip": "4.4.4.4"}).read() == b"127.0.0.1 http"
+
+
+def test_decompress_request(serve: Any) -> None:
+    srv = serve(decompress_request=True)
+    body = gzip.compress(b"a" * 100000)
+    resp = get(srv.port, "/echo", method="POST", body=body, headers={"Content-Encoding": "gzip"})
+    assert resp.status == 200 and resp.read() == b"a" * 100000
+    resp = get(srv.port, "/headers", method="POST", body=body, headers={"Content-Encoding": "gzip"})
+    text = resp.read().decode()
+    assert "('X-Consumed-Content-Encoding', 'gzip')" in text
+    assert "('Content-Encoding'" not in text and "('Content-Length'" not in text
+
+
+def test_decompress_request_bad_gzip_is_400(serve: Any) -> None:
+    srv = serve(decompress_request=True)
+    resp = get(
+        srv.port, "/echo", method="POST", body=b"not gzip", headers={"Content-Encoding": "gzip"}
+    )
+    assert resp.status == 400
+
+
+def test_plain_callable_request_callback(serve: Any) -> None:
+    def callback(request: Any) -> None:
+        body = f"{request.method} {request.uri} {request.body!r}".encode()
+        h = HTTPHeaders({"Content-Length": str(len(body))})
+        request.connection.write_headers(ResponseStartLine("HTTP/1.1", 200, "OK"), h, body)
+        request.connection.finish()
+
+    srv = serve(callback)
+    resp = get(srv.port, "/cb?x=1", method="POST", body=b"data")
+    assert resp.read() == b"POST /cb?x=1 b'data'"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return str(cert), str(key)
+
+
+@pytest.mark.parametrize("as_context", [False, True], ids=["dict", "SSLContext"])
+def test_tls(serve: Any, certificate: tuple[str, str], as_context: bool) -> None:
+    cert, key = certificate
+    options: Any = {"certfile": cert, "keyfile": key}
+    if as_context:
+        options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        options.load_cert_chain(cert, key)
+    srv = serve(ssl_options=options)
+    client_ctx = ssl.create_default_context(cafile=cert)
+    client_ctx.check_hostname = False
+    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=5, context=client_ctx)
+    for _ in range(2):
+        conn.request("GET", "/peer")
+        assert conn.getresponse().read() == b"127.0.0.1 https"
+    conn.close()
+
+
+def test_tls_missing_certificate_file() -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        HTTPServer(make_app(), ssl_options={"certfile": str(Path("/nonexistent/cert.pem"))})
+
+
+def test_write_back_pressure_delivers_everything(serve: Any) -> None:
+    app = make_app()
+    total = 8 * 1024 * 1024
+
+    @app.route("/big")
+    async def big(req: Req) -> None:
+        conn = req.conn
+        h = HTTPHeaders({"Content-Length": str(total)})
+        await conn.write_headers(ResponseStartLine("HTTP/1.1", 200, "OK"), h)
+        piece = b"x" * 65536
+        for _ in range(total // len(piece)):
+            await conn.write(piece)
+        conn.finish()
+
+    srv = serve(app)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        time.sleep(0.3)  # let the server fill the socket buffers and pause
+        received = 0
+        while received < total:
+            data = sock.recv(1 << 20)
+            assert data
+            received += len(data)
+    assert received > total  # headers included
