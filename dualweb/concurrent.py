@@ -83,6 +83,29 @@ def _get_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def _peek_event_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop, else this thread's current loop, else None; never creates one.
+
+    ``asyncio.get_event_loop()`` would create (and leak) a loop on the main
+    thread when none was ever set, so the default policy's thread-local slot is
+    read directly when it exists (it does for asyncio's and uvloop's policies).
+    """
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        policy = asyncio.get_event_loop_policy()
+        local = getattr(policy, "_local", None)
+        if local is not None and hasattr(local, "_loop"):
+            current: asyncio.AbstractEventLoop | None = local._loop
+            return current
+        try:
+            return policy.get_event_loop()
+        except RuntimeError:
+            return None
+
+
 class DummyExecutor(concurrent.futures.Executor):
     """An executor that runs each submitted function immediately, in the caller's thread.
 

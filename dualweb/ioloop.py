@@ -33,7 +33,12 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, overload
 
-from dualweb.concurrent import FUTURES, _get_event_loop, future_add_done_callback
+from dualweb.concurrent import (
+    FUTURES,
+    _get_event_loop,
+    _peek_event_loop,
+    future_add_done_callback,
+)
 from dualweb.log import app_log
 
 __all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_uvloop"]
@@ -178,13 +183,8 @@ class IOLoop:
             io_loop = IOLoop._ioloop_for_asyncio.get(loop)
             return io_loop if io_loop is not None else IOLoop._for_loop(loop)
         if not instance:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                try:
-                    loop = asyncio.get_event_loop()
-                except RuntimeError:
-                    return None
-            return IOLoop._ioloop_for_asyncio.get(loop)
+            loop = _peek_event_loop()
+            return None if loop is None else IOLoop._ioloop_for_asyncio.get(loop)
         return IOLoop._for_loop(_get_event_loop())
 
     @staticmethod
@@ -229,12 +229,7 @@ class IOLoop:
         another loop is already running in this thread.
         """
         loop = self.asyncio_loop
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                old_loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
-            except RuntimeError:
-                old_loop = None
+        old_loop = _peek_event_loop()
         asyncio.set_event_loop(loop)
         try:
             loop.run_forever()
