@@ -9,11 +9,14 @@ import gc
 import itertools
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -572,3 +575,33 @@ def test_a_loop_given_to_the_constructor_is_kept_alive() -> None:
         assert io_loop.run_sync(lambda: "alive") == "alive"
     finally:
         io_loop.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count fds")
+def test_start_in_a_fresh_process_leaves_no_stray_loop() -> None:
+    script = (
+        "import asyncio, gc, os\n"
+        "from dualweb.ioloop import IOLoop\n"
+        "fds = len(os.listdir('/proc/self/fd'))\n"
+        "io_loop = IOLoop(make_current=False)\n"
+        "io_loop.add_callback(io_loop.stop)\n"
+        "io_loop.start()\n"
+        "io_loop.close()\n"
+        "gc.collect()\n"
+        "assert len(os.listdir('/proc/self/fd')) == fds, 'a stray loop holds descriptors'\n"
+        "main = IOLoop.current()\n"  # the seed's `IOLoop.current().start()` pattern
+        "main.call_later(0.01, main.stop)\n"
+        "main.start()\n"
+        "assert IOLoop.current() is main\n"
+        "main.close()\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout.strip() == "clean", result.stderr
+    assert "ResourceWarning" not in result.stderr
