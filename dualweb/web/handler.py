@@ -38,13 +38,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
-from dualweb.escape import utf8, xhtml_escape
-from dualweb.httputil import HTTPInputError
+from dualweb.escape import xhtml_escape
+from dualweb.httputil import HTTPHeaders, HTTPInputError, http_date_now, responses
 from dualweb.log import app_log, gen_log
 from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
 from dualweb.web.errors import Finish, HTTPError
-from dualweb.web.output import OutputMixin
+from dualweb.web.output import (
+    HTML_UTF8,
+    LINE_BREAKING,
+    SERVER_HEADER,
+    VALID_REASON,
+    OutputMixin,
+)
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
@@ -111,11 +117,9 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
     __slots__ = (
         "__weakref__",
         "_auto_finish",
-        "_current_user",
         "_finished",
         "_headers",
         "_headers_written",
-        "_locale",
         "_new_cookies",
         "_prepared_future",
         "_raw_xsrf_token",
@@ -213,6 +217,44 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
             f"{type(self).__name__} uses @stream_request_body and must implement data_received()"
         )
 
+    # -- response state -----------------------------------------------------
+
+    def clear(self) -> None:
+        """Reset the headers (to the defaults), the status (200) and the buffered body.
+
+        Cookies set with ``set_cookie`` are kept.
+        """
+        self._headers = HTTPHeaders(
+            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
+        )
+        self.set_default_headers()
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = "OK"
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        """Set the response status code and, optionally, the reason phrase.
+
+        Args:
+            status_code: the status code; codes without a standard reason phrase
+                get ``"Unknown"`` unless ``reason`` is given.
+            reason: the reason phrase. A phrase with characters not allowed
+                on a status line is replaced by ``"Unknown"``.
+
+        Raises:
+            ValueError: ``reason`` contains CR, LF or NUL (a response-splitting attempt).
+        """
+        self._status_code = status_code
+        if reason is None:
+            self._reason = responses.get(status_code, "Unknown")
+        elif LINE_BREAKING.search(reason):
+            raise ValueError(f"Unsafe reason phrase {reason!r}: CR, LF and NUL are not allowed")
+        elif "<" in reason or not VALID_REASON.fullmatch(reason):
+            # "<" is refused as defense in depth: the reason is shown on error pages.
+            self._reason = "Unknown"
+        else:
+            self._reason = reason
+
     # -- settings and helpers ---------------------------------------------
 
     @property
@@ -291,29 +333,6 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
         return cached
 
     # -- output: redirect, flush, finish ----------------------------------
-
-    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
-        """Redirect the client to ``url`` and finish the response.
-
-        Args:
-            url: the target (absolute or relative).
-            permanent: use 301 instead of 302.
-            status: an explicit 3xx status (overrides ``permanent``).
-
-        Raises:
-            RuntimeError: the headers were already sent.
-            ValueError: ``status`` is not a 3xx code, or ``url`` contains
-                CR, LF or another control character.
-        """
-        if self._headers_written:
-            raise RuntimeError("Cannot redirect after headers have been written")
-        if status is None:
-            status = 301 if permanent else 302
-        elif not (isinstance(status, int) and 300 <= status <= 399):
-            raise ValueError(f"redirect status must be a 3xx code, got {status!r}")
-        self.set_header("Location", utf8(url))
-        self.set_status(status)
-        self.finish()
 
     def flush(self, include_footers: bool = False) -> Awaitable[None]:
         """Send the headers (first time) and the buffered body to the client.

@@ -1,5 +1,4 @@
-"""Ready-made handlers: RedirectHandler, ErrorHandler and FallbackHandler.
-"""
+"""Ready-made handlers: RedirectHandler, ErrorHandler and FallbackHandler."""
 
 from __future__ import annotations
 

@@ -13,26 +13,28 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from dualweb import version as _version
-from dualweb.escape import json_encode
-from dualweb.httputil import HTTPHeaders, format_timestamp, http_date_now, responses
+from dualweb.escape import json_encode, utf8
+from dualweb.httputil import format_timestamp
 
 if TYPE_CHECKING:
-    from dualweb.httputil import HTTPServerRequest
+    from collections.abc import Awaitable
+
+    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 
 __all__ = ["OutputMixin"]
 
 _HeaderTypes = bytes | str | int | datetime.datetime
 
-_SERVER = "DualwebServer/" + _version
-_HTML_UTF8 = "text/html; charset=UTF-8"
+SERVER_HEADER = "DualwebServer/" + _version
+HTML_UTF8 = "text/html; charset=UTF-8"
 _JSON_UTF8 = "application/json; charset=UTF-8"
 
 # What may appear in a header value we send: HTAB, visible ASCII, space and
 # obs-text. Anything else (CR, LF, NUL, other controls, DEL, or characters
 # beyond latin-1) could split the response or corrupt the header block.
 _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
-_VALID_REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]+")
-_LINE_BREAKING = re.compile(r"[\r\n\x00]")
+VALID_REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]+")
+LINE_BREAKING = re.compile(r"[\r\n\x00]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
 _REPRESENTATION_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
 _LIST_WRITE_MESSAGE = (
@@ -88,48 +90,18 @@ class OutputMixin:
     _finished: bool
     _headers_written: bool
 
+    if TYPE_CHECKING:
+
+        def set_status(self, status_code: int, reason: str | None = None) -> None: ...
+
+        def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]: ...
+
     def set_default_headers(self) -> None:
         """Override to set headers (e.g. a custom ``Server``) at the start of every response.
 
         Called when the handler is created and again by :meth:`clear`, so
         error pages produced by ``send_error`` carry these headers too.
         """
-
-    def clear(self) -> None:
-        """Reset the headers (to the defaults), the status (200) and the buffered body.
-
-        Cookies set with ``set_cookie`` are kept.
-        """
-        self._headers = HTTPHeaders(
-            {"Server": _SERVER, "Content-Type": _HTML_UTF8, "Date": http_date_now()}
-        )
-        self.set_default_headers()
-        self._write_buffer = []
-        self._status_code = 200
-        self._reason = "OK"
-
-    def set_status(self, status_code: int, reason: str | None = None) -> None:
-        """Set the response status code and, optionally, the reason phrase.
-
-        Args:
-            status_code: the status code; codes without a standard reason phrase
-                get ``"Unknown"`` unless ``reason`` is given.
-            reason: the reason phrase. A phrase with characters not allowed
-                on a status line is replaced by ``"Unknown"``.
-
-        Raises:
-            ValueError: ``reason`` contains CR, LF or NUL (a response-splitting attempt).
-        """
-        self._status_code = status_code
-        if reason is None:
-            self._reason = responses.get(status_code, "Unknown")
-        elif _LINE_BREAKING.search(reason):
-            raise ValueError(f"Unsafe reason phrase {reason!r}: CR, LF and NUL are not allowed")
-        elif "<" in reason or not _VALID_REASON.fullmatch(reason):
-            # "<" is refused as defense in depth: the reason is shown on error pages.
-            self._reason = "Unknown"
-        else:
-            self._reason = reason
 
     def get_status(self) -> int:
         """Return the response status code set so far (200 by default)."""
@@ -187,6 +159,29 @@ class OutputMixin:
             raise TypeError(
                 f"write() only accepts bytes, unicode, and dict objects, not {type(chunk).__name__}"
             )
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Redirect the client to ``url`` and finish the response.
+
+        Args:
+            url: the target (absolute or relative).
+            permanent: use 301 instead of 302.
+            status: an explicit 3xx status (overrides ``permanent``).
+
+        Raises:
+            RuntimeError: the headers were already sent.
+            ValueError: ``status`` is not a 3xx code, or ``url`` contains
+                CR, LF or another control character.
+        """
+        if self._headers_written:
+            raise RuntimeError("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not (isinstance(status, int) and 300 <= status <= 399):
+            raise ValueError(f"redirect status must be a 3xx code, got {status!r}")
+        self.set_header("Location", utf8(url))
+        self.set_status(status)
+        self.finish()
 
     def compute_etag(self) -> str | None:
         """Return the ``Etag`` for the response: by default a SHA-1 of the body written so far.

@@ -82,7 +82,9 @@ def _parse_accept_language(header: str) -> list[str]:
 class UserMixin:
     """``current_user``, ``get_login_url`` and locale detection for a handler."""
 
-    __slots__ = ()
+    # The one mixin of RequestHandler with slots of its own (Python allows
+    # only one base with a non-empty layout); the rest live on RequestHandler.
+    __slots__ = ("_current_user", "_locale")
 
     request: HTTPServerRequest
     _current_user: Any
