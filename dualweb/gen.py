@@ -10,10 +10,10 @@ working::
         a, b = yield [fetch(x), fetch(y)]          # a list (or dict) runs in parallel
         return response.body                       # or: raise gen.Return(...)
 
-Each call returns an :class:`asyncio.Future` (in fact an ``asyncio.Task``),
-so callers may ``await`` it, ``yield`` it, or pass it to asyncio APIs, and
-``asyncio.current_task()`` works inside the generator after its first
-``yield``.
+Each call returns an :class:`asyncio.Future` (called from a running loop, it
+is the ``asyncio.Task`` that drives the generator), so callers may ``await``
+it, ``yield`` it, or pass it to asyncio APIs, and ``asyncio.current_task()``
+works inside the generator after its first ``yield``.
 
 Timeouts (:func:`with_timeout`) are absolute times on
 :meth:`dualweb.ioloop.IOLoop.time`'s scale or ``datetime.timedelta`` objects,
@@ -182,6 +182,32 @@ async def _drive(gen: Generator[Any, Any, Any], yielded: Any) -> Any:
             error = None
 
 
+def _drive_when_loop_runs(
+    loop: asyncio.AbstractEventLoop,
+    ctx: contextvars.Context,
+    gen: Generator[Any, Any, Any],
+    yielded: Any,
+) -> asyncio.Future[Any]:
+    """Start the driving Task only once ``loop`` runs.
+
+    Called at setup time, or under a WSGI server where no loop ever runs: a
+    plain Future can be dropped silently, whereas a Task that never ran would
+    log "Task was destroyed but it is pending!" when collected.
+    """
+    outer: asyncio.Future[Any] = loop.create_future()
+
+    def start() -> None:
+        if outer.done():
+            gen.close()
+            return
+        task = ctx.run(loop.create_task, _drive(gen, yielded))
+        chain_future(task, outer)
+        outer.add_done_callback(lambda _: task.cancel())
+
+    loop.call_soon(start)
+    return outer
+
+
 @overload
 def coroutine(
     func: Callable[_P, Generator[Any, Any, _T]],
@@ -204,9 +230,11 @@ def coroutine(func: Callable[_P, Any]) -> Callable[_P, asyncio.Future[Any]]:
     ``return value`` or ``raise Return(value)`` sets the Future's result;
     an exception escaping the generator becomes the Future's exception.
 
-    The rest of the generator runs in an ``asyncio.Task`` (the returned
-    Future), in a copy of the caller's ``contextvars`` context. Cancelling
-    the Task raises ``CancelledError`` at the current ``yield``.
+    The rest of the generator runs in an ``asyncio.Task``, in a copy of the
+    caller's ``contextvars`` context; when called from a running loop the
+    Task is the returned Future (when called before the loop runs, the Task
+    starts once it does). Cancelling the Future raises ``CancelledError`` at
+    the current ``yield``.
 
     A decorated function that is not a generator has its return value (or
     exception) wrapped in a done Future; one that returns a native coroutine
@@ -231,8 +259,10 @@ def coroutine(func: Callable[_P, Any]) -> Callable[_P, asyncio.Future[Any]]:
                 return _done_future(loop, e.value)
             except Exception as e:
                 return _failed_future(loop, e)
-            # The Task copies the context current at creation: run it inside ``ctx``.
-            return ctx.run(loop.create_task, _drive(result, yielded))
+            if asyncio._get_running_loop() is loop:
+                # The Task copies the context current at creation: run it inside ``ctx``.
+                return ctx.run(loop.create_task, _drive(result, yielded))
+            return _drive_when_loop_runs(loop, ctx, result, yielded)
         if inspect.iscoroutine(result):
             return ctx.run(loop.create_task, result)
         return _done_future(loop, result)

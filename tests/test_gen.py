@@ -8,6 +8,7 @@ import concurrent.futures
 import contextvars
 import datetime
 import functools
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator
@@ -291,6 +292,37 @@ def test_coroutine_called_before_the_loop_runs() -> None:
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert pool.submit(body).result(timeout=10) == 10
+
+
+def test_coroutine_called_where_no_loop_runs_can_be_dropped_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under a WSGI server the core calls the method, finds an awaitable and drops it."""
+    cleanup: list[str] = []
+
+    @gen.coroutine
+    def handler_method() -> Generator[Any, Any, None]:
+        try:
+            yield gen.sleep(10)
+        finally:
+            cleanup.append("generator closed")
+
+    def body() -> bool:
+        fut = handler_method()
+        fut.cancel()
+        del fut
+        io_loop = IOLoop.current()
+        io_loop.close()
+        asyncio.set_event_loop(None)
+        gc.collect()
+        return True
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(body).result(timeout=10)
+        gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    assert cleanup == ["generator closed"]
 
 
 # -- multi -------------------------------------------------------------------------------
