@@ -501,6 +501,12 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
                     self._request_summary(),
                     *value.args,
                 )
+        elif isinstance(value, AsyncUnavailableError):
+            # The message says everything (handler, feature, fix); a traceback
+            # into dualweb's own lifecycle would only hide it.
+            app_log.error(
+                "Uncaught exception %s: %s\n%r", self._request_summary(), value, self.request
+            )
         else:
             app_log.error(
                 "Uncaught exception %s\n%r",
