@@ -106,6 +106,7 @@ class IOLoop:
         weakref.WeakKeyDictionary()
     )
     _registry_lock = threading.Lock()
+    _last_current: IOLoop | None = None
 
     def __init__(
         self,
@@ -180,8 +181,16 @@ class IOLoop:
         """
         loop = asyncio._get_running_loop()
         if loop is not None:
+            # Fast path for the common case of one loop per process: a weak-key
+            # lookup allocates a weakref on every call; this check allocates nothing.
+            cached = IOLoop._last_current
+            if cached is not None and cached._loop_ref() is loop:
+                return cached
             io_loop = IOLoop._ioloop_for_asyncio.get(loop)
-            return io_loop if io_loop is not None else IOLoop._for_loop(loop)
+            if io_loop is None:
+                io_loop = IOLoop._for_loop(loop)
+            IOLoop._last_current = io_loop
+            return io_loop
         if not instance:
             loop = _peek_event_loop()
             return None if loop is None else IOLoop._ioloop_for_asyncio.get(loop)
@@ -260,6 +269,8 @@ class IOLoop:
                 self.close_fd(fileobj)
         with IOLoop._registry_lock:
             IOLoop._ioloop_for_asyncio.pop(loop, None)
+        if IOLoop._last_current is self:
+            IOLoop._last_current = None
         loop.close()
 
     # -- file descriptors ------------------------------------------------------------
