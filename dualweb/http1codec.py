@@ -241,6 +241,14 @@ _CONNECTION: Final = "Connection"
 _DATE: Final = "Date"
 _WATCHED: Final = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE})
 
+# Index into _Reader.framing for the headers that decide where a message ends.
+_FRAMING: Final = {b"content-length": 0, b"transfer-encoding": 1, b"connection": 2, b"expect": 3}
+_VERSIONS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_METHODS: Final = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
 _STATUS_LINES: Final[dict[int, tuple[str, str]]] = {
     s.value: (s.phrase, f"HTTP/1.1 {s.value} {s.phrase}") for s in HTTPStatus
 }
@@ -312,6 +320,7 @@ class _Reader:
         "body_bytes",
         "chunk_size",
         "events",
+        "framing",
         "header_bytes",
         "headers",
         "max_header_size",
@@ -332,6 +341,8 @@ class _Reader:
         self.body_bytes = 0
         self.reading_headers = True
         self.messages = 0
+        # Content-Length, Transfer-Encoding, Connection, Expect (see _FRAMING).
+        self.framing: list[bytes | None] = [None, None, None, None]
 
     # llhttp may deliver the target in several pieces when it arrives split.
     def on_url(self, url: bytes) -> None:
@@ -345,6 +356,13 @@ class _Reader:
         self.header_bytes += len(name) + len(value) + 4
         if self.header_bytes > self.max_header_size:
             raise _Reject(431, "header block too large")
+        # Framing headers are noted here, as bytes, so the per-request path
+        # never has to look them up in HTTPHeaders.
+        which = _FRAMING.get(name.lower())
+        if which is not None:
+            framing = self.framing
+            old = framing[which]
+            framing[which] = value if old is None else old + b", " + value
 
     def take_headers(self) -> HTTPHeaders:
         headers = HTTPHeaders()
@@ -385,32 +403,42 @@ class _ServerReader(_Reader):
     def on_headers_complete(self) -> None:
         parser = self.parser
         assert isinstance(parser, httptools.HttpRequestParser)
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            raise _Reject(505, f"HTTP/{version} is not supported")
-        version = "HTTP/" + version
-        method = parser.get_method().decode("ascii")
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            raise _Reject(505, f"HTTP/{parser.get_http_version()} is not supported")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         path = self.url.decode("latin-1")
+        length, coding, connection, expect = self.framing
+        self.framing = [None, None, None, None]
         headers = self.take_headers()
-        length = headers.get(_CONTENT_LENGTH)
-        coding = headers.get(_TRANSFER_ENCODING)
         if coding is not None:
             # llhttp accepts "gzip, chunked" and TE on HTTP/1.0; both let a
             # front end and us disagree about where the body ends.
-            if version == "HTTP/1.0" or coding.strip().lower() != "chunked":
+            if version == "HTTP/1.0" or coding.strip().lower() != b"chunked":
                 raise _Reject(400, f"unsupported Transfer-Encoding: {coding!r}")
         upgrade = parser.should_upgrade()
-        if upgrade and (coding is not None or (length is not None and length != "0")):
+        if upgrade and (coding is not None or (length is not None and length != b"0")):
             # llhttp skips the body of an upgrade request; refusing is safer
             # than letting those bytes be parsed as a second request.
             raise _Reject(400, "upgrade request with a body")
         if path[:1] != "/" and path != "*" and "://" in path:
             path = self._origin_form(path, headers)
-        expect = version == "HTTP/1.1" and (headers.get("Expect") or "").lower() == "100-continue"
-        keep = _keep_alive(version, headers, length is not None or coding is not None, method)
+        if connection is not None:
+            connection = connection.lower()
+        if version == "HTTP/1.1":
+            keep = connection != b"close"
+            expect_continue = expect is not None and expect.lower() == b"100-continue"
+        else:
+            keep = connection == b"keep-alive" and (
+                length is not None or method == "GET" or method == "HEAD"
+            )
+            expect_continue = False
         self.declared_length.append(int(length) if length is not None else -1)
         self.events.append(
-            Request(RequestStartLine(method, path, version), headers, keep, expect, upgrade)
+            Request(
+                RequestStartLine(method, path, version), headers, keep, expect_continue, upgrade
+            )
         )
 
     @staticmethod
@@ -750,21 +778,20 @@ class HTTP1ServerCodec(_Codec):
             lines.append("Transfer-Encoding: chunked")
         if not has_date:
             lines.append("Date: " + _DATE_CACHE.now())
+        # Everything that can raise (CR/LF, a non-latin-1 value, a bad
+        # Content-Length) happens before any state changes, so the caller
+        # can still send an error response instead.
+        block = "\r\n".join(lines)
+        _check_no_newlines(block, len(lines))
+        head = block.encode("latin-1") + b"\r\n\r\n"
+        remaining = 0 if no_body else (int(length) if length is not None else -1)
         self.must_close = self.must_close or close
         self._chunked_out = chunked
         # Handlers commonly produce the body for HEAD too (Content-Length
         # must match GET's); it is dropped here rather than sent.
         self._discard_body = req_line.method == "HEAD"
-        if no_body:
-            self._remaining_out = 0
-        elif length is not None:
-            self._remaining_out = int(length)
-        else:
-            self._remaining_out = -1
+        self._remaining_out = remaining
         self._response_state = self._SENDING
-        block = "\r\n".join(lines)
-        _check_no_newlines(block, len(lines))
-        head = block.encode("latin-1") + b"\r\n\r\n"
         if chunk and not self._discard_body:
             return head + self._frame(chunk)
         return head

@@ -518,7 +518,8 @@ PIPELINE_EVENTS = run_server([PIPELINE])
 @given(st.lists(st.integers(min_value=0, max_value=len(PIPELINE)), max_size=12))
 def test_random_splits_give_the_same_events(cuts: list[int]) -> None:
     points = sorted(set(cuts))
-    pieces = [PIPELINE[a:b] for a, b in zip([0, *points], [*points, len(PIPELINE)], strict=True) if b > a]
+    bounds = zip([0, *points], [*points, len(PIPELINE)], strict=True)
+    pieces = [PIPELINE[a:b] for a, b in bounds if b > a]
     assert run_server(pieces) == PIPELINE_EVENTS
 
 
@@ -651,3 +652,15 @@ def test_client_serializes_requests() -> None:
         RequestStartLine("PUT", "/", "HTTP/1.1"), headers(Content_Length="3"), b"abc"
     )
     assert raw.endswith(b"Content-Length: 3\r\n\r\nabc") and codec.send_end() == b""
+
+
+def test_refused_header_leaves_the_response_unstarted() -> None:
+    codec, _ = first_request(b"GET / HTTP/1.1\r\n\r\n")
+    assert codec.next_event() is END_OF_MESSAGE
+    with pytest.raises(ValueError):
+        codec.send_response(OK, headers(X_Evil="a\r\nb"))
+    assert not codec.response_started
+    raw = codec.send_response(
+        ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers(Content_Length="0")
+    )
+    assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

@@ -745,3 +745,50 @@ def test_write_back_pressure_delivers_everything(serve: Any) -> None:
             assert data
             received += len(data)
     assert received > total  # headers included
+
+
+class Echo(asyncio.Protocol):
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data.upper())
+
+
+def test_upgrade_detaches_the_transport(serve: Any) -> None:
+    app = make_app()
+
+    @app.route("/upgrade")
+    def upgrade(req: Req) -> None:
+        h = HTTPHeaders({"Upgrade": "shout", "Connection": "Upgrade"})
+        req.conn.write_headers(ResponseStartLine("HTTP/1.1", 101, "Switching Protocols"), h)
+        req.conn.finish()
+        transport, early = req.conn.detach()  # type: ignore[attr-defined]
+        proto = Echo(transport)
+        transport.set_protocol(proto)
+        if early:
+            proto.data_received(early)
+
+    srv = serve(app)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly")
+        raw = b""
+        while not raw.endswith(b"EARLY"):
+            data = sock.recv(1024)
+            assert data
+            raw += data
+        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        sock.sendall(b"later")
+        assert sock.recv(1024) == b"LATER"
+    deadline = time.monotonic() + 2
+    while srv.connections() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.connections() == 0  # a detached connection is no longer the server's
+
+
+def test_upgrade_not_accepted_closes_after_response(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /plain HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in raw
