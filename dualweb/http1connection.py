@@ -533,7 +533,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _process(self) -> None:
         """Take events from the codec and dispatch them until it must wait."""
-        if self._processing or self._busy or self._closed or self._detached:
+        if self._processing or self._closed or self._detached:
+            return
+        if self._busy:
+            # A handler is still working: only decide whether to stop reading.
+            self._flow_control()
             return
         self._processing = True
         self._out = []
@@ -639,14 +643,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def write_bytes(self, data: bytes) -> Awaitable[None]:
         """Queue ``data`` for the client; returns a future for back-pressure (see write_headers)."""
-        if self._closed or self._transport is None:
+        transport = self._transport
+        if self._closed or transport is None or transport.is_closing():
             return _closed_future(self._loop)
         if data:
             out = self._out
             if out is not None:
                 out.append(data)
             else:
-                self._transport.write(data)
+                transport.write(data)
         if self._write_paused:
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._write_waiters.append(waiter)

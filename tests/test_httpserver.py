@@ -792,3 +792,20 @@ def test_upgrade_not_accepted_closes_after_response(serve: Any) -> None:
         sock.sendall(b"GET /plain HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in raw
+
+
+def test_reading_pauses_while_pipelined_requests_wait(serve: Any) -> None:
+    srv = serve()
+    with connect(srv.port) as sock:
+        sock.sendall(
+            b"GET /sleep?0.3 HTTP/1.1\r\n\r\n"
+            + b"".join(b"GET /q%d HTTP/1.1\r\n\r\n" % i for i in range(200))
+        )
+        time.sleep(0.15)
+        paused = srv.call(lambda: [p._reading_paused for p in srv.server._connections])
+        assert paused == [True]
+        responses = read_responses(sock, 201)
+    assert responses[0] == (200, b"/sleep?0.3")
+    assert [b for _, b in responses[1:]] == [b"GET /q%d 0" % i for i in range(200)]
+    # Reading resumed: the connection still serves.
+    assert srv.call(lambda: [p._reading_paused for p in srv.server._connections]) in ([], [False])
