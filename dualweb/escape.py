@@ -1,0 +1,336 @@
+"""Escaping and unescaping for HTML, URLs and JSON, and str/bytes conversion.
+
+These helpers have the names and behaviour of ``tornado.escape``:
+
+* :func:`utf8` / :func:`to_unicode` convert between ``bytes`` and ``str``
+  (passing ``None`` through), :func:`recursive_unicode` does so through
+  nested containers;
+* :func:`xhtml_escape` / :func:`xhtml_unescape` for HTML text and attributes;
+* :func:`url_escape` / :func:`url_unescape` / :func:`parse_qs_bytes` for URLs
+  and query strings;
+* :func:`json_encode` (safe to embed in a ``<script>`` block) and
+  :func:`json_decode`;
+* :func:`squeeze` and :func:`linkify` for plain text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import string
+import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import Any, overload
+
+__all__ = [
+    "json_decode",
+    "json_encode",
+    "linkify",
+    "native_str",
+    "parse_qs_bytes",
+    "recursive_unicode",
+    "squeeze",
+    "to_basestring",
+    "to_unicode",
+    "url_escape",
+    "url_unescape",
+    "utf8",
+    "xhtml_escape",
+    "xhtml_unescape",
+]
+
+
+# --------------------------------------------------------------------------- str / bytes
+
+_UTF8_TYPES = (bytes, type(None))
+_TO_UNICODE_TYPES = (str, type(None))
+
+
+@overload
+def utf8(value: bytes) -> bytes: ...
+@overload
+def utf8(value: str) -> bytes: ...
+@overload
+def utf8(value: None) -> None: ...
+
+
+def utf8(value: bytes | str | None) -> bytes | None:
+    """Return ``value`` as UTF-8 ``bytes``.
+
+    ``bytes`` and ``None`` are returned unchanged; ``str`` is encoded as UTF-8.
+
+    Raises:
+        TypeError: for any other type.
+    """
+    if isinstance(value, _UTF8_TYPES):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"utf8() expected bytes, str or None, got {type(value).__name__}")
+
+
+@overload
+def to_unicode(value: str) -> str: ...
+@overload
+def to_unicode(value: bytes) -> str: ...
+@overload
+def to_unicode(value: None) -> None: ...
+
+
+def to_unicode(value: str | bytes | None) -> str | None:
+    """Return ``value`` as ``str``, decoding ``bytes`` as UTF-8.
+
+    ``str`` and ``None`` are returned unchanged.
+
+    Raises:
+        TypeError: for any other type.
+        UnicodeDecodeError: when ``bytes`` are not valid UTF-8.
+    """
+    if isinstance(value, _TO_UNICODE_TYPES):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    raise TypeError(f"to_unicode() expected bytes, str or None, got {type(value).__name__}")
+
+
+# On Python 3 the "native" string and the "basestring" are both ``str``.
+native_str = to_unicode
+to_basestring = to_unicode
+_unicode = to_unicode
+
+
+def recursive_unicode(obj: Any) -> Any:
+    """Decode every ``bytes`` inside ``obj`` (dicts, lists, tuples, nested) to ``str``.
+
+    Dict keys are decoded too; other values are returned unchanged.
+    """
+    if isinstance(obj, dict):
+        return {recursive_unicode(k): recursive_unicode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [recursive_unicode(item) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(recursive_unicode(item) for item in obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8")
+    return obj
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def xhtml_escape(value: str | bytes) -> str:
+    """Escape ``& < > " '`` so ``value`` is safe in HTML text and quoted attributes.
+
+    ``bytes`` are decoded as UTF-8 first. The single quote becomes ``&#x27;``.
+    """
+    return html.escape(to_unicode(value), quote=True)
+
+
+def xhtml_unescape(value: str | bytes) -> str:
+    """Replace HTML character references (``&amp;``, ``&#39;``, ``&#x27;``, ...) with characters.
+
+    Unknown entities are left as they are.
+    """
+    return html.unescape(to_unicode(value))
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def json_encode(value: Any) -> str:
+    """Serialize ``value`` to JSON, safe to embed inside an HTML ``<script>`` element.
+
+    ``"</"`` is written as ``"<\\/"`` (an equivalent JSON string) so a value
+    containing ``</script>`` cannot end the script block early.
+
+    Raises:
+        TypeError: if ``value`` contains something JSON cannot represent.
+    """
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def json_decode(value: str | bytes) -> Any:
+    """Parse a JSON document given as ``str`` or UTF-8 ``bytes``.
+
+    Raises:
+        json.JSONDecodeError: (a ``ValueError``) when ``value`` is not valid JSON.
+    """
+    return json.loads(value)
+
+
+# --------------------------------------------------------------------------- text
+
+_WHITESPACE_RUN = re.compile(r"[\x00-\x20]+")
+
+
+def squeeze(value: str) -> str:
+    """Collapse each run of whitespace/control characters to one space and strip the ends."""
+    return _WHITESPACE_RUN.sub(" ", value).strip()
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def url_escape(value: str | bytes, plus: bool = True) -> str:
+    """Percent-encode ``value`` for use in a URL.
+
+    With ``plus=True`` (the default) the result is meant for a query string:
+    spaces become ``+`` and ``/`` is encoded. With ``plus=False`` it is meant
+    for a path segment: spaces become ``%20`` and ``/`` is kept.
+    """
+    if plus:
+        return urllib.parse.quote_plus(utf8(value))
+    return urllib.parse.quote(utf8(value))
+
+
+@overload
+def url_unescape(value: str | bytes, encoding: None, plus: bool = True) -> bytes: ...
+@overload
+def url_unescape(value: str | bytes, encoding: str = "utf-8", plus: bool = True) -> str: ...
+
+
+def url_unescape(
+    value: str | bytes, encoding: str | None = "utf-8", plus: bool = True
+) -> str | bytes:
+    """Decode a percent-encoded URL component.
+
+    Args:
+        value: the encoded text.
+        encoding: how to decode the resulting bytes; ``None`` returns ``bytes``.
+        plus: treat ``+`` as a space (query strings). Use ``plus=False`` for
+            paths, where ``+`` is a literal plus sign.
+    """
+    text = to_unicode(value)
+    if encoding is None:
+        if plus:
+            text = text.replace("+", " ")
+        return urllib.parse.unquote_to_bytes(text)
+    if plus:
+        return urllib.parse.unquote_plus(text, encoding=encoding)
+    return urllib.parse.unquote(text, encoding=encoding)
+
+
+def parse_qs_bytes(
+    qs: str | bytes,
+    keep_blank_values: bool = False,
+    strict_parsing: bool = False,
+    *,
+    max_num_fields: int | None = None,
+) -> dict[str, list[bytes]]:
+    """Parse a query string into ``{name: [value bytes, ...]}``.
+
+    Values are returned as raw ``bytes`` (the percent-decoded octets) because
+    the query string's charset is not known; names are ``str`` decoded as
+    Latin-1, like ``urllib.parse.parse_qs``.
+
+    Raises:
+        ValueError: only when ``strict_parsing`` is true and ``qs`` is
+            malformed, or when more than ``max_num_fields`` fields are present.
+    """
+    text = qs.decode("latin-1") if isinstance(qs, bytes) else qs
+    # Decoding as latin-1 is lossless, so re-encoding recovers the raw octets
+    # whatever charset the client actually used.
+    pairs = urllib.parse.parse_qsl(
+        text,
+        keep_blank_values=keep_blank_values,
+        strict_parsing=strict_parsing,
+        encoding="latin-1",
+        errors="strict",
+        max_num_fields=max_num_fields,
+    )
+    result: dict[str, list[bytes]] = {}
+    for name, value in pairs:
+        result.setdefault(name, []).append(value.encode("latin-1"))
+    return result
+
+
+# --------------------------------------------------------------------------- linkify
+
+# How linkify finds URLs in (already HTML-escaped) text. A URL starts with
+# "scheme:" plus one to three slashes, or with "www."; then comes a run of
+# units: single characters other than whitespace, "&" and parentheses, the
+# escaped "&amp;" / "&quot;", or a balanced "(...)" group. It must end in a
+# non-punctuation character or a "(...)" group, so sentence punctuation after
+# a URL ("see http://a.com/x.") stays outside the link. Each unit is a single
+# alternation step, so a failed match backtracks linearly.
+_URL_CHAR = r"(?:[^\s&()]|&amp;|&quot;)"
+_URL_GROUP = rf"\({_URL_CHAR}*\)"
+# Slashes, hyphens, underscores and backslashes may end a URL; other
+# punctuation is taken to belong to the sentence.
+_SENTENCE_PUNCTUATION = "".join(c for c in string.punctuation if c not in "/-_\\")
+_URL_END_CHAR = "[^\\s" + re.escape(_SENTENCE_PUNCTUATION) + "]"
+_URL_PATTERN = re.compile(
+    rf"\b((?:([\w-]+):(/{{1,3}})|www[.])"
+    rf"(?:{_URL_CHAR}|{_URL_GROUP})*(?:{_URL_END_CHAR}|{_URL_GROUP}))"
+)
+
+_SHORTEN_MAX = 30
+
+
+def _shorten_url(url: str, proto: str | None, slashes: str | None) -> str:
+    """Shorten a long URL for display, or return it unchanged if that would not help."""
+    original = url
+    prefix_len = len(proto) + 1 + len(slashes or "") if proto else 0
+    segments = url[prefix_len:].split("/")
+    if len(segments) > 1:
+        # Keep the host and a hint of the first path segment.
+        first = segments[1][:8].split("?")[0].split(".")[0]
+        url = url[:prefix_len] + segments[0] + "/" + first
+    if len(url) > _SHORTEN_MAX * 1.5:
+        url = url[:_SHORTEN_MAX]
+    if url != original:
+        # Never cut in the middle of an "&amp;" entity.
+        amp = url.rfind("&")
+        if amp > _SHORTEN_MAX - 5:
+            url = url[:amp]
+        url += "..."
+        if len(url) >= len(original):
+            return original
+    return url
+
+
+def linkify(
+    text: str | bytes,
+    shorten: bool = False,
+    extra_params: str | Callable[[str], str] = "",
+    require_protocol: bool = False,
+    permitted_protocols: Iterable[str] = ("http", "https"),
+) -> str:
+    """Turn URLs in plain ``text`` into HTML links; the rest of the text is HTML-escaped.
+
+    Args:
+        text: plain text (not HTML).
+        shorten: display long URLs shortened (the full URL goes in ``title``).
+        extra_params: extra attributes for each ``<a>`` tag, e.g.
+            ``'rel="nofollow" class="external"'``, or a callable taking the
+            URL and returning such a string.
+        require_protocol: only link URLs that have a scheme; ``www.example.com``
+            alone is then left as text.
+        permitted_protocols: schemes that may be linked; URLs with other
+            schemes (``javascript:``, ``ftp:`` by default) are left as text.
+    """
+    allowed = frozenset(permitted_protocols)
+
+    def make_link(m: re.Match[str]) -> str:
+        url = m.group(1)
+        proto = m.group(2)
+        if require_protocol and not proto:
+            return url
+        if proto and proto not in allowed:
+            return url
+        href = url if proto else "http://" + url
+        if callable(extra_params):
+            params = " " + extra_params(href).strip()
+        elif extra_params:
+            params = " " + extra_params.strip()
+        else:
+            params = ""
+        if shorten and len(url) > _SHORTEN_MAX:
+            display = _shorten_url(url, proto, m.group(3))
+            if display != url:
+                params += f' title="{href}"'
+            url = display
+        return f'<a href="{href}"{params}>{url}</a>'
+
+    return _URL_PATTERN.sub(make_link, xhtml_escape(text))
