@@ -24,7 +24,6 @@ and raise :class:`TimeoutError` (the builtin, which is also
 from __future__ import annotations
 
 import asyncio
-import builtins
 import collections
 import concurrent.futures
 import contextvars
@@ -46,6 +45,9 @@ from dualweb.concurrent import (
 )
 from dualweb.ioloop import IOLoop
 from dualweb.log import app_log
+
+# Tornado users catch gen.TimeoutError; it is the builtin class, as in Tornado 6.2+.
+from dualweb.util import TimeoutError
 
 __all__ = [
     "BadYieldError",
@@ -72,8 +74,6 @@ __all__ = [
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
-# Tornado users catch gen.TimeoutError; it is the builtin class, as in Tornado 6.2+.
-TimeoutError = builtins.TimeoutError
 
 _QuietExceptions = type[BaseException] | tuple[type[BaseException], ...]
 

@@ -17,7 +17,6 @@ at startup, before any loop exists, to run on it.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import concurrent.futures
 import datetime
 import functools
@@ -41,10 +40,11 @@ from dualweb.concurrent import (
 )
 from dualweb.log import app_log
 
+# Re-exported because Tornado users import it from here; it is the builtin class.
+from dualweb.util import TimeoutError
+
 __all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_uvloop"]
 
-# Re-exported because Tornado users import it from here; it is the builtin class.
-TimeoutError = builtins.TimeoutError
 
 _T = TypeVar("_T")
 

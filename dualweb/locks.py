@@ -22,6 +22,7 @@ from typing import Any
 from dualweb.concurrent import _get_event_loop, future_set_result_unless_cancelled
 from dualweb.gen import with_timeout
 from dualweb.ioloop import IOLoop
+from dualweb.util import TimeoutError
 
 __all__ = ["BoundedSemaphore", "Condition", "Event", "Lock", "Semaphore"]
 

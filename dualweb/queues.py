@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar, cast
 from dualweb.concurrent import _get_event_loop, future_set_result_unless_cancelled
 from dualweb.ioloop import IOLoop
 from dualweb.locks import Event
+from dualweb.util import TimeoutError
 
 __all__ = ["LifoQueue", "PriorityQueue", "Queue", "QueueEmpty", "QueueFull"]
 
