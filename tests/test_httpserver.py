@@ -809,3 +809,65 @@ def test_reading_pauses_while_pipelined_requests_wait(serve: Any) -> None:
     assert [b for _, b in responses[1:]] == [b"GET /q%d 0" % i for i in range(200)]
     # Reading resumed: the connection still serves.
     assert srv.call(lambda: [p._reading_paused for p in srv.server._connections]) in ([], [False])
+
+
+# --------------------------------------------------------------------------- with the web framework
+
+
+def test_application_in_both_drivers(client_for: Any) -> None:
+    from dualweb import web
+
+    class Main(web.RequestHandler):
+        def get(self) -> None:
+            self.write("Hello, world")
+
+        def post(self) -> None:
+            self.write({"got": self.get_body_argument("x")})
+
+    client = client_for(web.Application([(r"/", Main)]))
+    resp = client.get("/")
+    assert resp.status == 200 and resp.text == "Hello, world"
+    assert resp.headers["Content-Length"] == "12"
+    assert client.post("/", {"x": "1"}).json() == {"got": "1"}
+    assert client.get("/missing").status == 404
+
+
+def test_handler_exception_is_500_and_the_connection_keeps_serving(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dualweb import web
+
+    class Boom(web.RequestHandler):
+        def get(self) -> None:
+            raise ValueError("kaboom")
+
+    class Fine(web.RequestHandler):
+        def get(self) -> None:
+            self.write("fine")
+
+    srv = serve(web.Application([(r"/boom", Boom), (r"/fine", Fine)]))
+    with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
+        sock.sendall(b"GET /boom HTTP/1.1\r\n\r\nGET /fine HTTP/1.1\r\n\r\n")
+        responses = read_responses(sock, 2)
+    assert responses[0][0] == 500 and responses[1] == (200, b"fine")
+    assert any("kaboom" in (r.exc_text or r.getMessage()) for r in caplog.records)
+
+
+def test_coroutine_handler_sees_client_disconnect(serve: Any) -> None:
+    from dualweb import web
+
+    gone = threading.Event()
+
+    class LongPoll(web.RequestHandler):
+        async def get(self) -> None:
+            await asyncio.sleep(30)
+
+        def on_connection_close(self) -> None:
+            gone.set()
+
+    srv = serve(web.Application([(r"/poll", LongPoll)]))
+    sock = connect(srv.port)
+    sock.sendall(b"GET /poll HTTP/1.1\r\n\r\n")
+    time.sleep(0.1)
+    sock.close()
+    assert gone.wait(3)
