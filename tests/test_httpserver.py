@@ -227,8 +227,8 @@ class Running:
         self.loop.close()
         # Handler tasks may outlive their connection (like /forever); the
         # server's own machinery must not leave any task behind.
-        server_files = ("http1connection.py", "httpserver.py", "tcpserver.py")
-        owned = [t for t in leftover if _task_file(t).endswith(server_files)]
+        server_files = {"http1connection.py", "httpserver.py", "tcpserver.py"}
+        owned = [t for t in leftover if os.path.basename(_task_file(t)) in server_files]
         assert not owned, owned
 
 
