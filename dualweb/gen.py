@@ -31,6 +31,7 @@ import datetime
 import functools
 import inspect
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -182,30 +183,91 @@ async def _drive(gen: Generator[Any, Any, Any], yielded: Any) -> Any:
             error = None
 
 
+class _DeferredStart:
+    """A generator coroutine waiting for its loop to run; see :func:`_drive_when_loop_runs`."""
+
+    __slots__ = ("ctx", "gen", "outer", "yielded")
+
+    def __init__(
+        self,
+        outer: asyncio.Future[Any],
+        ctx: contextvars.Context,
+        gen: Generator[Any, Any, Any],
+        yielded: Any,
+    ) -> None:
+        self.outer = outer
+        self.ctx = ctx
+        self.gen = gen
+        self.yielded = yielded
+
+    def abandoned(self) -> bool:
+        """Close the generator and return True if nobody wants the result any more."""
+        if self.outer.done():
+            self.gen.close()
+            return True
+        return False
+
+
+class _DeferredStarts(list[_DeferredStart]):
+    """The coroutines called before one loop ran; only its pending call_soon holds it."""
+
+    __slots__ = ("__weakref__", "loop_ref")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop_ref = weakref.ref(loop)
+
+
+# One shared list (and one call_soon) per loop, pruned of cancelled entries on
+# every addition, keeps a loop that never runs -- a WSGI worker thread's -- from
+# growing without bound. Values are weak and keyed by id() because every entry
+# references its loop: a weak-keyed map would keep the loop alive forever.
+_deferred_starts: weakref.WeakValueDictionary[int, _DeferredStarts] = (
+    weakref.WeakValueDictionary()
+)
+
+
 def _drive_when_loop_runs(
     loop: asyncio.AbstractEventLoop,
     ctx: contextvars.Context,
     gen: Generator[Any, Any, Any],
     yielded: Any,
 ) -> asyncio.Future[Any]:
-    """Start the driving Task only once ``loop`` runs.
+    """Return a Future for a generator coroutine whose Task starts once ``loop`` runs.
 
     Called at setup time, or under a WSGI server where no loop ever runs: a
-    plain Future can be dropped silently, whereas a Task that never ran would
-    log "Task was destroyed but it is pending!" when collected.
+    plain Future can be cancelled and dropped silently, whereas a Task that
+    never ran would log "Task was destroyed but it is pending!".
     """
     outer: asyncio.Future[Any] = loop.create_future()
-
-    def start() -> None:
-        if outer.done():
-            gen.close()
-            return
-        task = ctx.run(loop.create_task, _drive(gen, yielded))
-        chain_future(task, outer)
-        outer.add_done_callback(lambda _: task.cancel())
-
-    loop.call_soon(start)
+    pending = _deferred_starts.get(id(loop))
+    if pending is None or pending.loop_ref() is not loop:
+        pending = _DeferredStarts(loop)
+        _deferred_starts[id(loop)] = pending
+        loop.call_soon(_start_deferred, pending)
+    else:
+        pending[:] = [entry for entry in pending if not entry.abandoned()]
+    pending.append(_DeferredStart(outer, ctx, gen, yielded))
     return outer
+
+
+def _start_deferred(pending: _DeferredStarts) -> None:
+    loop = pending.loop_ref()
+    if _deferred_starts.get(id(loop)) is pending:
+        del _deferred_starts[id(loop)]
+    entries = list(pending)
+    pending.clear()
+    for entry in entries:
+        if entry.abandoned():
+            continue
+        task = entry.ctx.run(entry.outer.get_loop().create_task, _drive(entry.gen, entry.yielded))
+        chain_future(task, entry.outer)
+        entry.outer.add_done_callback(functools.partial(_cancel_task, task))
+
+
+def _cancel_task(task: asyncio.Task[Any], outer: asyncio.Future[Any]) -> None:
+    if outer.cancelled():
+        task.cancel()
 
 
 @overload

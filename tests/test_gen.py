@@ -326,6 +326,34 @@ def test_coroutine_called_where_no_loop_runs_can_be_dropped_quietly(
     assert cleanup == ["generator closed"]
 
 
+def test_coroutines_dropped_in_a_loop_that_never_runs_do_not_pile_up() -> None:
+    """A WSGI worker thread calls (and drops) coroutine handlers request after request."""
+    closed: list[int] = []
+
+    @gen.coroutine
+    def handler_method(i: int) -> Generator[Any, Any, None]:
+        try:
+            yield gen.moment
+        finally:
+            closed.append(i)
+
+    def body() -> int:
+        for i in range(50):
+            handler_method(i).cancel()
+        released = len(closed)
+        io_loop = IOLoop.current()
+        io_loop.close()
+        asyncio.set_event_loop(None)
+        return released
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        released_while_open = pool.submit(body).result(timeout=10)
+    gc.collect()
+    # Each new call releases the earlier, cancelled ones at once; closing the loop the rest.
+    assert released_while_open == 49
+    assert sorted(closed) == list(range(50))
+
+
 # -- multi -------------------------------------------------------------------------------
 
 
