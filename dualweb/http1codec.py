@@ -291,6 +291,17 @@ def _check_no_newlines(block: str, line_count: int) -> None:
         raise ValueError(f"Illegal characters (CR or LF) in header: {bad!r}")
 
 
+def _header_lines(first: str, headers: HTTPHeaders) -> tuple[list[str], dict[str, str]]:
+    """``first`` plus one "Name: value" line per header, and the framing headers found."""
+    lines = [first]
+    watched: dict[str, str] = {}
+    for name, value in headers.get_all():
+        lines.append(f"{name}: {value}")
+        if name in _WATCHED:
+            watched[name] = value
+    return lines, watched
+
+
 def _format_chunk(chunk: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(chunk), chunk)
 
@@ -743,21 +754,12 @@ class HTTP1ServerCodec(_Codec):
         code = start_line.code
         if code == 101:
             return self._switch_protocols(start_line, headers)
-        lines = [_status_line(code, start_line.reason)]
-        length: str | None = None
-        chunked_set = has_date = False
-        connection: str | None = None
-        for name, value in headers.get_all():
-            lines.append(f"{name}: {value}")
-            if name in _WATCHED:
-                if name == _CONTENT_LENGTH:
-                    length = value
-                elif name == _TRANSFER_ENCODING:
-                    chunked_set = True
-                elif name == _CONNECTION:
-                    connection = value.lower()
-                else:
-                    has_date = True
+        lines, watched = _header_lines(_status_line(code, start_line.reason), headers)
+        length = watched.get(_CONTENT_LENGTH)
+        chunked_set = _TRANSFER_ENCODING in watched
+        connection = watched.get(_CONNECTION)
+        if connection is not None:
+            connection = connection.lower()
         req_line = request.start_line
         http11 = req_line.version == "HTTP/1.1"
         no_body = req_line.method == "HEAD" or code in (204, 304) or code < 200
@@ -776,7 +778,7 @@ class HTTP1ServerCodec(_Codec):
                 lines.append("Connection: Keep-Alive")
         if chunked:
             lines.append("Transfer-Encoding: chunked")
-        if not has_date:
+        if _DATE not in watched:
             lines.append("Date: " + _DATE_CACHE.now())
         # Everything that can raise (CR/LF, a non-latin-1 value, a bad
         # Content-Length) happens before any state changes, so the caller
