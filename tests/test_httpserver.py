@@ -878,3 +878,35 @@ def test_coroutine_handler_sees_client_disconnect(serve: Any) -> None:
     time.sleep(0.1)
     sock.close()
     assert gone.wait(3)
+
+
+def test_tornado_client_interop(serve: Any) -> None:
+    """An independent HTTP/1.1 implementation (Tornado's client) reads our framing."""
+    tornado_httpclient = pytest.importorskip("tornado.httpclient")
+    srv = serve()
+
+    async def fetch_all() -> list[tuple[int, bytes]]:
+        client = tornado_httpclient.AsyncHTTPClient(force_instance=True)
+        try:
+            out = []
+            for method, path, body in [
+                ("GET", "/stream", None),
+                ("POST", "/echo", b"x" * 200000),
+                ("HEAD", "/h", None),
+                ("GET", "/empty?204", None),
+            ]:
+                resp = await client.fetch(
+                    f"http://127.0.0.1:{srv.port}{path}", method=method, body=body,
+                    raise_error=False,
+                )
+                out.append((resp.code, resp.body))
+            return out
+        finally:
+            client.close()
+
+    assert asyncio.run(fetch_all()) == [
+        (200, b"first,second,third"),
+        (200, b"x" * 200000),
+        (200, b""),
+        (204, b""),
+    ]
