@@ -33,7 +33,7 @@ import logging
 import socket
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from dualweb import http1codec as codec_mod
 from dualweb.connection import (
@@ -245,19 +245,22 @@ class HTTP1RequestConnection(HTTPConnection):
         fails with :class:`~dualweb.iostream.StreamClosedError` if the client
         is gone.  Raises :class:`ValueError` for CR/LF in a header.
         """
-        self._check_open("write_headers")
+        if self._state:
+            self._not_open("write_headers")
         proto = self._proto
         return proto.write_bytes(proto.codec.send_response(start_line, headers, chunk))
 
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Send a body chunk (chunk-encoded when the response has no ``Content-Length``)."""
-        self._check_open("write")
+        if self._state:
+            self._not_open("write")
         proto = self._proto
         return proto.write_bytes(proto.codec.send_data(chunk))
 
     def finish(self) -> None:
         """Complete the response; the next pipelined request may then start."""
-        self._check_open("finish")
+        if self._state:
+            self._not_open("finish")
         self._state = self._FINISHED
         self._close_callback = None
         self._proto.finish_response()
@@ -284,9 +287,8 @@ class HTTP1RequestConnection(HTTPConnection):
         self._state = self._FINISHED
         return self._proto.detach()
 
-    def _check_open(self, what: str) -> None:
-        if self._state != self._OPEN:
-            raise RuntimeError(
+    def _not_open(self, what: str) -> NoReturn:
+        raise RuntimeError(
                 f"HTTPConnection.{what}() called after finish(): a handler kept writing to "
                 "a request that is complete; stop writing once finish() has been called"
             )
@@ -554,13 +556,17 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 if kind is _Data:
                     delegate = self._delegate
                     assert delegate is not None
-                    self._dispatch(delegate.data_received(cast(codec_mod.Data, event).data))
+                    result = delegate.data_received(cast(codec_mod.Data, event).data)
+                    if result is not None:
+                        self._dispatch(result)
                 elif event is END_OF_MESSAGE:
                     self._body_deadline = 0.0
                     self._pending_continue = False
                     delegate = self._delegate
                     assert delegate is not None
-                    self._dispatch(delegate.finish())
+                    result = delegate.finish()
+                    if result is not None:
+                        self._dispatch(result)
                 elif kind is _Request:
                     self._start_request(cast(codec_mod.Request, event))
                 elif event is _NEED_DATA or event is _PAUSED:
@@ -594,17 +600,17 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if params.xheaders:
             self.context.apply_xheaders(request.headers)
         self._pending_continue = request.expect_continue
-        self._dispatch(delegate.headers_received(request.start_line, request.headers))
+        result = delegate.headers_received(request.start_line, request.headers)
+        if result is not None:
+            self._dispatch(result)
 
     def _send_continue(self) -> None:
         codec = self.codec
         if codec.in_request and not codec.response_started and not codec.request_complete:
             self.write_bytes(codec.send_continue())
 
-    def _dispatch(self, result: Awaitable[Any] | None) -> None:
+    def _dispatch(self, result: Awaitable[Any]) -> None:
         """Run a delegate's awaitable as a task; nothing more is read until it completes."""
-        if result is None:
-            return
         self._busy = True
         task = asyncio.ensure_future(result)
         self._task = task

@@ -910,3 +910,22 @@ def test_tornado_client_interop(serve: Any) -> None:
         (200, b""),
         (204, b""),
     ]
+
+
+def test_writing_after_finish_is_a_clear_error(serve: Any) -> None:
+    app = make_app()
+    errors: list[str] = []
+
+    @app.route("/twice")
+    def twice(req: Req) -> None:
+        req.respond(b"once")
+        try:
+            req.conn.write(b"again")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    srv = serve(app)
+    with connect(srv.port) as sock:
+        sock.sendall(b"GET /twice HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+        assert read_responses(sock, 2) == [(200, b"once"), (200, b"GET /next 0")]
+    assert errors and "write() called after finish()" in errors[0]
