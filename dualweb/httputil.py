@@ -1,0 +1,931 @@
+"""HTTP data structures and helpers shared by the server, the client and the core.
+
+The names are those of ``tornado.httputil``:
+
+* :class:`HTTPHeaders`: case-insensitive, multi-valued header mapping;
+* :class:`HTTPServerRequest`: one request as handlers see it
+  (``method``, ``uri``, ``path``, ``query``, ``headers``, ``body``,
+  ``arguments``, ``files``, ``cookies``, ``remote_ip``, ...);
+* :class:`HTTPFile` and :func:`parse_body_arguments` /
+  :func:`parse_multipart_form_data` for form bodies;
+* :func:`url_concat`, :func:`format_timestamp`, :func:`parse_cookie`,
+  :func:`split_host_and_port`, the start-line parsers and ``responses``;
+* the core/driver seam (:class:`HTTPConnection`, :class:`HTTPMessageDelegate`,
+  :class:`HTTPServerConnectionDelegate`, :class:`RequestStartLine`,
+  :class:`ResponseStartLine`), defined in :mod:`dualweb.connection` and
+  re-exported here where Tornado users look for them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import email.utils
+import http.client
+import http.cookies
+import re
+import time
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dualweb.connection import (
+    COMPLETED,
+    AsyncUnavailableError,
+    CompletedAwaitable,
+    HTTPConnection,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from dualweb.escape import native_str, parse_qs_bytes, utf8
+from dualweb.log import gen_log
+from dualweb.util import ObjectDict
+
+if TYPE_CHECKING:
+    from werkzeug.sansio import multipart as mp
+
+__all__ = [
+    "COMPLETED",
+    "HTTP_WHITESPACE",
+    "AsyncUnavailableError",
+    "CompletedAwaitable",
+    "HTTPConnection",
+    "HTTPFile",
+    "HTTPHeaders",
+    "HTTPInputError",
+    "HTTPMessageDelegate",
+    "HTTPOutputError",
+    "HTTPServerConnectionDelegate",
+    "HTTPServerRequest",
+    "ParseBodyConfig",
+    "ParseMultipartConfig",
+    "ParseUrlEncodedConfig",
+    "RequestStartLine",
+    "ResponseStartLine",
+    "encode_username_password",
+    "format_timestamp",
+    "http_date_now",
+    "parse_body_arguments",
+    "parse_cookie",
+    "parse_multipart_form_data",
+    "parse_request_start_line",
+    "parse_response_start_line",
+    "qs_to_qsl",
+    "responses",
+    "set_parse_body_config",
+    "split_host_and_port",
+    "url_concat",
+]
+
+#: Status code → standard reason phrase (``responses[404] == "Not Found"``).
+responses: dict[int, str] = http.client.responses
+
+#: The whitespace HTTP allows around header values.
+HTTP_WHITESPACE = " \t"
+
+
+class HTTPInputError(Exception):
+    """The peer sent an HTTP message that cannot be parsed (a bad header line, start line, ...)."""
+
+
+class HTTPOutputError(Exception):
+    """The application produced an invalid HTTP response (e.g. a body on a 204)."""
+
+
+# --------------------------------------------------------------------------- headers
+
+# Header names seen on the wire are few and repeat on every request, so their
+# Http-Header-Case form is computed once. The cache is bounded because names
+# come from clients; past the bound, new names are normalized each time.
+_NORMALIZED_NAMES: dict[str, str] = {}
+_NORMALIZED_NAMES_LIMIT = 1000
+
+# RFC 9110 "token" (header names) and the characters a header value may not contain.
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_VALUE_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _normalize_name(name: str) -> str:
+    """``content-TYPE`` → ``Content-Type`` (cached)."""
+    normalized = _NORMALIZED_NAMES.get(name)
+    if normalized is None:
+        normalized = "-".join([word.capitalize() for word in name.split("-")])
+        if len(_NORMALIZED_NAMES) < _NORMALIZED_NAMES_LIMIT:
+            _NORMALIZED_NAMES[name] = normalized
+    return normalized
+
+
+class HTTPHeaders(MutableMapping[str, str]):
+    """A dictionary of HTTP headers with case-insensitive names and repeatable values.
+
+    Names are stored in ``Http-Header-Case`` (``h["content-type"]`` and
+    ``h["Content-Type"]`` are the same entry). A name can carry several values:
+    :meth:`add` appends one, :meth:`get_list` returns them all, :meth:`get_all`
+    yields every ``(name, value)`` pair, and ``h[name]`` returns them joined by
+    commas. Assigning ``h[name] = value`` replaces all existing values.
+
+    Construct it like a ``dict`` (from a mapping, pairs or keyword arguments),
+    or from raw header text with :meth:`parse`::
+
+        h = HTTPHeaders({"Content-Type": "text/html"})
+        h.add("Set-Cookie", "a=1")
+        h.add("Set-Cookie", "b=2")
+        h.get_list("set-cookie")   # ['a=1', 'b=2']
+
+    Values are stored as given: checking them for CR/LF is the job of the
+    code that writes a response (``RequestHandler.set_header`` does).
+    """
+
+    __slots__ = ("_dict", "_last_key", "_multi")
+
+    def __init__(self, *args: Any, **kwargs: str) -> None:
+        # Joined value per name; a name with several values also has its
+        # list in _multi (created on first need, as most headers are single).
+        self._dict: dict[str, str] = {}
+        self._multi: dict[str, list[str]] | None = None
+        self._last_key: str | None = None
+        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+            other = args[0]
+            self._dict = other._dict.copy()
+            if other._multi:
+                self._multi = {name: list(values) for name, values in other._multi.items()}
+        elif len(args) == 1 and not kwargs and type(args[0]) is dict:
+            target = self._dict
+            for name, value in args[0].items():
+                target[_normalize_name(name)] = value
+        elif args or kwargs:
+            self.update(*args, **kwargs)
+
+    # -- multi-value API ----------------------------------------------------
+
+    def add(self, name: str, value: str) -> None:
+        """Add a value for ``name``, keeping the values already there."""
+        norm = _normalize_name(name)
+        self._last_key = norm
+        existing = self._dict.get(norm)
+        if existing is None:
+            self._dict[norm] = value
+            return
+        multi = self._multi
+        if multi is None:
+            multi = self._multi = {}
+        values = multi.get(norm)
+        if values is None:
+            multi[norm] = [existing, value]
+        else:
+            values.append(value)
+        self._dict[norm] = existing + "," + value
+
+    def get_list(self, name: str) -> list[str]:
+        """Return every value of ``name`` as a new list (empty if the header is absent)."""
+        norm = _normalize_name(name)
+        if self._multi is not None:
+            values = self._multi.get(norm)
+            if values is not None:
+                return list(values)
+        value = self._dict.get(norm)
+        return [] if value is None else [value]
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(name, value)`` for every value, repeating names that have several."""
+        multi = self._multi
+        for name, value in self._dict.items():
+            values = multi.get(name) if multi else None
+            if values is None:
+                yield name, value
+            else:
+                for item in values:
+                    yield name, item
+
+    def parse_line(self, line: str) -> None:
+        """Add one header line such as ``"Content-Type: text/html"`` (a trailing CRLF is ignored).
+
+        A line starting with a space or tab continues the previous header's
+        value (obsolete line folding); it is joined with a single space.
+
+        Raises:
+            HTTPInputError: if the line has no colon, the name is not a valid
+                token, the value contains control characters, or a continuation
+                line comes first.
+        """
+        if line.endswith("\n"):
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        if not line:
+            return
+        if line[0] in HTTP_WHITESPACE:
+            self._continue_line(line)
+            return
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise HTTPInputError(f"no colon in header line {line[:80]!r}")
+        if not _TOKEN_RE.fullmatch(name):
+            raise HTTPInputError(f"invalid header name {name[:80]!r}")
+        value = value.strip(HTTP_WHITESPACE)
+        if _FORBIDDEN_VALUE_CHARS_RE.search(value):
+            raise HTTPInputError(f"invalid character in the value of header {name!r}")
+        self.add(name, value)
+
+    def _continue_line(self, line: str) -> None:
+        last = self._last_key
+        if last is None:
+            raise HTTPInputError("the first header line cannot start with whitespace")
+        part = line.strip(HTTP_WHITESPACE)
+        if _FORBIDDEN_VALUE_CHARS_RE.search(part):
+            raise HTTPInputError(f"invalid character in the value of header {last!r}")
+        extra = " " + part
+        self._dict[last] += extra
+        if self._multi is not None and last in self._multi:
+            self._multi[last][-1] += extra
+
+    @classmethod
+    def parse(cls, headers: str) -> HTTPHeaders:
+        """Build headers from a raw header block (lines separated by CRLF or LF).
+
+        Raises:
+            HTTPInputError: on a malformed line (see :meth:`parse_line`).
+        """
+        result = cls()
+        for line in headers.split("\n"):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if line:
+                result.parse_line(line)
+        return result
+
+    # -- mapping protocol ---------------------------------------------------
+
+    def __setitem__(self, name: str, value: str) -> None:
+        norm = _normalize_name(name)
+        self._dict[norm] = value
+        if self._multi is not None:
+            self._multi.pop(norm, None)
+
+    def __getitem__(self, name: str) -> str:
+        return self._dict[_normalize_name(name)]
+
+    def __delitem__(self, name: str) -> None:
+        norm = _normalize_name(name)
+        del self._dict[norm]
+        if self._multi is not None:
+            self._multi.pop(norm, None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _normalize_name(name) in self._dict
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Return the (comma-joined) value of ``name``, or ``default`` when absent."""
+        return self._dict.get(_normalize_name(name), default)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HTTPHeaders):
+            return self._dict == other._dict
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def copy(self) -> HTTPHeaders:
+        """Return an independent copy, including repeated values."""
+        return HTTPHeaders(self)
+
+    __copy__ = copy
+
+    def __str__(self) -> str:
+        return "".join([f"{name}: {value}\r\n" for name, value in self.get_all()])
+
+    __unicode__ = __str__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.get_all())!r})"
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class HTTPServerRequest:
+    """A single HTTP request received by a server, as handlers see it.
+
+    Attributes:
+        method: the request method (``"GET"``, ``"POST"``, ...).
+        uri: the request target as sent (path plus query string).
+        path: the part of ``uri`` before ``?``.
+        query: the part of ``uri`` after ``?`` (``""`` if none).
+        version: the HTTP version, e.g. ``"HTTP/1.1"``.
+        headers: an :class:`HTTPHeaders`.
+        body: the request body as ``bytes``.
+        remote_ip: the client's address (from the connection; ``None`` if unknown).
+        protocol: ``"http"`` or ``"https"``.
+        host: the ``Host`` header, or ``"127.0.0.1"`` without one.
+        host_name: ``host`` lower-cased and without its port.
+        arguments: query and body arguments, ``{name: [bytes, ...]}``.
+        query_arguments: arguments from the query string only.
+        body_arguments: arguments from a form body only.
+        files: uploaded files, ``{field name: [HTTPFile, ...]}``.
+        connection: the :class:`HTTPConnection` the response is written to.
+        server_connection: the server-side connection object, if any.
+    """
+
+    # __dict__ stays available: Tornado applications (and parts of the core)
+    # attach their own attributes to the request.
+    __slots__ = (
+        "__dict__",
+        "_cookies",
+        "_finish_time",
+        "_start_time",
+        "arguments",
+        "body",
+        "body_arguments",
+        "connection",
+        "files",
+        "headers",
+        "host",
+        "host_name",
+        "method",
+        "path",
+        "protocol",
+        "query",
+        "query_arguments",
+        "remote_ip",
+        "server_connection",
+        "uri",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str | None = None,
+        uri: str | None = None,
+        version: str = "HTTP/1.0",
+        headers: HTTPHeaders | None = None,
+        body: bytes | None = None,
+        host: str | None = None,
+        files: dict[str, list[HTTPFile]] | None = None,
+        connection: HTTPConnection | None = None,
+        start_line: RequestStartLine | None = None,
+        server_connection: object | None = None,
+    ) -> None:
+        if start_line is not None:
+            method, uri, version = start_line
+        self.method: str = method or "GET"
+        self.uri: str = uri or "/"
+        self.version: str = version
+        self.headers: HTTPHeaders = headers if headers is not None else HTTPHeaders()
+        self.body: bytes = body or b""
+
+        context = getattr(connection, "context", None)
+        self.remote_ip: str | None = getattr(context, "remote_ip", None)
+        self.protocol: str = getattr(context, "protocol", None) or "http"
+
+        self.host: str = host or self.headers.get("Host") or "127.0.0.1"
+        self.host_name: str = split_host_and_port(self.host.lower())[0]
+        self.files: dict[str, list[HTTPFile]] = files or {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self._start_time = time.time()
+        self._finish_time: float | None = None
+        self._cookies: dict[str, http.cookies.Morsel[str]] | None = None
+
+        self.path, _, self.query = self.uri.partition("?")
+        self.body_arguments: dict[str, list[bytes]] = {}
+        if self.query:
+            self.query_arguments: dict[str, list[bytes]] = _parse_query(self.query)
+            self.arguments: dict[str, list[bytes]] = {
+                name: list(values) for name, values in self.query_arguments.items()
+            }
+        else:
+            # The common case costs no parsing and no copies.
+            self.query_arguments = {}
+            self.arguments = {}
+
+    @property
+    def cookies(self) -> dict[str, http.cookies.Morsel[str]]:
+        """The cookies sent in the ``Cookie`` header, as ``{name: Morsel}``.
+
+        Parsing is lenient: malformed cookies and names that are not valid
+        cookie names are skipped, never raising.
+        """
+        if self._cookies is None:
+            jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+            header = self.headers.get("Cookie")
+            if header:
+                for name, value in parse_cookie(header).items():
+                    try:
+                        jar[name] = value
+                    except http.cookies.CookieError:
+                        # The stdlib rejects some names (e.g. "expires"); skip them.
+                        continue
+            self._cookies = jar
+        return self._cookies
+
+    def full_url(self) -> str:
+        """Return the reconstructed full URL, e.g. ``"https://example.com:8443/a?b=1"``."""
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """Seconds since the request started (or its total duration, once finished)."""
+        if self._finish_time is None:
+            return time.time() - self._start_time
+        return self._finish_time - self._start_time
+
+    def get_ssl_certificate(self, binary_form: bool = False) -> Any:
+        """Return the client's TLS certificate, or ``None``.
+
+        Only available when the server requested client certificates (an
+        ``ssl.SSLContext`` with ``verify_mode`` set). With ``binary_form`` the
+        DER bytes are returned, otherwise the dict from ``SSLSocket.getpeercert``.
+        Always ``None`` under WSGI and for plain-HTTP connections.
+        """
+        getter = getattr(self.connection, "get_ssl_certificate", None)
+        if getter is not None:
+            return getter(binary_form)
+        ssl_object = getattr(getattr(self.connection, "context", None), "ssl_object", None)
+        if ssl_object is None:
+            return None
+        try:
+            return ssl_object.getpeercert(binary_form=binary_form)
+        except ValueError:  # the handshake has not completed
+            return None
+
+    def _parse_body(self) -> None:
+        """Fill ``body_arguments`` and ``files`` from the body and merge into ``arguments``."""
+        parse_body_arguments(
+            self.headers.get("Content-Type", ""),
+            self.body,
+            self.body_arguments,
+            self.files,
+            self.headers,
+        )
+        arguments = self.arguments
+        for name, values in self.body_arguments.items():
+            arguments.setdefault(name, []).extend(values)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(protocol={self.protocol!r}, host={self.host!r}, "
+            f"method={self.method!r}, uri={self.uri!r}, version={self.version!r}, "
+            f"remote_ip={self.remote_ip!r})"
+        )
+
+
+def _parse_query(query: str) -> dict[str, list[bytes]]:
+    """Parse a query string leniently: blank values kept, malformed input never raises."""
+    try:
+        return parse_qs_bytes(query, keep_blank_values=True)
+    except ValueError:  # pragma: no cover - parse_qsl only raises in strict mode
+        return {}
+
+
+class HTTPFile(ObjectDict):
+    """An uploaded file: ``filename``, ``body`` (bytes) and ``content_type``.
+
+    It is a dict, so ``f["filename"]`` and ``f.filename`` both work.
+    """
+
+    filename: str
+    body: bytes
+    content_type: str
+
+
+# --------------------------------------------------------------------------- body parsing
+
+
+class ParseUrlEncodedConfig:
+    """Limits for ``application/x-www-form-urlencoded`` bodies.
+
+    Args:
+        max_arguments: the most fields accepted; a body with more is ignored
+            (with a warning on ``dualweb.general``).
+    """
+
+    __slots__ = ("max_arguments",)
+
+    def __init__(self, max_arguments: int = 1000) -> None:
+        self.max_arguments = max_arguments
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ParseUrlEncodedConfig) and other.max_arguments == self.max_arguments
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ParseUrlEncodedConfig(max_arguments={self.max_arguments!r})"
+
+
+class ParseMultipartConfig:
+    """Limits for ``multipart/form-data`` bodies.
+
+    Args:
+        enabled: parse multipart bodies at all.
+        max_parts: the most parts accepted; a body with more is ignored.
+        max_part_header_size: the largest header block of one part, in bytes.
+    """
+
+    __slots__ = ("enabled", "max_part_header_size", "max_parts")
+
+    def __init__(
+        self, enabled: bool = True, max_parts: int = 100, max_part_header_size: int = 10240
+    ) -> None:
+        self.enabled = enabled
+        self.max_parts = max_parts
+        self.max_part_header_size = max_part_header_size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParseMultipartConfig) and (
+            other.enabled,
+            other.max_parts,
+            other.max_part_header_size,
+        ) == (self.enabled, self.max_parts, self.max_part_header_size)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"ParseMultipartConfig(enabled={self.enabled!r}, max_parts={self.max_parts!r}, "
+            f"max_part_header_size={self.max_part_header_size!r})"
+        )
+
+
+class ParseBodyConfig:
+    """How :func:`parse_body_arguments` treats form bodies (see :func:`set_parse_body_config`)."""
+
+    __slots__ = ("multipart", "urlencoded")
+
+    def __init__(
+        self,
+        multipart: ParseMultipartConfig | None = None,
+        urlencoded: ParseUrlEncodedConfig | None = None,
+    ) -> None:
+        self.multipart = multipart if multipart is not None else ParseMultipartConfig()
+        self.urlencoded = urlencoded if urlencoded is not None else ParseUrlEncodedConfig()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParseBodyConfig) and (other.multipart, other.urlencoded) == (
+            self.multipart,
+            self.urlencoded,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ParseBodyConfig(multipart={self.multipart!r}, urlencoded={self.urlencoded!r})"
+
+
+_default_body_config = ParseBodyConfig()
+
+
+def set_parse_body_config(config: ParseBodyConfig) -> None:
+    """Set the process-wide default limits used by :func:`parse_body_arguments`."""
+    global _default_body_config
+    _default_body_config = config
+
+
+def parse_body_arguments(
+    content_type: str,
+    body: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    headers: HTTPHeaders | None = None,
+    *,
+    config: ParseBodyConfig | None = None,
+) -> None:
+    """Parse a form body into ``arguments`` and ``files`` (both updated in place).
+
+    Understands ``application/x-www-form-urlencoded`` and
+    ``multipart/form-data``; other content types are left alone. A body that
+    cannot be parsed (bad multipart framing, a missing boundary, too many
+    fields, a ``Content-Encoding`` other than ``identity``) is logged at
+    WARNING on ``dualweb.general`` and ignored; this function never raises
+    for bad client input.
+    """
+    if config is None:
+        config = _default_body_config
+    if headers is not None:
+        encoding = headers.get("Content-Encoding")
+        if encoding and encoding.strip().lower() != "identity":
+            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
+            return
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            parsed = parse_qs_bytes(
+                body,
+                keep_blank_values=True,
+                max_num_fields=config.urlencoded.max_arguments,
+            )
+        except ValueError as e:
+            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
+            return
+        for name, values in parsed.items():
+            if values:
+                arguments.setdefault(name, []).extend(values)
+    elif content_type.startswith("multipart/form-data"):
+        # werkzeug is imported only when a form body needs it: importing it
+        # costs tens of milliseconds of startup.
+        from werkzeug.http import parse_options_header
+
+        _, params = parse_options_header(content_type)
+        boundary = params.get("boundary")
+        if not boundary:
+            gen_log.warning("Invalid multipart/form-data: no boundary in Content-Type")
+            return
+        parse_multipart_form_data(utf8(boundary), body, arguments, files, config=config.multipart)
+
+
+def parse_multipart_form_data(
+    boundary: bytes,
+    data: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    *,
+    config: ParseMultipartConfig | None = None,
+) -> None:
+    """Parse a ``multipart/form-data`` body into ``arguments`` and ``files``.
+
+    ``boundary`` comes from the ``Content-Type`` header (surrounding quotes are
+    removed). Fields with a ``filename`` become :class:`HTTPFile` entries in
+    ``files``; other fields are appended to ``arguments`` as bytes (converted
+    to UTF-8 when the part declares another ``charset``). A malformed body is
+    logged at WARNING on ``dualweb.general`` and ignored, never raising.
+    """
+    if config is None:
+        config = _default_body_config.multipart
+    if not config.enabled:
+        gen_log.warning("multipart/form-data parsing is disabled; body ignored")
+        return
+    if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
+        boundary = boundary[1:-1]
+    if not boundary:
+        gen_log.warning("Invalid multipart/form-data: empty boundary")
+        return
+    if data.rfind(b"--" + boundary + b"--") == -1:
+        gen_log.warning("Invalid multipart/form-data: no final boundary")
+        return
+    try:
+        parts = _decode_multipart(boundary, data, config)
+    except Exception as e:
+        # The decoder reports malformed input with ValueError (and, for its
+        # own limits, werkzeug's RequestEntityTooLarge); a client must never
+        # be able to turn a body into a crash, so everything is caught.
+        gen_log.warning("Invalid multipart/form-data: %s", e or type(e).__name__)
+        return
+    for event, value in parts:
+        _store_part(event, value, arguments, files)
+
+
+_MultipartPart = tuple["mp.Field | mp.File", bytes]
+
+
+def _decode_multipart(
+    boundary: bytes, data: bytes, config: ParseMultipartConfig
+) -> list[_MultipartPart]:
+    """Run werkzeug's sans-io decoder over the whole body; return (header event, data) pairs."""
+    from werkzeug.sansio import multipart as mp
+
+    decoder = mp.MultipartDecoder(boundary, max_parts=config.max_parts)
+    decoder.receive_data(data)
+    decoder.receive_data(None)
+    parts: list[_MultipartPart] = []
+    current: mp.Field | mp.File | None = None
+    chunks: list[bytes] = []
+    while True:
+        event = decoder.next_event()
+        if isinstance(event, (mp.Field, mp.File)):
+            header_size = sum(len(k) + len(v) + 4 for k, v in event.headers.items())
+            if header_size > config.max_part_header_size:
+                raise ValueError(f"part header block over {config.max_part_header_size} bytes")
+            current, chunks = event, []
+        elif isinstance(event, mp.Data):
+            chunks.append(event.data)
+            if not event.more_data:
+                if current is None:  # pragma: no cover - the decoder never does this
+                    raise ValueError("data before part headers")
+                parts.append((current, b"".join(chunks)))
+                current = None
+        elif isinstance(event, mp.Epilogue) or event is mp.NEED_DATA:
+            # NEED_DATA after the final chunk cannot happen (the decoder raises
+            # instead), but stopping is the safe reaction either way.
+            return parts
+
+
+def _store_part(
+    event: mp.Field | mp.File,
+    value: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+) -> None:
+    from werkzeug.http import parse_options_header
+
+    disposition, params = parse_options_header(event.headers.get("Content-Disposition"))
+    name = params.get("name")
+    if disposition != "form-data" or not name:
+        gen_log.warning("Invalid multipart/form-data: part without a form-data name; skipped")
+        return
+    content_type = event.headers.get("Content-Type")
+    filename = params.get("filename")
+    if filename:
+        files.setdefault(name, []).append(
+            HTTPFile(
+                filename=filename,
+                body=value,
+                content_type=content_type or "application/unknown",
+            )
+        )
+        return
+    if content_type:
+        value = _to_utf8(value, parse_options_header(content_type)[1].get("charset"))
+    arguments.setdefault(name, []).append(value)
+
+
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def _to_utf8(value: bytes, charset: str | None) -> bytes:
+    """Re-encode a form field declared in another charset as UTF-8 (handlers decode UTF-8)."""
+    if not charset or charset.lower() in _UTF8_NAMES:
+        return value
+    try:
+        return value.decode(charset).encode("utf-8")
+    except (LookupError, UnicodeDecodeError):
+        # An unknown or wrong charset: hand over the bytes as received.
+        return value
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def url_concat(
+    url: str,
+    args: Mapping[str, str] | Sequence[tuple[str, str]] | None,
+) -> str:
+    """Append query arguments to ``url``, keeping any query it already has.
+
+    ``args`` is a dict, or a list/tuple of ``(name, value)`` pairs (which
+    allows repeated names); ``None`` returns ``url`` unchanged::
+
+        url_concat("http://example.com/foo?a=b", {"c": "d"})
+        # 'http://example.com/foo?a=b&c=d'
+
+    Raises:
+        TypeError: if ``args`` is of another type.
+    """
+    if args is None:
+        return url
+    if isinstance(args, dict):
+        extra: Iterable[tuple[str, str]] = args.items()
+    elif isinstance(args, (list, tuple)):
+        extra = args
+    else:
+        raise TypeError(
+            f"url_concat() args must be a dict, a list or tuple of pairs, or None, "
+            f"not {type(args).__name__}"
+        )
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query.extend(extra)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def qs_to_qsl(qs: Mapping[str, Sequence[Any]]) -> Iterator[tuple[str, Any]]:
+    """Turn ``{name: [v1, v2]}`` (as from ``parse_qs``) into ``(name, v1), (name, v2)`` pairs."""
+    for name, values in qs.items():
+        for value in values:
+            yield name, value
+
+
+_HOST_PORT_RE = re.compile(r"^(.+):(\d+)$")
+
+
+def split_host_and_port(netloc: str) -> tuple[str, int | None]:
+    """Split ``"host:port"`` into ``("host", port)``; ``port`` is ``None`` when absent."""
+    match = _HOST_PORT_RE.match(netloc)
+    if match:
+        return match.group(1), int(match.group(2))
+    return netloc, None
+
+
+def encode_username_password(username: str | bytes, password: str | bytes) -> bytes:
+    """Return ``b"username:password"`` for HTTP Basic authentication (before base64)."""
+    return utf8(username) + b":" + utf8(password)
+
+
+# --------------------------------------------------------------------------- start lines
+
+_HTTP_VERSION_RE = re.compile(r"HTTP/1\.[0-9]")
+_RESPONSE_LINE_RE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: (.*))?")
+
+
+def parse_request_start_line(line: str) -> RequestStartLine:
+    """Parse ``"GET /path HTTP/1.1"`` into a :class:`RequestStartLine`.
+
+    Raises:
+        HTTPInputError: if the line is not ``method target version``.
+    """
+    try:
+        method, path, version = line.split(" ")
+    except ValueError:
+        raise HTTPInputError(f"Malformed HTTP request line {line[:200]!r}") from None
+    if not _HTTP_VERSION_RE.fullmatch(version):
+        raise HTTPInputError(f"Malformed HTTP version in HTTP Request-Line: {version[:50]!r}")
+    if not _TOKEN_RE.fullmatch(method):
+        raise HTTPInputError(f"Malformed HTTP method {method[:50]!r}")
+    return RequestStartLine(method, path, version)
+
+
+def parse_response_start_line(line: str) -> ResponseStartLine:
+    """Parse ``"HTTP/1.1 200 OK"`` into a :class:`ResponseStartLine`.
+
+    Raises:
+        HTTPInputError: if the line is not ``version code [reason]``.
+    """
+    match = _RESPONSE_LINE_RE.fullmatch(native_str(line).rstrip("\r\n"))
+    if not match:
+        raise HTTPInputError(f"Error parsing response start line {line[:200]!r}")
+    return ResponseStartLine(match.group(1), int(match.group(2)), match.group(3) or "")
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def format_timestamp(
+    ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
+) -> str:
+    """Format a time for HTTP headers: ``"Sun, 06 Nov 1994 08:49:37 GMT"`` (IMF-fixdate).
+
+    Accepts a POSIX timestamp, a UTC ``time.struct_time`` or 9-tuple (as from
+    ``time.gmtime``), or a ``datetime`` (a naive one is taken as UTC).
+
+    Raises:
+        TypeError: for any other type.
+    """
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        seconds: float = ts
+    elif isinstance(ts, (tuple, time.struct_time)):
+        seconds = calendar.timegm(ts)
+    elif isinstance(ts, datetime.datetime):
+        seconds = calendar.timegm(ts.utctimetuple())
+    else:
+        raise TypeError(f"format_timestamp() cannot format {type(ts).__name__} {ts!r}")
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+# (second, formatted) of the last Date computed. A tuple is replaced in one
+# assignment, so threads (WSGI workers) never see a half-updated pair.
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date_now() -> str:
+    """The current time formatted for a ``Date`` header, computed at most once per second."""
+    global _date_cache
+    now = int(time.time())
+    cached = _date_cache
+    if cached[0] == now:
+        return cached[1]
+    text = email.utils.formatdate(now, usegmt=True)
+    _date_cache = (now, text)
+    return text
+
+
+# --------------------------------------------------------------------------- cookies
+
+_QUOTED_ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
+
+
+def _unescape_quoted(m: re.Match[str]) -> str:
+    octal, char = m.groups()
+    return chr(int(octal, 8)) if octal else char
+
+
+def _unquote_cookie_value(value: str) -> str:
+    """Remove the double quotes around a cookie value and resolve its backslash escapes."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    return _QUOTED_ESCAPE_RE.sub(_unescape_quoted, value[1:-1])
+
+
+def parse_cookie(cookie: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header into ``{name: value}`` the way browsers send it.
+
+    Lenient on purpose: pieces are split on ``;``, a piece without ``=`` is
+    stored under the empty name, quoted values are unquoted, and nothing in
+    the header can make it raise. A later cookie replaces an earlier one of
+    the same name.
+    """
+    result: dict[str, str] = {}
+    for piece in cookie.split(";"):
+        name, eq, value = piece.partition("=")
+        if not eq:
+            # A value with no name, as some browsers send.
+            name, value = "", name
+        name = name.strip()
+        value = value.strip()
+        if name or value:
+            result[name] = _unquote_cookie_value(value)
+    return result
