@@ -195,9 +195,15 @@ GARBAGE_COOKIE_HEADERS = [
 
 @pytest.mark.parametrize("header", GARBAGE_COOKIE_HEADERS)
 def test_garbage_cookie_headers_do_not_crash(client_for: ClientFor, header: str) -> None:
-    response = client_for(app_with(Echo)).get("/", headers={"Cookie": header})
-    assert response.status == 200
-    assert response.json()["missing"] == "dflt"
+    client = client_for(app_with(Echo))
+    response = client.get("/", headers={"Cookie": header})
+    if response.status == 400:
+        # The native server refuses control characters in any header value.
+        assert any(ord(c) < 32 for c in header)
+    else:
+        assert response.status == 200
+        assert response.json()["missing"] == "dflt"
+    assert client.get("/", headers={"Cookie": "a=1"}).json()["a"] == "1"
 
 
 # ---------------------------------------------------------------- clearing

@@ -40,6 +40,9 @@ class Form(RequestHandler):
     def options(self) -> None:
         self.write("options")
 
+    def head(self) -> None:
+        self.set_header("X-Head", "yes")
+
 
 def make_app(handler: type[RequestHandler] = Form, **settings: Any) -> Application:
     settings.setdefault("xsrf_cookies", True)
@@ -143,7 +146,7 @@ def test_malformed_token_is_403(client_for: ClientFor, token: str) -> None:
 def test_safe_methods_are_not_checked(client_for: ClientFor) -> None:
     client = client_for(make_app())
     assert client.get("/").status == 200
-    assert client.head("/").status == 200
+    assert client.head("/").headers["X-Head"] == "yes"
     assert client.request("OPTIONS", "/").text == "options"
 
 
