@@ -41,11 +41,19 @@ from typing import TypeAlias
 __all__ = [
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",
     "DEFAULT_SIGNED_VALUE_VERSION",
+    "MAX_SUPPORTED_SIGNED_VALUE_VERSION",
+    "MIN_SUPPORTED_SIGNED_VALUE_VERSION",
     "SecretType",
     "create_signed_value",
     "decode_signed_value",
     "get_signature_key_version",
 ]
+
+#: The oldest signed value format this module reads.
+MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
+
+#: The newest signed value format this module reads and writes.
+MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
 
 #: The format :func:`create_signed_value` produces when no version is given.
 DEFAULT_SIGNED_VALUE_VERSION = 2
@@ -189,7 +197,7 @@ def decode_signed_value(
     """
     if min_version is None:
         min_version = DEFAULT_SIGNED_VALUE_MIN_VERSION
-    if min_version > 2:
+    if min_version > MAX_SUPPORTED_SIGNED_VALUE_VERSION:
         raise ValueError(f"decode_signed_value: unsupported min_version {min_version!r}")
     if not value:
         return None
