@@ -189,7 +189,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
             return b""
         # read() without a size is not in PEP 3333 (wsgiref's validator
         # rejects it), so read to EOF in blocks.
-        parts = []
+        parts: list[bytes] = []
         try:
             while True:
                 part = stream.read(_READ_BLOCK)
@@ -667,10 +667,15 @@ class WSGIContainer:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
         }
+        if request.body:
+            environ["CONTENT_LENGTH"] = str(len(request.body))
         for name, value in request.headers.get_all():
             key = name.upper().replace("-", "_")
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if key == "CONTENT_TYPE":
                 environ[key] = value
+                continue
+            if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+                # The body is already whole (a chunked one too): its length is known.
                 continue
             key = "HTTP_" + key
             # Repeated headers are folded as a WSGI server would.

@@ -78,6 +78,8 @@ class OkHandler(RequestHandler):
     def get(self) -> None:
         self.write("ok")
 
+    head = get
+
 
 class HeadersHandler(RequestHandler):
     def get(self) -> None:
@@ -365,6 +367,7 @@ def test_response_status_headers_and_body() -> None:
 def test_head_has_headers_but_no_body() -> None:
     response = WSGIClient(echo_app()).head("/ok")
     assert response.status == 200
+    assert response.headers["Content-Length"] == "2"
     assert response.body == b""
 
 
@@ -595,7 +598,7 @@ def test_container_builds_environ_and_writes_response() -> None:
     assert connection.headers["X-App"] == "yes"
     assert connection.headers["Content-Length"] == str(len(connection.body))
     seen = json.loads(connection.body)
-    assert seen["PATH_INFO"] == "caf\u00e9".encode().decode("latin-1").join(["/", ""])
+    assert seen["PATH_INFO"] == "/caf\u00e9".encode().decode("latin-1")
     assert seen["QUERY_STRING"] == "x=1"
     assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("example.com", "8443")
     assert seen["REMOTE_ADDR"] == "192.0.2.5"
