@@ -62,10 +62,12 @@ if TYPE_CHECKING:
 __all__ = ["RequestHandler"]
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+_ETAG_METHODS = frozenset(("GET", "HEAD"))
 _VERB_ATTRS = {
     m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 }
 _NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
+_DEFAULT_HEADERS = HTTPHeaders({"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""})
 _ERROR_PAGE = "<html><title>%(code)d: %(message)s</title><body>%(code)d: %(message)s</body></html>"
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
@@ -224,9 +226,9 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
 
         Cookies set with ``set_cookie`` are kept.
         """
-        self._headers = HTTPHeaders(
-            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
-        )
+        # Copying a prebuilt HTTPHeaders skips normalizing the default names.
+        headers = self._headers = HTTPHeaders(_DEFAULT_HEADERS)
+        headers["Date"] = http_date_now()
         self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -407,11 +409,8 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
 
     def _complete_headers(self) -> None:
         status = self._status_code
-        if (
-            status == 200
-            and self.request.method in ("GET", "HEAD")
-            and "Etag" not in self._headers
-        ):
+        headers = self._headers
+        if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in headers:
             self.set_etag_header()
             if self.check_etag_header():
                 self._write_buffer = []
@@ -421,8 +420,10 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
             if self._write_buffer:
                 raise RuntimeError(f"Cannot send body with status code HTTP{status}")
             self._clear_representation_headers()
-        elif "Content-Length" not in self._headers:
-            self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
+        elif "Content-Length" not in headers:
+            buffer = self._write_buffer
+            length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
+            headers["Content-Length"] = str(length)
 
     # -- errors --------------------------------------------------------------
 
@@ -633,7 +634,9 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
         return _VERB_ATTRS.get(method) or method.lower()
 
     def _call_verb(self) -> Any:
-        return getattr(self, self._verb_name())(*self.path_args, **self.path_kwargs)
+        method = self.request.method or ""
+        verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
+        return verb(*self.path_args, **self.path_kwargs)
 
     def _after_prepare(self) -> bool:
         if self._prepared_future is not None:
@@ -668,7 +671,7 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
             raise AsyncUnavailableError.for_feature(
                 where, "is a coroutine", "coroutines", "Use a plain def, or run natively."
             )
-        return result  # type: ignore[no-any-return]
+        return result
 
 
 def _discard(awaitable: object) -> None:

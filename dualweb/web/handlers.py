@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from dualweb.httputil import HTTPServerRequest, url_concat
+from dualweb.httputil import HTTPServerRequest
 from dualweb.web.errors import HTTPError
 from dualweb.web.handler import RequestHandler
 
@@ -54,8 +55,12 @@ class RedirectHandler(RequestHandler):
         to_url = self._url.format(*args, **kwargs)
         query_arguments = self.request.query_arguments
         if query_arguments:
+            # Values stay bytes so non-UTF-8 input is forwarded exactly as received.
             pairs = [(k, v) for k, values in query_arguments.items() for v in values]
-            to_url = url_concat(to_url, pairs)
+            parts = urlsplit(to_url)
+            extra = urlencode(pairs)
+            query = parts.query + "&" + extra if parts.query else extra
+            to_url = urlunsplit(parts._replace(query=query))
         self.redirect(to_url, permanent=self._permanent)
 
 

@@ -189,8 +189,11 @@ class OutputMixin:
         Override to compute a cheaper or more stable tag, or return ``None``
         to send no ``Etag``.
         """
+        buffer = self._write_buffer
+        if len(buffer) == 1:
+            return '"' + hashlib.sha1(buffer[0]).hexdigest() + '"'
         hasher = hashlib.sha1()
-        for part in self._write_buffer:
+        for part in buffer:
             hasher.update(part)
         return '"' + hasher.hexdigest() + '"'
 
@@ -198,7 +201,7 @@ class OutputMixin:
         """Set the ``Etag`` header from :meth:`compute_etag` (no header if it returns ``None``)."""
         etag = self.compute_etag()
         if etag is not None:
-            self.set_header("Etag", etag)
+            self._headers["Etag"] = convert_header_value(etag)
 
     def check_etag_header(self) -> bool:
         """Return whether the request's ``If-None-Match`` matches the response's ``Etag``.
@@ -207,11 +210,11 @@ class OutputMixin:
         match, and ``*`` matches any tag. :meth:`finish` uses this to answer
         ``304 Not Modified``.
         """
-        etag = self._headers.get("Etag")
-        if not etag:
-            return False
         inm = self.request.headers.get("If-None-Match")
         if not inm:
+            return False
+        etag = self._headers.get("Etag")
+        if not etag:
             return False
         candidates = _ETAG_LIST.findall(inm.encode("latin1", "replace"))
         if not candidates:
