@@ -51,9 +51,7 @@ single ``chunked``, ``Transfer-Encoding`` on HTTP/1.0, versions other than
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
@@ -75,7 +73,7 @@ from dualweb.http1events import (
     Response,
     Sentinel,
 )
-from dualweb.httputil import HTTPHeaders
+from dualweb.httputil import HTTPHeaders, http_date_now
 
 __all__ = [
     "CONNECTION_CLOSED",
@@ -138,24 +136,6 @@ def _status_line(code: int, reason: str) -> str:
     return f"HTTP/1.1 {code} {reason}"
 
 
-class _DateCache:
-    """The ``Date`` header value, formatted at most once per second."""
-
-    __slots__ = ("second", "value")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.value = ""
-
-    def now(self) -> str:
-        second = int(time.time())
-        if second != self.second:
-            self.value = formatdate(second, usegmt=True)
-            self.second = second
-        return self.value
-
-
-_DATE_CACHE: Final = _DateCache()
 
 
 def _check_no_newlines(block: str, line_count: int) -> None:
@@ -185,7 +165,7 @@ def _format_chunk(chunk: bytes) -> bytes:
 
 def _keep_alive(version: str, headers: HTTPHeaders, has_length: bool, method: str) -> bool:
     """Tornado's persistence rules for a message (method is "" for responses)."""
-    connection = headers.get(_CONNECTION)
+    connection: str | None = headers.get(_CONNECTION)
     if connection is not None:
         connection = connection.lower()
     if version == "HTTP/1.1":
@@ -656,7 +636,7 @@ class HTTP1ServerCodec(_Codec):
         if chunked:
             lines.append("Transfer-Encoding: chunked")
         if _DATE not in watched:
-            lines.append("Date: " + _DATE_CACHE.now())
+            lines.append("Date: " + http_date_now())
         # Everything that can raise (CR/LF, a non-latin-1 value, a bad
         # Content-Length) happens before any state changes, so the caller
         # can still send an error response instead.
@@ -762,7 +742,7 @@ class HTTP1ServerCodec(_Codec):
         return (
             f"{_status_line(status_code, phrase)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-            f"Date: {_DATE_CACHE.now()}\r\n\r\n"
+            f"Date: {http_date_now()}\r\n\r\n"
         ).encode("latin-1") + body
 
 

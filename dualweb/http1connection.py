@@ -131,6 +131,8 @@ class HTTPConnectionContext:
     With ``xheaders=True`` they are rewritten per request from
     ``X-Real-Ip`` / ``X-Forwarded-For`` (skipping ``trusted_downstream``
     proxies) and ``X-Scheme`` / ``X-Forwarded-Proto``, and restored after it.
+    ``ssl_object`` is the connection's :class:`ssl.SSLObject` under TLS
+    (``HTTPServerRequest.get_ssl_certificate()`` uses it), else ``None``.
     """
 
     __slots__ = (
@@ -140,6 +142,7 @@ class HTTPConnectionContext:
         "address_family",
         "protocol",
         "remote_ip",
+        "ssl_object",
         "trusted_downstream",
     )
 
@@ -149,8 +152,11 @@ class HTTPConnectionContext:
         address_family: int | None,
         protocol: str,
         trusted_downstream: frozenset[str] = frozenset(),
+        ssl_object: Any = None,
     ) -> None:
         self.address = address
+        # For HTTPServerRequest.get_ssl_certificate(); None without TLS.
+        self.ssl_object = ssl_object
         self.address_family = address_family
         if address_family in (socket.AF_INET, socket.AF_INET6) and address is not None:
             self.remote_ip: str = address[0]
@@ -466,10 +472,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         address = transport.get_extra_info("peername")
         sock = transport.get_extra_info("socket")
         family = sock.family if sock is not None else None
+        ssl_object = transport.get_extra_info("ssl_object")
         protocol = params.protocol
         if protocol is None:
-            protocol = "https" if transport.get_extra_info("sslcontext") is not None else "http"
-        self.context = HTTPConnectionContext(address, family, protocol, params.trusted_downstream)
+            protocol = "https" if ssl_object is not None else "http"
+        self.context = HTTPConnectionContext(
+            address, family, protocol, params.trusted_downstream, ssl_object
+        )
         self._enter_idle()
 
     def data_received(self, data: bytes) -> None:

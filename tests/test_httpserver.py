@@ -158,6 +158,11 @@ def make_app() -> App:
         ctx = req.conn.context  # type: ignore[attr-defined]
         req.respond(f"{ctx.remote_ip} {ctx.protocol}".encode())
 
+    @app.route("/tls")
+    def tls(req: Req) -> None:
+        ssl_object = req.conn.context.ssl_object  # type: ignore[attr-defined]
+        req.respond(ssl_object.version().encode() if ssl_object else b"plain")
+
     @app.route("/headers")
     def headers(req: Req) -> None:
         req.respond(repr(sorted(req.headers.get_all())).encode())
@@ -720,7 +725,11 @@ def test_tls(serve: Any, certificate: tuple[str, str], as_context: bool) -> None
     for _ in range(2):
         conn.request("GET", "/peer")
         assert conn.getresponse().read() == b"127.0.0.1 https"
+    conn.request("GET", "/tls")
+    assert conn.getresponse().read().startswith(b"TLSv1.")
     conn.close()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        get(srv.port, "/tls")  # plain HTTP to a TLS port: the TLS layer hangs up
 
 
 def test_tls_missing_certificate_file() -> None:
