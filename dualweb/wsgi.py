@@ -83,17 +83,17 @@ class AsyncRouteInfo(NamedTuple):
 # an application from sending them); a handler setting one must not break it.
 _HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Te",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
     }
-)
+)  # in HTTPHeaders' normalized Http-Header-Case
 # Characters RFC 3986 allows unescaped in a path; a path made only of these
 # (the usual case) needs no re-quoting, which saves a quote() call per request.
 _PATH_SAFE = "/:@!$&'()*+,;="
@@ -259,7 +259,9 @@ class WSGIAdapter:
         self.application = application
         self.xheaders = xheaders
         self.trusted_downstream = frozenset(trusted_downstream or ())
+        # Environ key -> header name for HTTP_* keys, and every key seen so far.
         self._header_names: dict[str, str] = {}
+        self._known_keys: set[str] = set()
         self._find_handler: Callable[[HTTPServerRequest], Any] | None = getattr(
             application, "find_handler", None
         )
@@ -313,20 +315,21 @@ class WSGIAdapter:
         query = environ.get("QUERY_STRING")
         uri = raw_path + "?" + query if query else raw_path
 
-        headers = HTTPHeaders()
-        names = self._header_names
-        for key, value in environ.items():
-            if key[:5] == "HTTP_":
-                name = names.get(key)
-                if name is None:
-                    name = self._header_name(key)
-                headers[name] = value
+        # Servers send the same environ keys request after request: once every
+        # key is known (one C-level superset check), the headers are picked out
+        # by a comprehension instead of a Python loop over the whole environ.
+        header_names = self._header_names
+        if self._known_keys.issuperset(environ):
+            fields = {header_names[k]: v for k, v in environ.items() if k in header_names}
+        else:
+            fields = self._learn_fields(environ)
         content_type = environ.get("CONTENT_TYPE")
         if content_type:
-            headers["Content-Type"] = content_type
+            fields["Content-Type"] = content_type
         content_length = environ.get("CONTENT_LENGTH")
         if content_length:
-            headers["Content-Length"] = content_length
+            fields["Content-Length"] = content_length
+        headers = HTTPHeaders(fields)
 
         connection = _WSGIConnection(
             environ.get("REMOTE_ADDR") or "", environ.get("wsgi.url_scheme", "http")
@@ -354,12 +357,23 @@ class WSGIAdapter:
                 raise _BadRequest(f"malformed body: {exc}") from exc
         return request, connection
 
-    def _header_name(self, key: str) -> str:
-        """``HTTP_X_FORWARDED_FOR`` -> ``X-Forwarded-For``, cached per adapter."""
-        name = "-".join(part.capitalize() for part in key[5:].split("_"))
-        if len(self._header_names) < _HEADER_NAME_CACHE_LIMIT:
-            self._header_names[key] = name
-        return name
+    def _learn_fields(self, environ: WSGIEnvironment) -> dict[str, str]:
+        """The slow path of header extraction; remembers new keys (up to a bound)."""
+        fields: dict[str, str] = {}
+        header_names = self._header_names
+        known = self._known_keys
+        for key, value in environ.items():
+            name = header_names.get(key)
+            if name is None and key not in known:
+                name = _header_name(key)
+                # Bounded: header names come from clients.
+                if len(known) < _HEADER_NAME_CACHE_LIMIT:
+                    known.add(key)
+                    if name:
+                        header_names[key] = name
+            if name:
+                fields[name] = value
+        return fields
 
     def _apply_xheaders(self, connection: _WSGIConnection, environ: WSGIEnvironment) -> None:
         """Take the client address and scheme from proxy headers, as HTTPServer(xheaders=True)."""
@@ -453,18 +467,13 @@ class WSGIAdapter:
             # finish() without headers: nothing was written at all.
             start_response("200 OK", [("Content-Length", "0")])
             return [b""]
-        body = b"".join(connection.chunks) if len(connection.chunks) != 1 else connection.chunks[0]
-        header_list: list[tuple[str, str]] = []
-        has_length = False
-        for name, value in headers.get_all():
-            lname = name.lower()
-            if lname in _HOP_BY_HOP:
-                continue
-            if lname == "content-length":
-                has_length = True
-            header_list.append((name, value))
+        chunks = connection.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        header_list = list(headers.get_all())
+        if not _HOP_BY_HOP.isdisjoint(headers):
+            header_list = [item for item in header_list if item[0] not in _HOP_BY_HOP]
         code = start_line.code
-        if not has_length and code not in _NO_BODY_STATUS and code >= 200:
+        if code >= 200 and code not in _NO_BODY_STATUS and "Content-Length" not in headers:
             header_list.append(("Content-Length", str(len(body))))
         reason = start_line.reason or _reason(code)
         start_response(f"{code} {reason}", header_list)
@@ -481,6 +490,17 @@ class WSGIAdapter:
             [("Content-Type", "text/html; charset=UTF-8"), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+
+def _header_name(key: str) -> str:
+    """``HTTP_X_FORWARDED_FOR`` -> ``X-Forwarded-For``; ``""`` for non-header keys.
+
+    ``HTTP_CONTENT_TYPE``/``HTTP_CONTENT_LENGTH`` (which some servers add) are
+    dropped: ``CONTENT_TYPE``/``CONTENT_LENGTH`` are authoritative.
+    """
+    if key[:5] != "HTTP_" or key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        return ""
+    return "-".join(part.capitalize() for part in key[5:].split("_"))
 
 
 def _reason(code: int) -> str:
