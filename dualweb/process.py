@@ -139,10 +139,13 @@ def _supervise(children: dict[int, int], max_restarts: int) -> int:
         if stopping:
             gen_log.info("child %d (pid %d) %s during shutdown", worker, pid, problem)
             continue
-        gen_log.warning("child %d (pid %d) %s, restarting", worker, pid, problem)
         restarts += 1
         if restarts > max_restarts:
-            raise RuntimeError(f"Too many child restarts ({restarts}), giving up")
+            gen_log.error("child %d (pid %d) %s", worker, pid, problem)
+            raise RuntimeError(
+                f"Too many child restarts (max_restarts={max_restarts}), giving up"
+            )
+        gen_log.warning("child %d (pid %d) %s, restarting", worker, pid, problem)
         new_pid = os.fork()
         if new_pid == 0:
             for sig, handler in previous.items():
