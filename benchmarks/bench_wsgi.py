@@ -115,12 +115,14 @@ class Gunicorn:
 # -- load ------------------------------------------------------------------------
 
 
-def load(url: str, seconds: float, connections: int) -> tuple[float, int, int]:
+def load(url: str, seconds: int, connections: int) -> tuple[float, int, int]:
     """Drive ``url``; return (requests/s, completed requests, failed requests)."""
     pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
     if shutil.which("wrk"):
         cmd = [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+        if "Requests/sec:" not in out:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -140,7 +142,7 @@ def load(url: str, seconds: float, connections: int) -> tuple[float, int, int]:
     raise SystemExit("neither wrk nor ab is installed (apt-get install wrk)")
 
 
-def run_server_bench(reps: int, seconds: float, connections: int) -> None:
+def run_server_bench(reps: int, seconds: int, connections: int) -> None:
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for rep in range(reps):
         for name, target in APPS.items():
@@ -262,7 +264,7 @@ def run_profile(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--micro", action="store_true", help="in-process µs per call")
     parser.add_argument("--profile", action="store_true", help="cProfile dualweb in-process")

@@ -101,6 +101,7 @@ _is_plain_path = re.compile(r"[A-Za-z0-9_.~/:@!$&'()*+,;=-]*\Z").match
 _HEADER_NAME_CACHE_LIMIT = 512
 _NO_BODY_STATUS = frozenset({204, 304})
 _READ_BLOCK = 65536
+_BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _error_page(code: int, reason: str, detail: str | None = None) -> bytes:
@@ -181,11 +182,18 @@ class _BadRequest(Exception):
 def _read_body(environ: WSGIEnvironment) -> bytes:
     """Read the request body as PEP 3333 allows: by CONTENT_LENGTH, or to EOF if terminated."""
     length_text = environ.get("CONTENT_LENGTH")
-    stream = environ.get("wsgi.input")
     if not length_text:
+        stream = environ.get("wsgi.input")
         if stream is None or not environ.get("wsgi.input_terminated"):
             # Without a length, reading could block forever on servers that
             # hand over the raw socket, so PEP 3333 says: no body.
+            return b""
+        if (
+            environ.get("REQUEST_METHOD") in _BODYLESS_METHODS
+            and "HTTP_TRANSFER_ENCODING" not in environ
+        ):
+            # The usual GET: no length and no chunking means no body (RFC 9112
+            # 6.3), so skip a read call into the server on the hot path.
             return b""
         # read() without a size is not in PEP 3333 (wsgiref's validator
         # rejects it), so read to EOF in blocks.
@@ -203,6 +211,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
     length = int(length_text)
     if length == 0:
         return b""
+    stream = environ.get("wsgi.input")
     if stream is None:
         raise _BadRequest("Content-Length given but the server provided no wsgi.input")
     try:

@@ -264,6 +264,13 @@ def test_body_without_length_read_to_eof_only_when_input_terminated(
     assert seen["body"] == body.decode()
     seen = call(adapter, method="POST", **{"wsgi.input": io.BytesIO(b"ignored")}).json()
     assert seen["body"] == ""
+    # A GET without length or chunking has no body (RFC 9112) and is not read;
+    # a chunked one (the server de-chunks and terminates the input) is.
+    terminated = {"wsgi.input": io.BytesIO(b"chunk"), "wsgi.input_terminated": True}
+    assert call(adapter, **terminated).json()["body"] == ""
+    terminated = {"wsgi.input": io.BytesIO(b"chunk"), "wsgi.input_terminated": True}
+    seen = call(adapter, HTTP_TRANSFER_ENCODING="chunked", **terminated).json()
+    assert seen["body"] == "chunk"
 
 
 @pytest.mark.parametrize("length", ["abc", "-1", "+5", "1.5", " 7"])
