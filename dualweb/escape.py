@@ -211,6 +211,22 @@ def url_unescape(
     return urllib.parse.unquote(text, encoding=encoding)
 
 
+def _latin1_text(qs: str | bytes) -> str:
+    """Return ``qs`` as text whose code points are all octets (below U+0100)."""
+    if isinstance(qs, bytes):
+        return qs.decode("latin-1")
+    if qs.isascii():
+        return qs
+    try:
+        qs.encode("latin-1")
+        return qs
+    except UnicodeEncodeError:
+        # Characters beyond latin-1 (a str built by hand rather than read off
+        # the wire) stand for their UTF-8 octets; lone surrogates from
+        # surrogateescape-decoded input stand for the byte they escaped.
+        return qs.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def parse_qs_bytes(
     qs: str | bytes,
     keep_blank_values: bool = False,
@@ -228,9 +244,9 @@ def parse_qs_bytes(
         ValueError: only when ``strict_parsing`` is true and ``qs`` is
             malformed, or when more than ``max_num_fields`` fields are present.
     """
-    text = qs.decode("latin-1") if isinstance(qs, bytes) else qs
-    # Decoding as latin-1 is lossless, so re-encoding recovers the raw octets
-    # whatever charset the client actually used.
+    # The query is handled as latin-1 text, a lossless stand-in for octets, so
+    # re-encoding recovers the raw bytes whatever charset the client used.
+    text = _latin1_text(qs)
     pairs = urllib.parse.parse_qsl(
         text,
         keep_blank_values=keep_blank_values,

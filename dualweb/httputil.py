@@ -478,7 +478,8 @@ def _parse_query(query: str) -> dict[str, list[bytes]]:
     """Parse a query string leniently: blank values kept, malformed input never raises."""
     try:
         return parse_qs_bytes(query, keep_blank_values=True)
-    except ValueError:  # pragma: no cover - parse_qsl only raises in strict mode
+    except ValueError:
+        # Only a hand-built str with unencodable surrogates gets here.
         return {}
 
 
@@ -819,7 +820,8 @@ def encode_username_password(username: str | bytes, password: str | bytes) -> by
 # --------------------------------------------------------------------------- start lines
 
 _HTTP_VERSION_RE = re.compile(r"HTTP/1\.[0-9]")
-_RESPONSE_LINE_RE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: (.*))?")
+# The reason phrase may be empty or missing; control characters are refused.
+_RESPONSE_LINE_RE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
 
 
 def parse_request_start_line(line: str) -> RequestStartLine:
@@ -895,12 +897,20 @@ def http_date_now() -> str:
 
 # --------------------------------------------------------------------------- cookies
 
-_QUOTED_ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
+_QUOTED_ESCAPE_RE = re.compile(r"((?:\\[0-3][0-7][0-7])+)|\\(.)", re.DOTALL)
 
 
 def _unescape_quoted(m: re.Match[str]) -> str:
-    octal, char = m.groups()
-    return chr(int(octal, 8)) if octal else char
+    octals, char = m.groups()
+    if not octals:
+        return str(char)
+    # A run of octal escapes is bytes: UTF-8 from werkzeug's dump_cookie (what
+    # set_cookie uses), or single latin-1 characters from http.cookies.
+    data = bytes(int(octals[i + 1 : i + 4], 8) for i in range(0, len(octals), 4))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _unquote_cookie_value(value: str) -> str:

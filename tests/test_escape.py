@@ -294,9 +294,9 @@ LINKIFY_CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "www.internal.com and www.external.com",
         {
-            "extra_params": lambda href: 'class="internal"'
-            if "internal" in href
-            else 'class="external"'
+            "extra_params": lambda href: (
+                'class="internal"' if "internal" in href else 'class="external"'
+            )
         },
         '<a href="http://www.internal.com" class="internal">www.internal.com</a> and '
         '<a href="http://www.external.com" class="external">www.external.com</a>',
@@ -322,7 +322,7 @@ def test_linkify_agrees_with_tornado() -> None:
         "http://foo.com/blah_blah/.",
         "rdar://1234 rdar:/1234 http://userid:password@example.com:8080",
         "message://%3c330e7f8409726r6a4ba78dkf1fd71420c1bf6ff@mail.gmail.com%3e",
-        "http://\u27a1.ws/\u4a39 www1.foo.bar/x? http://a.com/\"quote\"",
+        'http://\u27a1.ws/\u4a39 www1.foo.bar/x? http://a.com/"quote"',
     ]
     options: list[dict[str, Any]] = [
         {},
