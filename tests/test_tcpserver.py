@@ -89,7 +89,7 @@ def test_echo_server_with_many_concurrent_clients(kind: str) -> None:
         assert replies == [b"CLIENT %d LINE %d\n" % (c, i) for i in range(5)]
 
 
-def test_listen_on_a_port_then_stop_refuses_new_connections_but_keeps_old_ones() -> None:
+def test_listen_on_a_port_then_stop_refuses_new_connections_but_keeps_old_ones(kind: str) -> None:
     async def main() -> tuple[bytes, bytes]:
         [probe] = bind_sockets(0, "127.0.0.1")
         port = probe.getsockname()[1]
@@ -109,7 +109,7 @@ def test_listen_on_a_port_then_stop_refuses_new_connections_but_keeps_old_ones()
         writer.close()
         return before, after
 
-    assert run(main) == (b"BEFORE\n", b"AFTER STOP\n")
+    assert run(main, kind) == (b"BEFORE\n", b"AFTER STOP\n")
 
 
 def test_sockets_added_before_the_loop_runs_serve_once_it_does() -> None:
@@ -445,3 +445,21 @@ def test_start_2_forks_two_workers_on_one_port_restarts_crashes_and_stops_on_sig
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in children)
+
+
+def test_serves_a_unix_socket(tmp_path: Path) -> None:
+    from dualweb.netutil import bind_unix_socket
+
+    path = str(tmp_path / "echo.sock")
+
+    async def main() -> bytes:
+        server = EchoServer()
+        server.add_socket(bind_unix_socket(path))
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"local\n")
+        reply = await reader.readline()
+        writer.close()
+        server.stop()
+        return reply
+
+    assert run(main) == b"LOCAL\n"
