@@ -501,6 +501,48 @@ def test_gen_coroutine_handler_is_500_with_message(caplog: pytest.LogCaptureFixt
     assert client.get("/ok").body == b"ok"
 
 
+def test_asynchronous_decorator_is_500_with_message(caplog: pytest.LogCaptureFixture) -> None:
+    from dualweb.web import asynchronous
+
+    class LegacyHandler(RequestHandler):
+        @asynchronous
+        def get(self) -> None:
+            self.write("would finish later")
+
+    with pytest.warns(AsyncRoutesWarning, match="LegacyHandler.get uses @asynchronous"):
+        client = WSGIClient(Application([(r"/legacy", LegacyHandler), (r"/ok", OkHandler)]))
+    with caplog.at_level(logging.ERROR, logger="dualweb.application"):
+        response = client.get("/legacy")
+    assert response.status == 500
+    assert "LegacyHandler.get uses @asynchronous" in caplog.text
+    assert client.get("/ok").body == b"ok"
+
+
+class ForgetfulHandler(RequestHandler):
+    closed: list[str] = []
+
+    def get(self) -> None:
+        # What a legacy handler did before finishing from a callback that,
+        # under WSGI, never comes.
+        self._auto_finish = False
+        self.write("half a response")
+
+    def on_connection_close(self) -> None:
+        ForgetfulHandler.closed.append(self.request.path)
+
+
+def test_handler_that_never_finishes_is_500_naming_it(caplog: pytest.LogCaptureFixture) -> None:
+    ForgetfulHandler.closed.clear()
+    client = WSGIClient(Application([(r"/forgetful", ForgetfulHandler), (r"/ok", OkHandler)]))
+    with caplog.at_level(logging.ERROR, logger="dualweb.application"):
+        response = client.get("/forgetful")
+    assert response.status == 500
+    assert b"half a response" not in response.body
+    assert "ForgetfulHandler.get returned without finishing the response" in caplog.text
+    assert ForgetfulHandler.closed == ["/forgetful"]  # told its client is gone
+    assert client.get("/ok").body == b"ok"
+
+
 def test_callable_that_never_finishes_is_500(caplog: pytest.LogCaptureFixture) -> None:
     def forgetful(request: HTTPServerRequest) -> None:
         assert request.connection is not None
