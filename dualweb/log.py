@@ -215,51 +215,51 @@ def define_logging_options(options: Any = None) -> None:
     options.define(
         "logging",
         default="info",
-        help="Set the Python log level. If 'none', dualweb won't touch the logging configuration.",
+        help="Log level for the root logger; 'none' leaves logging configuration alone.",
         metavar="debug|info|warning|error|none",
     )
     options.define(
         "log_to_stderr",
         type=bool,
         default=None,
-        help="Send log output to stderr (colorized if possible). "
-        "By default use stderr if --log_file_prefix is not set and "
-        "no other logging is configured.",
+        help="Write log lines to stderr (coloured on a terminal). Unset: only when "
+        "no log file is configured and the logger has no handler yet.",
     )
     options.define(
         "log_file_prefix",
         type=str,
         default=None,
         metavar="PATH",
-        help="Path prefix for log files. Note that if you are running multiple "
-        "dualweb processes, log_file_prefix must be different for each of them",
+        help="Write log lines to this file (rotated); give each process its own path.",
     )
     options.define(
         "log_file_max_size",
         type=int,
         default=100 * 1000 * 1000,
-        help="max size of log files before rollover",
+        help="Rotate the log file when it reaches this many bytes (rotate mode 'size').",
     )
     options.define(
-        "log_file_num_backups", type=int, default=10, help="number of log files to keep"
+        "log_file_num_backups",
+        type=int,
+        default=10,
+        help="How many rotated log files to keep.",
     )
     options.define(
         "log_rotate_when",
         type=str,
         default="midnight",
-        help="specify the type of TimedRotatingFileHandler interval "
-        "other options:('S', 'M', 'H', 'D', 'W0'-'W6')",
+        help="Rotation unit for rotate mode 'time': S, M, H, D, W0-W6 or midnight.",
     )
     options.define(
         "log_rotate_interval",
         type=int,
         default=1,
-        help="The interval value of timed rotating",
+        help="Rotate every this many units of --log_rotate_when (rotate mode 'time').",
     )
     options.define(
         "log_rotate_mode",
         type=str,
         default="size",
-        help="The mode of rotating files(time or size)",
+        help="Rotate log files by 'size' or by 'time'.",
     )
     options.add_parse_callback(lambda: enable_pretty_logging(options))
