@@ -94,11 +94,15 @@ class StreamBufferFullError(Exception):
     """More data was buffered than ``max_buffer_size`` or ``max_write_buffer_size`` allow."""
 
 
-def _mark_retrieved(future: asyncio.Future[Any]) -> None:
-    # Callers often fire-and-forget writes; a failure after close is expected
-    # and must not be logged as "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()
+def _fail(future: asyncio.Future[Any], real_error: BaseException | None) -> None:
+    """Fail ``future`` with StreamClosedError(real_error) unless it is already done."""
+    if future.done():
+        return
+    future.set_exception(StreamClosedError(real_error=real_error))
+    # Callers often fire-and-forget writes; a failure after close is expected and
+    # must not be logged as "exception was never retrieved". Reading the exception
+    # here marks it retrieved without the cost of a done-callback on every future.
+    future.exception()
 
 
 @functools.lru_cache(maxsize=1)
@@ -256,7 +260,6 @@ class BaseIOStream:
         if current is not None and not current.done():
             raise AssertionError("Already reading")
         future: asyncio.Future[Any] = self._loop.create_future()
-        future.add_done_callback(_mark_retrieved)
         self._read_future = future
         self._read_kind = kind
         self._read_arg = arg
@@ -268,7 +271,7 @@ class BaseIOStream:
         if self._closed:
             # Reported through the future, like every other read failure.
             self._clear_read()
-            future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
             return future
         self._io_want_read()
         return future
@@ -390,9 +393,8 @@ class BaseIOStream:
             # A caller may reuse a bytearray/memoryview after write() returns.
             self._io_write(data if type(data) is bytes else bytes(data))
         future: asyncio.Future[None] = self._loop.create_future()
-        future.add_done_callback(_mark_retrieved)
         if self._closed:
-            future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
         elif self.writing():
             self._write_futures.append(future)
         else:
@@ -454,11 +456,10 @@ class BaseIOStream:
             if not satisfied:
                 future = self._read_future
                 self._clear_read()
-                future.set_exception(StreamClosedError(real_error=self.error))
+                _fail(future, self.error)
         futures, self._write_futures = self._write_futures, []
         for future in futures:
-            if not future.done():
-                future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
 
     def _run_close_callback(self) -> None:
         self._signalled = True
@@ -702,15 +703,13 @@ class IOStream(BaseIOStream):
                 kwargs["server_hostname"] = _hostname_for(ssl_context, server_hostname, address)
             await loop.create_connection(lambda: self._protocol, sock=self.socket, **kwargs)
         except asyncio.CancelledError:
-            if not future.done():
-                future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
             raise
         except (OSError, ssl.SSLError, ValueError) as exc:
             if not self._closed:
                 gen_log.warning("Connect error on fd %s: %s", self.socket.fileno(), exc)
                 self.close(exc_info=exc)
-            if not future.done():
-                future.set_exception(StreamClosedError(real_error=exc))
+            _fail(future, exc)
             return
         if not future.done():
             future.set_result(self)
@@ -780,17 +779,15 @@ class IOStream(BaseIOStream):
         except (OSError, ssl.SSLError, ValueError, ConnectionError) as exc:
             transport.abort()
             self.close(exc_info=exc)
-            if not future.done():
-                future.set_exception(StreamClosedError(real_error=exc))
+            _fail(future, exc)
             return
         except asyncio.CancelledError:
             transport.abort()
-            if not future.done():
-                future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
             raise
         if tls is None:  # pragma: no cover - only when the transport closed meanwhile
             self.close()
-            future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
             return
         self._attach(tls)
         future.set_result(self)
@@ -840,13 +837,12 @@ class SSLIOStream(IOStream):
         fails or the stream closes first.
         """
         future: asyncio.Future[SSLIOStream] = self._loop.create_future()
-        future.add_done_callback(_mark_retrieved)
         if self._transport is not None and not self._closed:
             future.set_result(self)
             return future
         task = self._attach_task
         if self._closed or task is None:
-            future.set_exception(StreamClosedError(real_error=self.error))
+            _fail(future, self.error)
             return future
 
         def done(_: asyncio.Task[None]) -> None:
@@ -855,7 +851,7 @@ class SSLIOStream(IOStream):
             if self._transport is not None and not self._closed:
                 future.set_result(self)
             else:
-                future.set_exception(StreamClosedError(real_error=self.error))
+                _fail(future, self.error)
 
         task.add_done_callback(done)
         return future
