@@ -9,7 +9,6 @@ import os
 import socket
 import ssl
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -630,7 +629,7 @@ def test_pipe_write_to_a_closed_reader_fails() -> None:
     assert isinstance(run(main), BrokenPipeError)
 
 
-def test_socketpair_unix_streams_work(tmp_path: Path) -> None:
+def test_socketpair_unix_streams_work() -> None:
     async def main() -> bytes:
         left, right = socket.socketpair()
         a, b = IOStream(left), IOStream(right)
@@ -641,3 +640,51 @@ def test_socketpair_unix_streams_work(tmp_path: Path) -> None:
         return line
 
     assert run(main) == b"unix\n"
+
+
+def test_unread_data_pushes_back_on_the_sender(kind: str) -> None:
+    async def main() -> tuple[int, int, bool]:
+        stream, raw = await raw_pair()
+        raw.setblocking(False)
+        chunk = b"r" * 65536
+        sent = 0
+        # Nobody reads from ``stream``: once it has buffered its share, the kernel
+        # buffers fill up and the sender is blocked.
+        for _ in range(2000):
+            try:
+                sent += raw.send(chunk)
+            except BlockingIOError:
+                await asyncio.sleep(0.02)
+                try:
+                    sent += raw.send(chunk)
+                except BlockingIOError:
+                    break
+            await asyncio.sleep(0)
+        buffered = len(stream._buf)
+        data = await stream.read_bytes(sent)
+        stream.close()
+        raw.close()
+        return sent, buffered, data == b"r" * sent
+
+    sent, buffered, intact = run(main, kind)
+    assert sent < 2000 * 65536, "the sender was never blocked"
+    assert buffered <= 1024 * 1024  # the stream stopped reading instead of buffering it all
+    assert intact
+
+
+def test_dropped_write_futures_of_a_closed_stream_are_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    async def main() -> None:
+        stream, raw = await raw_pair()
+        stream.write(b"w" * (8 * 1024 * 1024))  # not flushed: the peer does not read
+        stream.close()  # fails the pending write future, which nobody awaits
+        raw.close()
+        await asyncio.sleep(0.01)
+        gc.collect()
+
+    run(main)
+    gc.collect()
+    assert "never retrieved" not in caplog.text
