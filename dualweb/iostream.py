@@ -42,6 +42,7 @@ from dualweb.log import app_log, gen_log
 from dualweb.netutil import _current_loop, ssl_options_to_context
 
 if TYPE_CHECKING:
+    from dualweb.ioloop import IOLoop
     from dualweb.tcpserver import TCPServer
 
 __all__ = [
@@ -64,6 +65,12 @@ _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
 _DEFAULT_READ_CHUNK_SIZE = 64 * 1024
 # Without a pending read, stop reading from the peer once this much is buffered.
 _IDLE_BUFFER_LIMIT = 256 * 1024
+
+_FD_HOOKS_MESSAGE = (
+    "dualweb streams do their I/O through asyncio transports and never call "
+    "read_from_fd()/write_to_fd(); subclass IOStream and use its public read/write "
+    "methods, or write an asyncio.Protocol"
+)
 
 # The kinds of pending read.
 _R_BYTES, _R_UNTIL, _R_REGEX, _R_CLOSE, _R_INTO = range(1, 6)
@@ -129,23 +136,9 @@ class BaseIOStream:
     """
 
     __slots__ = (
-        "_buf",
-        "_close_callback",
-        "_closed",
-        "_idle_limit",
-        "_loop",
-        "_read_arg",
-        "_read_future",
-        "_read_kind",
-        "_read_max",
-        "_read_partial",
-        "_scan_pos",
-        "_signalled",
-        "_write_futures",
-        "error",
-        "max_buffer_size",
-        "max_write_buffer_size",
-        "read_chunk_size",
+        "_buf", "_close_callback", "_closed", "_idle_limit", "_loop", "_read_arg",
+        "_read_future", "_read_kind", "_read_max", "_read_partial", "_scan_pos", "_signalled",
+        "_write_futures", "error", "max_buffer_size", "max_write_buffer_size", "read_chunk_size",
     )
 
     def __init__(
@@ -176,30 +169,64 @@ class BaseIOStream:
         self._signalled = False
 
     # ------------------------------------------------------------------ I/O hooks
+    # Subclasses connect the buffering above to real I/O: _io_write hands bytes
+    # over, _io_write_size counts those not yet in the kernel, _io_want_read and
+    # _io_pause_read start and stop reading, _io_close releases the file
+    # (abort=True drops unsent data).
 
     def _io_write(self, data: bytes) -> None:
-        """Hand ``data`` to the I/O layer (subclasses)."""
         raise NotImplementedError()
 
     def _io_write_size(self) -> int:
-        """Bytes written but not yet handed to the kernel (subclasses)."""
         raise NotImplementedError()
 
     def _io_want_read(self) -> None:
-        """Make sure data is being read (subclasses)."""
         raise NotImplementedError()
 
     def _io_pause_read(self) -> None:
-        """Stop reading until :meth:`_io_want_read` (subclasses)."""
         raise NotImplementedError()
 
     def _io_close(self, abort: bool) -> None:
-        """Release the I/O resources; ``abort`` drops unsent data (subclasses)."""
         raise NotImplementedError()
 
     def fileno(self) -> int:
         """The file descriptor of the underlying socket or pipe."""
         raise NotImplementedError()
+
+    def close_fd(self) -> None:
+        """Close the underlying socket or pipe at once, dropping unsent data.
+
+        Prefer :meth:`close`, which also fails pending operations and runs
+        the close callback.
+        """
+        self._io_close(abort=True)
+
+    def get_fd_error(self) -> Exception | None:
+        """The pending error on the underlying file, if any (``SO_ERROR`` for sockets)."""
+        return None
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        """Unused: dualweb streams read through asyncio. Raises :class:`NotImplementedError`."""
+        raise NotImplementedError(_FD_HOOKS_MESSAGE)
+
+    def write_to_fd(self, data: memoryview) -> int:
+        """Unused: dualweb streams write through asyncio. Raises :class:`NotImplementedError`."""
+        raise NotImplementedError(_FD_HOOKS_MESSAGE)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A Tornado-style subclass that does its own I/O in these hooks would
+        # silently never be called here; say so when the class is defined.
+        for hook in ("read_from_fd", "write_to_fd"):
+            if hook in cls.__dict__:
+                raise TypeError(f"{cls.__name__}.{hook}: {_FD_HOOKS_MESSAGE}")
+
+    @property
+    def io_loop(self) -> IOLoop:
+        """The :class:`~dualweb.ioloop.IOLoop` this stream runs on."""
+        from dualweb.ioloop import IOLoop
+
+        return IOLoop._for_loop(self._loop)
 
     # ------------------------------------------------------------------ reading
 
@@ -658,6 +685,11 @@ class IOStream(BaseIOStream):
     def fileno(self) -> int:
         """The socket's file descriptor."""
         return self.socket.fileno()
+
+    def get_fd_error(self) -> Exception | None:
+        """The socket's pending error (``SO_ERROR``) as an :class:`OSError`, or None."""
+        code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return OSError(code, os.strerror(code)) if code else None
 
     def set_nodelay(self, value: bool) -> None:
         """Set ``TCP_NODELAY`` on the socket (send small writes without delay)."""

@@ -19,11 +19,14 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dualweb.iostream import PipeIOStream
 from dualweb.log import gen_log
 from dualweb.netutil import _current_loop
+
+if TYPE_CHECKING:
+    from dualweb.ioloop import IOLoop
 
 __all__ = ["CalledProcessError", "Subprocess", "cpu_count", "fork_processes", "task_id"]
 
@@ -270,6 +273,13 @@ class Subprocess:
         inner.add_done_callback(lambda f: finish(f.result()))
         self._waiters.append(inner)
         return future
+
+    @property
+    def io_loop(self) -> IOLoop:
+        """The :class:`~dualweb.ioloop.IOLoop` that exit callbacks run on."""
+        from dualweb.ioloop import IOLoop
+
+        return IOLoop._for_loop(self._loop)
 
     @classmethod
     def initialize(cls) -> None:

@@ -181,9 +181,9 @@ class TCPServer:
             raise RuntimeError(f"{type(self).__name__}.start() called twice")
         self._started = True
         if num_processes != 1:
-            from dualweb import process
+            from dualweb.process import fork_processes
 
-            process.fork_processes(num_processes, max_restarts)
+            fork_processes(num_processes, max_restarts)
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 

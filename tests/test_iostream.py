@@ -688,3 +688,29 @@ def test_dropped_write_futures_of_a_closed_stream_are_not_logged(
     run(main)
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_io_loop_fd_error_and_close_fd() -> None:
+    from dualweb.ioloop import IOLoop
+
+    async def main() -> None:
+        client, server = await tcp_pair()
+        assert client.io_loop is IOLoop.current()
+        assert client.get_fd_error() is None
+        assert client.fileno() == client.socket.fileno()
+        client.close_fd()  # abrupt: the peer sees the connection end
+        assert await server.read_until_close() == b""
+        client.close()
+
+    run(main)
+
+
+def test_subclass_overriding_tornado_fd_hooks_is_told_they_are_not_used() -> None:
+    with pytest.raises(TypeError, match=r"MyStream\.read_from_fd: .*asyncio transports"):
+
+        class MyStream(IOStream):
+            def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+                return 0
+
+    with pytest.raises(NotImplementedError, match="asyncio"):
+        IOStream.write_to_fd(None, memoryview(b""))  # type: ignore[arg-type]

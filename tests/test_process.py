@@ -171,3 +171,15 @@ def test_subprocess_popen_errors_propagate_and_close_pipes() -> None:
     run(main)
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_subprocess_io_loop_is_the_current_ioloop() -> None:
+    from dualweb.ioloop import IOLoop
+
+    async def main() -> bool:
+        proc = Subprocess([sys.executable, "-c", "pass"])
+        same = proc.io_loop is IOLoop.current()
+        await proc.wait_for_exit()
+        return same
+
+    assert run(main)
