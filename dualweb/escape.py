@@ -211,20 +211,19 @@ def url_unescape(
     return urllib.parse.unquote(text, encoding=encoding)
 
 
-def _latin1_text(qs: str | bytes) -> str:
-    """Return ``qs`` as text whose code points are all octets (below U+0100)."""
+def _query_octets(qs: str | bytes) -> bytes:
+    """Return the octets of a query string given as ``bytes`` or (latin-1) ``str``."""
     if isinstance(qs, bytes):
-        return qs.decode("latin-1")
-    if qs.isascii():
         return qs
     try:
-        qs.encode("latin-1")
-        return qs
+        # Text read off the wire (and PEP 3333 strings) is latin-1: one
+        # code point per octet.
+        return qs.encode("latin-1")
     except UnicodeEncodeError:
-        # Characters beyond latin-1 (a str built by hand rather than read off
-        # the wire) stand for their UTF-8 octets; lone surrogates from
-        # surrogateescape-decoded input stand for the byte they escaped.
-        return qs.encode("utf-8", "surrogateescape").decode("latin-1")
+        # Characters beyond latin-1 (a str built by hand) stand for their
+        # UTF-8 octets; lone surrogates from surrogateescape-decoded input
+        # stand for the byte they escaped.
+        return qs.encode("utf-8", "surrogateescape")
 
 
 def parse_qs_bytes(
@@ -238,26 +237,56 @@ def parse_qs_bytes(
 
     Values are returned as raw ``bytes`` (the percent-decoded octets) because
     the query string's charset is not known; names are ``str`` decoded as
-    Latin-1, like ``urllib.parse.parse_qs``.
+    Latin-1. Fields are separated by ``&``; ``+`` means a space; malformed
+    percent escapes are kept literally. The result is the same as
+    ``urllib.parse.parse_qs`` with ``encoding="latin-1"``, with values encoded
+    back to bytes.
+
+    Args:
+        keep_blank_values: keep fields with an empty value (``a=`` or ``a``)
+            as ``b""``; by default they are dropped.
+        strict_parsing: raise on a field without ``=``.
+        max_num_fields: raise if the query has more fields than this.
 
     Raises:
         ValueError: only when ``strict_parsing`` is true and ``qs`` is
             malformed, or when more than ``max_num_fields`` fields are present.
+        UnicodeEncodeError: for a ``str`` holding unpaired surrogates outside
+            the surrogateescape range.
     """
-    # The query is handled as latin-1 text, a lossless stand-in for octets, so
-    # re-encoding recovers the raw bytes whatever charset the client used.
-    text = _latin1_text(qs)
-    pairs = urllib.parse.parse_qsl(
-        text,
-        keep_blank_values=keep_blank_values,
-        strict_parsing=strict_parsing,
-        encoding="latin-1",
-        errors="strict",
-        max_num_fields=max_num_fields,
-    )
+    data = _query_octets(qs)
+    if max_num_fields is not None and data.count(b"&") + 1 > max_num_fields:
+        raise ValueError(f"query has more than {max_num_fields} fields")
     result: dict[str, list[bytes]] = {}
-    for name, value in pairs:
-        result.setdefault(name, []).append(value.encode("latin-1"))
+    # Written out rather than via urllib.parse.parse_qsl: this runs for every
+    # request with a query string, and working on bytes avoids decoding and
+    # re-encoding every field.
+    unquote = urllib.parse.unquote_to_bytes
+    for field in data.split(b"&"):
+        name, eq, value = field.partition(b"=")
+        if not eq:
+            if strict_parsing:
+                raise ValueError(f"bad query field: {field!r}")
+            if not field or not keep_blank_values:
+                continue
+        elif not value and not keep_blank_values:
+            continue
+        # Integer membership (43 is "+", 37 is "%") is several times faster
+        # than testing for a one-byte bytes object.
+        if 43 in name:
+            name = name.replace(b"+", b" ")
+        if 37 in name:
+            name = unquote(name)
+        if 43 in value:
+            value = value.replace(b"+", b" ")
+        if 37 in value:
+            value = unquote(value)
+        key = name.decode("latin-1")
+        values = result.get(key)
+        if values is None:
+            result[key] = [value]
+        else:
+            values.append(value)
     return result
 
 

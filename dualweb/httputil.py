@@ -146,16 +146,22 @@ class HTTPHeaders(MutableMapping[str, str]):
         self._dict: dict[str, str] = {}
         self._multi: dict[str, list[str]] | None = None
         self._last_key: str | None = None
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            other = args[0]
-            self._dict = other._dict.copy()
-            if other._multi:
-                self._multi = {name: list(values) for name, values in other._multi.items()}
-        elif len(args) == 1 and not kwargs and type(args[0]) is dict:
-            target = self._dict
-            for name, value in args[0].items():
-                target[_normalize_name(name)] = value
-        elif args or kwargs:
+        if len(args) == 1 and not kwargs:
+            source = args[0]
+            # Exact type checks first: isinstance() against an ABC subclass
+            # costs more than building a small header set.
+            if type(source) is dict:
+                target = self._dict
+                cache = _NORMALIZED_NAMES
+                for name, value in source.items():
+                    target[cache.get(name) or _normalize_name(name)] = value
+                return
+            if isinstance(source, HTTPHeaders):
+                self._dict = source._dict.copy()
+                if source._multi:
+                    self._multi = {name: list(values) for name, values in source._multi.items()}
+                return
+        if args or kwargs:
             self.update(*args, **kwargs)
 
     # -- multi-value API ----------------------------------------------------
@@ -263,7 +269,7 @@ class HTTPHeaders(MutableMapping[str, str]):
             self._multi.pop(norm, None)
 
     def __getitem__(self, name: str) -> str:
-        return self._dict[_normalize_name(name)]
+        return self._dict[_NORMALIZED_NAMES.get(name) or _normalize_name(name)]
 
     def __delitem__(self, name: str) -> None:
         norm = _normalize_name(name)
@@ -272,11 +278,13 @@ class HTTPHeaders(MutableMapping[str, str]):
             self._multi.pop(norm, None)
 
     def __contains__(self, name: object) -> bool:
+        if type(name) is str:
+            return (_NORMALIZED_NAMES.get(name) or _normalize_name(name)) in self._dict
         return isinstance(name, str) and _normalize_name(name) in self._dict
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return the (comma-joined) value of ``name``, or ``default`` when absent."""
-        return self._dict.get(_normalize_name(name), default)
+        return self._dict.get(_NORMALIZED_NAMES.get(name) or _normalize_name(name), default)
 
     def __len__(self) -> int:
         return len(self._dict)
@@ -801,14 +809,16 @@ def qs_to_qsl(qs: Mapping[str, Sequence[Any]]) -> Iterator[tuple[str, Any]]:
             yield name, value
 
 
-_HOST_PORT_RE = re.compile(r"^(.+):(\d+)$")
-
-
 def split_host_and_port(netloc: str) -> tuple[str, int | None]:
-    """Split ``"host:port"`` into ``("host", port)``; ``port`` is ``None`` when absent."""
-    match = _HOST_PORT_RE.match(netloc)
-    if match:
-        return match.group(1), int(match.group(2))
+    """Split ``"host:port"`` into ``("host", port)``; ``port`` is ``None`` when absent.
+
+    ``"[::1]:8080"`` gives ``("[::1]", 8080)``; anything after the last colon
+    that is not all digits is kept as part of the host.
+    """
+    # Runs for every request (host_name), so string methods rather than a regex.
+    host, colon, port = netloc.rpartition(":")
+    if colon and host and port.isascii() and port.isdigit():
+        return host, int(port)
     return netloc, None
 
 

@@ -364,3 +364,26 @@ def test_linkify_output_never_contains_raw_markup_from_input(text: str) -> None:
 def test_module_exports() -> None:
     for name in escape.__all__:
         assert callable(getattr(escape, name))
+
+
+def _reference_parse_qs_bytes(qs: bytes, keep_blank: bool) -> dict[str, list[bytes]]:
+    import urllib.parse
+
+    result: dict[str, list[bytes]] = {}
+    pairs = urllib.parse.parse_qsl(
+        qs.decode("latin-1"), keep_blank_values=keep_blank, encoding="latin-1"
+    )
+    for name, value in pairs:
+        result.setdefault(name, []).append(value.encode("latin-1"))
+    return result
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"=", b"&", b"+", b"%", b"%4", b"%41", b"\xe9", b" "])),
+    st.booleans(),
+)
+def test_parse_qs_bytes_matches_urllib(pieces: list[bytes], keep_blank: bool) -> None:
+    qs = b"".join(pieces)
+    expected = _reference_parse_qs_bytes(qs, keep_blank)
+    assert parse_qs_bytes(qs, keep_blank_values=keep_blank) == expected
+    assert parse_qs_bytes(qs.decode("latin-1"), keep_blank_values=keep_blank) == expected
