@@ -168,13 +168,19 @@ def print_table(results: dict[tuple[str, str], list[tuple[float, float]]]) -> No
         return statistics.median(r[index] for r in results[(name, route)])
 
     print()
-    print(f"{'route':6} {'app':8} {'req/s':>9} {'vs flask':>9} {'vs bare':>8} {'CPU µs/req':>11}")
+    print("req/s: wrk medians; CPU µs/req: the worker's utime+stime per request (less")
+    print("sensitive to other load on the machine), and the ratios that CPU cost implies.")
+    print(
+        f"{'route':6} {'app':8} {'req/s':>7} {'vs flask':>8} {'vs bare':>8}"
+        f" {'CPU µs/req':>10} {'cpu vs flask':>12} {'cpu vs bare':>11}"
+    )
     for route in ROUTES:
         for name in APPS:
-            rps = med(name, route, 0)
+            rps, cpu = med(name, route, 0), med(name, route, 1)
             print(
-                f"{route:6} {name:8} {rps:9.0f} {rps / med('flask', route, 0):8.2f}x "
-                f"{rps / med('bare', route, 0):7.2f}x {med(name, route, 1):11.1f}"
+                f"{route:6} {name:8} {rps:7.0f} {rps / med('flask', route, 0):7.2f}x"
+                f" {rps / med('bare', route, 0):7.2f}x {cpu:10.1f}"
+                f" {med('flask', route, 1) / cpu:11.2f}x {med('bare', route, 1) / cpu:10.2f}x"
             )
 
 
