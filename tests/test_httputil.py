@@ -874,3 +874,85 @@ def test_errors_are_distinct_exceptions() -> None:
     assert issubclass(httputil.HTTPInputError, Exception)
     assert issubclass(httputil.HTTPOutputError, Exception)
     assert not issubclass(httputil.HTTPInputError, httputil.HTTPOutputError)
+
+
+# --------------------------------------------------------------------------- through both drivers
+
+
+def _echo_app() -> Any:
+    # Imported here so the unit tests above do not depend on dualweb.web.
+    from dualweb.web import Application, RequestHandler
+
+    class EchoForm(RequestHandler):
+        def post(self) -> None:
+            request = self.request
+            self.write(
+                {
+                    "arguments": {
+                        k: [v.decode("utf-8", "replace") for v in vs]
+                        for k, vs in request.arguments.items()
+                    },
+                    "query": sorted(request.query_arguments),
+                    "files": {
+                        k: [[f.filename, f.body.decode("latin-1"), f.content_type] for f in fs]
+                        for k, fs in request.files.items()
+                    },
+                    "cookies": {k: m.value for k, m in request.cookies.items()},
+                    "host_name": request.host_name,
+                }
+            )
+
+    return Application([(r"/echo", EchoForm)])
+
+
+def test_multipart_upload_through_the_driver(client_for: Any) -> None:
+    body = _multipart(
+        _part('form-data; name="title"', "d\u00e9j\u00e0 vu".encode()),
+        _part(
+            'form-data; name="doc"; filename="r\u00e9sum\u00e9.txt"',
+            b"\x00\xff bytes",
+            b"Content-Type: application/octet-stream\r\n",
+        ),
+        boundary=b"----xyz",
+    )
+    response = client_for(_echo_app()).post(
+        "/echo?q=1",
+        body=body,
+        headers={"Content-Type": 'multipart/form-data; boundary="----xyz"', "Host": "Ex.com:81"},
+    )
+    assert response.status == 200, response
+    data = response.json()
+    assert data["arguments"] == {"q": ["1"], "title": ["d\u00e9j\u00e0 vu"]}
+    assert data["query"] == ["q"]
+    assert data["files"] == {
+        "doc": [["r\u00e9sum\u00e9.txt", "\x00\xff bytes", "application/octet-stream"]]
+    }
+    assert data["host_name"] == "ex.com"
+
+
+def test_truncated_multipart_through_the_driver_is_logged_not_fatal(
+    client_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = _multipart(_part('form-data; name="a"', b"x" * 50))[:40]
+    with caplog.at_level(logging.WARNING, logger="dualweb.general"):
+        response = client_for(_echo_app()).post(
+            "/echo", body=body, headers={"Content-Type": "multipart/form-data; boundary=1234"}
+        )
+    assert response.status == 200, response
+    assert response.json()["arguments"] == {}
+    assert any("no final boundary" in r.getMessage() for r in caplog.records)
+
+
+def test_garbage_cookies_through_the_driver(client_for: Any) -> None:
+    response = client_for(_echo_app()).post(
+        "/echo",
+        body=b"a=1",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": 'sid=abc; junk; =; expires=x; q="a\\"b"; bad name=1; ok\t=2',
+        },
+    )
+    assert response.status == 200, response
+    data = response.json()
+    assert data["cookies"] == {"sid": "abc", "q": 'a"b', "ok": "2"}
+    assert data["arguments"] == {"a": ["1"]}
