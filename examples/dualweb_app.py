@@ -135,11 +135,6 @@ def make_app(**settings: object) -> Application:
     )
 
 
-# The WSGI entry point: `gunicorn dualweb_app:wsgi`. Building it warns once
-# that /async needs the native server.
-wsgi = WSGIAdapter(make_app())
-
-
 async def main(port: int) -> None:
     """Serve the app natively on ``port`` until interrupted."""
     app = make_app()
@@ -154,3 +149,7 @@ if __name__ == "__main__":
     except ImportError:
         sys.exit("dualweb's native server is not available; use: gunicorn dualweb_app:wsgi")
     asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 8888))
+else:
+    # The WSGI entry point: `gunicorn dualweb_app:wsgi`. Building it warns once
+    # that /async needs the native server (not built when serving natively).
+    wsgi = WSGIAdapter(make_app())

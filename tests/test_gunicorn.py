@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-class Gunicorn:
-    """A running gunicorn and a way to read what it has written to stderr."""
+class RunningServer:
+    """A running server (gunicorn, or the example run natively) and its stderr."""
 
     def __init__(self, proc: subprocess.Popen[bytes], port: int, stderr_path: Path) -> None:
         self.proc = proc
@@ -88,7 +88,7 @@ def wait_until_serving(proc: subprocess.Popen[bytes], port: int, timeout: float 
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Gunicorn]:
+def server() -> Iterator[RunningServer]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,7 +109,7 @@ def server() -> Iterator[Gunicorn]:
                 wait_until_serving(proc, port)
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}\n{stderr_path.read_text(errors='replace')}") from exc
-            yield Gunicorn(proc, port, stderr_path)
+            yield RunningServer(proc, port, stderr_path)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -119,13 +119,13 @@ def server() -> Iterator[Gunicorn]:
                 proc.wait(5)
 
 
-def test_startup_warns_about_the_async_route(server: Gunicorn) -> None:
+def test_startup_warns_about_the_async_route(server: RunningServer) -> None:
     stderr = server.wait_for_stderr("AsyncRoutesWarning")
     assert "AsyncRoutesWarning" in stderr
     assert "/async -> AsyncHandler: AsyncHandler.get is a coroutine" in stderr
 
 
-def test_json_route(server: Gunicorn) -> None:
+def test_json_route(server: RunningServer) -> None:
     status, headers, body = server.request("GET", "/api?name=gunicorn")
     assert status == 200
     assert headers["Content-Type"] == "application/json; charset=UTF-8"
@@ -133,7 +133,7 @@ def test_json_route(server: Gunicorn) -> None:
     assert headers["Content-Length"] == str(len(body))
 
 
-def test_form_get_and_post(server: Gunicorn) -> None:
+def test_form_get_and_post(server: RunningServer) -> None:
     status, _, body = server.request("GET", "/form")
     assert status == 200
     assert b'<form method="post"' in body
@@ -145,7 +145,7 @@ def test_form_get_and_post(server: Gunicorn) -> None:
     assert json.loads(body) == {"received": {"name": "Ada", "color": "gr\u00fcn"}}
 
 
-def test_login_flow_with_signed_cookie(server: Gunicorn) -> None:
+def test_login_flow_with_signed_cookie(server: RunningServer) -> None:
     status, headers, _ = server.request("GET", "/private")
     assert status == 302
     assert headers["Location"].startswith("/login?next=")
@@ -177,7 +177,7 @@ def test_login_flow_with_signed_cookie(server: Gunicorn) -> None:
     assert cleared and ("Max-Age=0" in cleared[0] or "expires=" in cleared[0].lower())
 
 
-def test_async_route_is_500_logged_and_worker_keeps_serving(server: Gunicorn) -> None:
+def test_async_route_is_500_logged_and_worker_keeps_serving(server: RunningServer) -> None:
     status, _, body = server.request("GET", "/async")
     assert status == 500
     assert b"AsyncHandler" not in body  # no details without debug/serve_traceback
@@ -188,3 +188,34 @@ def test_async_route_is_500_logged_and_worker_keeps_serving(server: Gunicorn) ->
         status, _, body = server.request("GET", "/api")
         assert status == 200
     assert server.proc.poll() is None
+
+
+@pytest.mark.skipif(
+    not (ROOT / "dualweb" / "httpserver.py").exists(), reason="native server not present"
+)
+def test_same_example_natively_runs_the_async_route() -> None:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "dualweb_app.py", str(port)],
+        cwd=EXAMPLES,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_serving(proc, port)
+        native = RunningServer(proc, port, Path(os.devnull))
+        status, _, body = native.request("GET", "/async")
+        assert (status, body) == (200, b"this ran on dualweb's native server")
+        status, _, body = native.request("GET", "/api")
+        assert json.loads(body)["hello"] == "world"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate(timeout=5)
+    # Serving natively builds no WSGI adapter, so no warning about /async.
+    assert b"AsyncRoutesWarning" not in stderr
