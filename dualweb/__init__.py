@@ -6,11 +6,21 @@ through :class:`dualweb.wsgi.WSGIAdapter`.
 
 Submodules are imported lazily on first attribute access, so
 ``import dualweb; dualweb.web.RequestHandler`` works as it does in Tornado.
+
+When uvloop is installed (``pip install dualweb[speedups]``), importing
+dualweb makes new asyncio event loops use it, so ``asyncio.run(main())`` and
+``IOLoop.current().start()`` both run on uvloop. Set the environment variable
+``DUALWEB_UVLOOP=0`` to keep asyncio's own loop; an event-loop policy that the
+application installed itself is never replaced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import importlib.util
+import os
+import sys
 from types import ModuleType
 
 version = "0.1.0"
@@ -60,3 +70,20 @@ def __getattr__(name: str) -> ModuleType:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | _SUBMODULES)
+
+
+def _use_uvloop_when_installed() -> None:
+    """Switch new event loops to uvloop if it is importable and nobody chose a loop yet."""
+    if os.environ.get("DUALWEB_UVLOOP", "1") == "0" or sys.version_info >= (3, 14):
+        return
+    if importlib.util.find_spec("uvloop") is None or asyncio._get_running_loop() is not None:
+        return
+    # Only replace asyncio's stock policy: an application that set its own keeps it.
+    if type(asyncio.get_event_loop_policy()) is not asyncio.DefaultEventLoopPolicy:
+        return
+    from dualweb.ioloop import install_uvloop
+
+    install_uvloop()
+
+
+_use_uvloop_when_installed()
