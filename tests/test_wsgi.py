@@ -205,6 +205,23 @@ def test_non_ascii_path_through_webtest() -> None:
     assert response.json()["arguments"] == {"q": ["\u2603"]}
 
 
+def test_both_drivers_see_the_same_request(client_for: Callable[..., Any]) -> None:
+    client = client_for(echo_app())
+    response = client.post(
+        "/files/%C3%A9t%C3%A9%20x?q=%E2%98%83&q=2",
+        body=b"a=1",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "ua/1"},
+    )
+    assert response.status == 200
+    seen = response.json()
+    assert seen["path"] == "/files/%C3%A9t%C3%A9%20x"
+    assert seen["uri"] == "/files/%C3%A9t%C3%A9%20x?q=%E2%98%83&q=2"
+    assert seen["args"] == ["\u00e9t\u00e9 x"]
+    assert seen["arguments"] == {"q": ["\u2603", "2"], "a": ["1"]}
+    assert (seen["method"], seen["body"], seen["user_agent"]) == ("POST", "a=1", "ua/1")
+    assert seen["protocol"] == "http"
+
+
 def test_reserved_characters_in_path_are_kept(adapter: WSGIAdapter) -> None:
     seen = call(adapter, PATH_INFO="/files/a:b@c;d=e,f+g~h").json()
     assert seen["path"] == "/files/a:b@c;d=e,f+g~h"
