@@ -27,8 +27,17 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dualweb._formdata import (
+    HTTPFile,
+    ParseBodyConfig,
+    ParseMultipartConfig,
+    ParseUrlEncodedConfig,
+    parse_body_arguments,
+    parse_multipart_form_data,
+    set_parse_body_config,
+)
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
@@ -40,11 +49,6 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.escape import native_str, parse_qs_bytes, utf8
-from dualweb.log import gen_log
-from dualweb.util import ObjectDict
-
-if TYPE_CHECKING:
-    from werkzeug.sansio import multipart as mp
 
 __all__ = [
     "COMPLETED",
@@ -489,282 +493,6 @@ def _parse_query(query: str) -> dict[str, list[bytes]]:
     except ValueError:
         # Only a hand-built str with unencodable surrogates gets here.
         return {}
-
-
-class HTTPFile(ObjectDict):
-    """An uploaded file: ``filename``, ``body`` (bytes) and ``content_type``.
-
-    It is a dict, so ``f["filename"]`` and ``f.filename`` both work.
-    """
-
-    filename: str
-    body: bytes
-    content_type: str
-
-
-# --------------------------------------------------------------------------- body parsing
-
-
-class ParseUrlEncodedConfig:
-    """Limits for ``application/x-www-form-urlencoded`` bodies.
-
-    Args:
-        max_arguments: the most fields accepted; a body with more is ignored
-            (with a warning on ``dualweb.general``).
-    """
-
-    __slots__ = ("max_arguments",)
-
-    def __init__(self, max_arguments: int = 1000) -> None:
-        self.max_arguments = max_arguments
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, ParseUrlEncodedConfig) and other.max_arguments == self.max_arguments
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ParseUrlEncodedConfig(max_arguments={self.max_arguments!r})"
-
-
-class ParseMultipartConfig:
-    """Limits for ``multipart/form-data`` bodies.
-
-    Args:
-        enabled: parse multipart bodies at all.
-        max_parts: the most parts accepted; a body with more is ignored.
-        max_part_header_size: the largest header block of one part, in bytes.
-    """
-
-    __slots__ = ("enabled", "max_part_header_size", "max_parts")
-
-    def __init__(
-        self, enabled: bool = True, max_parts: int = 100, max_part_header_size: int = 10240
-    ) -> None:
-        self.enabled = enabled
-        self.max_parts = max_parts
-        self.max_part_header_size = max_part_header_size
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ParseMultipartConfig) and (
-            other.enabled,
-            other.max_parts,
-            other.max_part_header_size,
-        ) == (self.enabled, self.max_parts, self.max_part_header_size)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (
-            f"ParseMultipartConfig(enabled={self.enabled!r}, max_parts={self.max_parts!r}, "
-            f"max_part_header_size={self.max_part_header_size!r})"
-        )
-
-
-class ParseBodyConfig:
-    """How :func:`parse_body_arguments` treats form bodies (see :func:`set_parse_body_config`)."""
-
-    __slots__ = ("multipart", "urlencoded")
-
-    def __init__(
-        self,
-        multipart: ParseMultipartConfig | None = None,
-        urlencoded: ParseUrlEncodedConfig | None = None,
-    ) -> None:
-        self.multipart = multipart if multipart is not None else ParseMultipartConfig()
-        self.urlencoded = urlencoded if urlencoded is not None else ParseUrlEncodedConfig()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ParseBodyConfig) and (other.multipart, other.urlencoded) == (
-            self.multipart,
-            self.urlencoded,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ParseBodyConfig(multipart={self.multipart!r}, urlencoded={self.urlencoded!r})"
-
-
-_default_body_config = ParseBodyConfig()
-
-
-def set_parse_body_config(config: ParseBodyConfig) -> None:
-    """Set the process-wide default limits used by :func:`parse_body_arguments`."""
-    global _default_body_config
-    _default_body_config = config
-
-
-def parse_body_arguments(
-    content_type: str,
-    body: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-    headers: HTTPHeaders | None = None,
-    *,
-    config: ParseBodyConfig | None = None,
-) -> None:
-    """Parse a form body into ``arguments`` and ``files`` (both updated in place).
-
-    Understands ``application/x-www-form-urlencoded`` and
-    ``multipart/form-data``; other content types are left alone. A body that
-    cannot be parsed (bad multipart framing, a missing boundary, too many
-    fields, a ``Content-Encoding`` other than ``identity``) is logged at
-    WARNING on ``dualweb.general`` and ignored; this function never raises
-    for bad client input.
-    """
-    if config is None:
-        config = _default_body_config
-    if headers is not None:
-        encoding = headers.get("Content-Encoding")
-        if encoding and encoding.strip().lower() != "identity":
-            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
-            return
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        try:
-            parsed = parse_qs_bytes(
-                body,
-                keep_blank_values=True,
-                max_num_fields=config.urlencoded.max_arguments,
-            )
-        except ValueError as e:
-            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
-            return
-        for name, values in parsed.items():
-            if values:
-                arguments.setdefault(name, []).extend(values)
-    elif content_type.startswith("multipart/form-data"):
-        # werkzeug is imported only when a form body needs it: importing it
-        # costs tens of milliseconds of startup.
-        from werkzeug.http import parse_options_header
-
-        _, params = parse_options_header(content_type)
-        boundary = params.get("boundary")
-        if not boundary:
-            gen_log.warning("Invalid multipart/form-data: no boundary in Content-Type")
-            return
-        parse_multipart_form_data(utf8(boundary), body, arguments, files, config=config.multipart)
-
-
-def parse_multipart_form_data(
-    boundary: bytes,
-    data: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-    *,
-    config: ParseMultipartConfig | None = None,
-) -> None:
-    """Parse a ``multipart/form-data`` body into ``arguments`` and ``files``.
-
-    ``boundary`` comes from the ``Content-Type`` header (surrounding quotes are
-    removed). Fields with a ``filename`` become :class:`HTTPFile` entries in
-    ``files``; other fields are appended to ``arguments`` as bytes (converted
-    to UTF-8 when the part declares another ``charset``). A malformed body is
-    logged at WARNING on ``dualweb.general`` and ignored, never raising.
-    """
-    if config is None:
-        config = _default_body_config.multipart
-    if not config.enabled:
-        gen_log.warning("multipart/form-data parsing is disabled; body ignored")
-        return
-    if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
-        boundary = boundary[1:-1]
-    if not boundary:
-        gen_log.warning("Invalid multipart/form-data: empty boundary")
-        return
-    if data.rfind(b"--" + boundary + b"--") == -1:
-        gen_log.warning("Invalid multipart/form-data: no final boundary")
-        return
-    try:
-        parts = _decode_multipart(boundary, data, config)
-    except Exception as e:
-        # The decoder reports malformed input with ValueError (and, for its
-        # own limits, werkzeug's RequestEntityTooLarge); a client must never
-        # be able to turn a body into a crash, so everything is caught.
-        gen_log.warning("Invalid multipart/form-data: %s", e or type(e).__name__)
-        return
-    for event, value in parts:
-        _store_part(event, value, arguments, files)
-
-
-_MultipartPart = tuple["mp.Field | mp.File", bytes]
-
-
-def _decode_multipart(
-    boundary: bytes, data: bytes, config: ParseMultipartConfig
-) -> list[_MultipartPart]:
-    """Run werkzeug's sans-io decoder over the whole body; return (header event, data) pairs."""
-    from werkzeug.sansio import multipart as mp
-
-    decoder = mp.MultipartDecoder(boundary, max_parts=config.max_parts)
-    decoder.receive_data(data)
-    decoder.receive_data(None)
-    parts: list[_MultipartPart] = []
-    current: mp.Field | mp.File | None = None
-    chunks: list[bytes] = []
-    while True:
-        event = decoder.next_event()
-        if isinstance(event, (mp.Field, mp.File)):
-            header_size = sum(len(k) + len(v) + 4 for k, v in event.headers.items())
-            if header_size > config.max_part_header_size:
-                raise ValueError(f"part header block over {config.max_part_header_size} bytes")
-            current, chunks = event, []
-        elif isinstance(event, mp.Data):
-            chunks.append(event.data)
-            if not event.more_data:
-                if current is None:  # pragma: no cover - the decoder never does this
-                    raise ValueError("data before part headers")
-                parts.append((current, b"".join(chunks)))
-                current = None
-        elif isinstance(event, mp.Epilogue) or event is mp.NEED_DATA:
-            # NEED_DATA after the final chunk cannot happen (the decoder raises
-            # instead), but stopping is the safe reaction either way.
-            return parts
-
-
-def _store_part(
-    event: mp.Field | mp.File,
-    value: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-) -> None:
-    from werkzeug.http import parse_options_header
-
-    disposition, params = parse_options_header(event.headers.get("Content-Disposition"))
-    name = params.get("name")
-    if disposition != "form-data" or not name:
-        gen_log.warning("Invalid multipart/form-data: part without a form-data name; skipped")
-        return
-    content_type = event.headers.get("Content-Type")
-    filename = params.get("filename")
-    if filename:
-        files.setdefault(name, []).append(
-            HTTPFile(
-                filename=filename,
-                body=value,
-                content_type=content_type or "application/unknown",
-            )
-        )
-        return
-    if content_type:
-        value = _to_utf8(value, parse_options_header(content_type)[1].get("charset"))
-    arguments.setdefault(name, []).append(value)
-
-
-_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
-
-
-def _to_utf8(value: bytes, charset: str | None) -> bytes:
-    """Re-encode a form field declared in another charset as UTF-8 (handlers decode UTF-8)."""
-    if not charset or charset.lower() in _UTF8_NAMES:
-        return value
-    try:
-        return value.decode(charset).encode("utf-8")
-    except (LookupError, UnicodeDecodeError):
-        # An unknown or wrong charset: hand over the bytes as received.
-        return value
 
 
 # --------------------------------------------------------------------------- URLs

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dualweb import connection, httputil
+from dualweb import _formdata, connection, httputil
 from dualweb.httputil import (
     HTTPFile,
     HTTPHeaders,
@@ -649,7 +649,7 @@ def test_urlencoded_field_limit(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_set_parse_body_config_changes_the_default() -> None:
-    saved = httputil._default_body_config
+    saved = _formdata._default_body_config
     try:
         httputil.set_parse_body_config(ParseBodyConfig(urlencoded=ParseUrlEncodedConfig(1)))
         assert _parse("application/x-www-form-urlencoded", b"a=1&b=2") == ({}, {})
