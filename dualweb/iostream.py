@@ -604,6 +604,11 @@ class IOStream(BaseIOStream):
     __slots__ = ("_attach_task", "_protocol", "_queued", "_transport", "_write_paused", "socket")
 
     def __init__(self, socket: socket.socket, *args: Any, **kwargs: Any) -> None:
+        if isinstance(socket, ssl.SSLSocket):
+            raise TypeError(
+                f"{type(self).__name__}() got an ssl.SSLSocket; asyncio does TLS itself: pass "
+                "the plain socket to SSLIOStream(sock, ssl_options=...), or call start_tls()"
+            )
         super().__init__(*args, **kwargs)
         #: The underlying socket.
         self.socket = socket
@@ -621,7 +626,8 @@ class IOStream(BaseIOStream):
             await self._loop.connect_accepted_socket(
                 lambda: self._protocol, sock=sock, ssl=self._adopt_ssl()
             )
-        except (OSError, ssl.SSLError, ValueError) as exc:
+        except Exception as exc:
+            # Whatever went wrong, pending and future reads must fail, not hang.
             self.close(exc_info=exc)
 
     def _adopt_ssl(self) -> ssl.SSLContext | None:

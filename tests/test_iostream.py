@@ -714,3 +714,16 @@ def test_subclass_overriding_tornado_fd_hooks_is_told_they_are_not_used() -> Non
 
     with pytest.raises(NotImplementedError, match="asyncio"):
         IOStream.write_to_fd(None, memoryview(b""))  # type: ignore[arg-type]
+
+
+def test_an_ssl_socket_is_refused_with_directions() -> None:
+    left, right = socket.socketpair()
+    wrapped = ssl.create_default_context().wrap_socket(
+        left, server_hostname="localhost", do_handshake_on_connect=False
+    )
+    try:
+        with pytest.raises(TypeError, match=r"SSLIOStream\(sock, ssl_options=\.\.\.\)"):
+            IOStream(wrapped)
+    finally:
+        wrapped.close()
+        right.close()
