@@ -172,7 +172,7 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def add(self, name: str, value: str) -> None:
         """Add a value for ``name``, keeping the values already there."""
-        norm = _normalize_name(name)
+        norm = _NORMALIZED_NAMES.get(name) or _normalize_name(name)
         self._last_key = norm
         existing = self._dict.get(norm)
         if existing is None:
@@ -267,7 +267,7 @@ class HTTPHeaders(MutableMapping[str, str]):
     # -- mapping protocol ---------------------------------------------------
 
     def __setitem__(self, name: str, value: str) -> None:
-        norm = _normalize_name(name)
+        norm = _NORMALIZED_NAMES.get(name) or _normalize_name(name)
         self._dict[norm] = value
         if self._multi is not None:
             self._multi.pop(norm, None)
@@ -348,6 +348,7 @@ class HTTPServerRequest:
     # attach their own attributes to the request.
     __slots__ = (
         "__dict__",
+        "_body_parsed",
         "_cookies",
         "_finish_time",
         "_start_time",
@@ -403,6 +404,7 @@ class HTTPServerRequest:
         self._start_time = time.time()
         self._finish_time: float | None = None
         self._cookies: dict[str, http.cookies.Morsel[str]] | None = None
+        self._body_parsed = False
 
         self.path, _, self.query = self.uri.partition("?")
         self.body_arguments: dict[str, list[bytes]] = {}
@@ -466,7 +468,14 @@ class HTTPServerRequest:
             return None
 
     def _parse_body(self) -> None:
-        """Fill ``body_arguments`` and ``files`` from the body and merge into ``arguments``."""
+        """Fill ``body_arguments`` and ``files`` from the body and merge into ``arguments``.
+
+        Runs once: both a driver and the handler may call it, and a second run
+        would duplicate the arguments (and any warning about a bad body).
+        """
+        if self._body_parsed:
+            return
+        self._body_parsed = True
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
             self.body,

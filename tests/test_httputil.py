@@ -956,3 +956,17 @@ def test_garbage_cookies_through_the_driver(client_for: Any) -> None:
     data = response.json()
     assert data["cookies"] == {"sid": "abc", "q": 'a"b', "ok": "2"}
     assert data["arguments"] == {"a": ["1"]}
+
+
+def test_parse_body_runs_once(caplog: pytest.LogCaptureFixture) -> None:
+    r = _request(
+        headers={"Content-Type": "multipart/form-data; boundary=1234"}, body=b"--1234\r\ntruncated"
+    )
+    with caplog.at_level(logging.WARNING, logger="dualweb.general"):
+        r._parse_body()
+        r._parse_body()
+    assert len(caplog.records) == 1
+    ok = _request(headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"a=1")
+    ok._parse_body()
+    ok._parse_body()
+    assert ok.arguments == {"a": [b"1"]}
