@@ -408,7 +408,7 @@ def test_large_write_applies_back_pressure_until_the_peer_reads(kind: str) -> No
     assert digest == hashlib.sha256(payload).hexdigest()
 
 
-def test_small_write_future_is_done_at_once() -> None:
+def test_small_write_future_is_done_at_once(kind: str) -> None:
     async def main() -> bool:
         client, server = await tcp_pair()
         future = client.write(b"tiny")
@@ -418,7 +418,7 @@ def test_small_write_future_is_done_at_once() -> None:
         server.close()
         return done
 
-    assert run(main)
+    assert run(main, kind)
 
 
 def test_unflushed_write_fails_when_the_stream_closes() -> None:
