@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dualweb.httputil
 import tornado.httputil
 import tornado.routing
 
+import dualweb.httputil
 import dualweb.routing
 
 SIZES = (1, 10, 100, 1000)

@@ -8,6 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dualweb.httputil import (
     HTTPConnection,
     HTTPHeaders,
@@ -17,9 +20,6 @@ from dualweb.httputil import (
     RequestStartLine,
     ResponseStartLine,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from dualweb.routing import (
     AnyMatches,
     DefaultHostMatches,
@@ -636,3 +636,83 @@ def test_fast_router_picks_the_same_rule_as_a_linear_scan(
     else:
         assert isinstance(delegate, Picked)
         assert (delegate.target, delegate.params) == expected
+
+
+# ---------------------------------------------------------------- through the real drivers
+
+
+def test_application_routes_in_declaration_order_in_both_drivers(client_for: Any) -> None:
+    from dualweb.web import Application, RequestHandler
+
+    class Show(RequestHandler):
+        def initialize(self, label: str) -> None:
+            self.label = label
+
+        def get(self, *args: str, **kwargs: str) -> None:
+            self.write({"label": self.label, "args": list(args), "kwargs": kwargs})
+
+    class Link(RequestHandler):
+        def get(self) -> None:
+            self.write(self.reverse_url("file", "a b/c.txt"))
+
+    app = Application(
+        [
+            url(r"/a/new", Show, {"label": "exact-first"}),
+            url(r"/a/(\d+)", Show, {"label": "digits"}),
+            url(r"/a/([^/]+)", Show, {"label": "any"}),
+            url(r"/a/other", Show, {"label": "shadowed"}),
+            url(r"/files/(?P<path>.+)", Show, {"label": "file"}, name="file"),
+            url(r"/link", Link),
+        ]
+        + [url(rf"/item{i}/([0-9]+)", Show, {"label": f"item{i}"}) for i in range(300)]
+    )
+    client = client_for(app)
+    assert client.get("/a/new").json() == {"label": "exact-first", "args": [], "kwargs": {}}
+    assert client.get("/a/42").json()["label"] == "digits"
+    assert client.get("/a/other").json() == {"label": "any", "args": ["other"], "kwargs": {}}
+    assert client.get("/files/x%2Fy+z").json() == {
+        "label": "file",
+        "args": [],
+        "kwargs": {"path": "x/y+z"},
+    }
+    assert client.get("/item299/7").json() == {"label": "item299", "args": ["7"], "kwargs": {}}
+    assert client.get("/item299/x").status == 404
+    assert client.get("/link").text == "/files/a%20b/c.txt"
+
+
+def test_router_as_server_delegate_over_a_real_socket() -> None:
+    pytest.importorskip("dualweb.httpserver")
+    from dualweb.web import Application, RequestHandler
+    from tests.support import NativeClient
+
+    class Api(RequestHandler):
+        def get(self) -> None:
+            self.write("api app")
+
+    def plain(request: HTTPServerRequest, **params: Any) -> None:
+        assert request.connection is not None
+        body = b"plain " + request.body + b" " + repr(params.get("path_args")).encode()
+        request.connection.write_headers(
+            ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
+        )
+        request.connection.finish()
+
+    router = RuleRouter(
+        [
+            Rule(HostMatches(r"api\..*"), Application([url("/", Api)])),
+            (r"/plain/(\w+)", plain),
+        ]
+    )
+    client = NativeClient(router)
+    try:
+        api = client.get("/", headers={"Host": "api.example.com"})
+        assert (api.status, api.text) == (200, "api app")
+        posted = client.post("/plain/xyz", body=b"data", headers={"Host": "www.example.com"})
+        assert (posted.status, posted.body) == (200, b"plain data [b'xyz']")
+        missing = client.get("/", headers={"Host": "www.example.com"})
+        assert missing.status == 404
+        assert missing.body == b""
+    finally:
+        client.close()
