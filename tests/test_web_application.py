@@ -213,9 +213,8 @@ def test_error_handler(client_for: Any) -> None:
 
 
 def test_fallback_handler(client_for: Any) -> None:
-    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
-
     from dualweb.connection import ResponseStartLine
+    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 
     def raw(request: HTTPServerRequest) -> None:
         body = f"raw {request.path}".encode()
@@ -340,10 +339,8 @@ def test_listen_serves_natively() -> None:
         app = Application([(r"/", Hello)])
         server = app.listen(0, "127.0.0.1")
         try:
-            sockets = [s for srv in getattr(server, "_servers", []) for s in srv.sockets]
-            port = sockets[0].getsockname()[1] if sockets else None
-            if port is None:
-                port = next(iter(server._sockets.values())).getsockname()[1]  # type: ignore[attr-defined]
+            listening = next(iter(server._sockets.values()))
+            port = listening.getsockname()[1]
 
             def fetch() -> bytes:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

@@ -1089,6 +1089,38 @@ def make_handler(
     return cls(Application(**settings), request)
 
 
+def test_sync_handler_runs_without_event_loop_or_coroutine() -> None:
+    """The fast path: app(request) for a plain def handler returns None, no loop needed."""
+    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+
+    conn = _RecordingConnection(supports_async=True)
+    request = HTTPServerRequest(
+        method="GET", uri="/", headers=HTTPHeaders({"Host": "h"}), connection=conn  # type: ignore[arg-type]
+    )
+    app = app_with((r"/", HelloHandler))
+    assert app(request) is None
+    assert conn.finished
+    assert conn.start_line.code == 200
+    assert b"".join(conn.written) == b"Hello, world"
+
+
+def test_coroutine_handler_returns_awaitable_natively() -> None:
+    import asyncio
+
+    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+
+    conn = _RecordingConnection(supports_async=True)
+    request = HTTPServerRequest(
+        method="GET", uri="/", headers=HTTPHeaders({"Host": "h"}), connection=conn  # type: ignore[arg-type]
+    )
+    pending = app_with((r"/", AsyncGet))(request)
+    assert pending is not None
+    assert not conn.finished
+    asyncio.run(pending)  # type: ignore[arg-type]
+    assert conn.finished
+    assert b"".join(conn.written) == b"async hello"
+
+
 def test_async_unavailable_error_is_exported() -> None:
     from dualweb import connection
 
