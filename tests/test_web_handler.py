@@ -696,6 +696,16 @@ def test_named_path_arguments(client_for: Any) -> None:
     }
 
 
+def test_optional_path_group_is_none(client_for: Any) -> None:
+    class Opt(RequestHandler):
+        def get(self, first: str, second: str | None = None) -> None:
+            self.write({"first": first, "second": second})
+
+    client = client_for(app_with((r"/opt/(\w+)/?(\w+)?", Opt)))
+    assert client.get("/opt/a").json() == {"first": "a", "second": None}
+    assert client.get("/opt/a/b").json() == {"first": "a", "second": "b"}
+
+
 def test_decode_argument_override(client_for: Any) -> None:
     class Latin1(RequestHandler):
         def decode_argument(self, value: bytes, name: str | None = None) -> str:

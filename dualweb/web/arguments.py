@@ -169,7 +169,8 @@ class ArgumentsMixin:
             HTTPError: 400 with reason "Invalid unicode in <name>" when the
                 bytes are not valid UTF-8.
         """
-        if isinstance(value, str):
+        if not isinstance(value, bytes):
+            # Already text, or None for an optional group that did not match.
             return value
         try:
             return value.decode("utf-8")
