@@ -26,13 +26,11 @@ import os
 import socket
 import ssl
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dualweb.iostream import IOStream, StreamClosedError, _ServerStreamProtocol
 from dualweb.log import app_log, gen_log
 from dualweb.netutil import _current_loop, bind_sockets, ssl_options_to_context
-
-if TYPE_CHECKING:
-    from dualweb.iostream import IOStream
 
 __all__ = ["TCPServer"]
 
@@ -217,11 +215,13 @@ class TCPServer:
                 self._protocol_factory,
                 sock=sock,
                 ssl=self._ssl_context,
-                backlog=self._backlogs.get(fd, _DEFAULT_BACKLOG),
+                backlog=self._backlogs.pop(fd, _DEFAULT_BACKLOG),
             )
         except Exception:
             gen_log.exception("%s: could not serve on socket %d", type(self).__name__, fd)
-            raise
+            self._sockets.pop(fd, None)
+            sock.close()
+            return
         finally:
             self._starting.pop(fd, None)
         if self._stopped or fd not in self._sockets:
@@ -240,8 +240,6 @@ class TCPServer:
         :meth:`handle_stream`. Subclasses that speak a protocol directly on
         the transport (the HTTP server) return their own protocol here.
         """
-        from dualweb.iostream import _ServerStreamProtocol
-
         return _ServerStreamProtocol(self)
 
     def _on_new_stream(self, stream: IOStream, address: Any) -> None:
@@ -261,8 +259,6 @@ class TCPServer:
             return
         exc = future.exception()
         if exc is not None:
-            from dualweb.iostream import StreamClosedError
-
             if isinstance(exc, StreamClosedError):
                 # The peer went away mid-conversation; that is normal for a server.
                 return

@@ -45,7 +45,8 @@ def run(factory: Callable[[], Coroutine[Any, Any, _T]], kind: str = "asyncio") -
 
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     else:
-        loop = asyncio.new_event_loop()
+        # Explicitly asyncio's own loop: importing dualweb makes uvloop the default policy.
+        loop = asyncio.SelectorEventLoop()
     try:
         return loop.run_until_complete(asyncio.wait_for(factory(), 10))
     finally:
