@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
 from dualweb.httputil import HTTPHeaders, HTTPServerRequest
@@ -712,6 +714,27 @@ def test_container_around_adapter_round_trips_non_ascii_path() -> None:
     assert seen["args"] == ["\u00e9t\u00e9"]
     assert seen["arguments"] == {"a": ["\u2603"]}
     assert seen["remote_ip"] == "192.0.2.5"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    segment=st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="/"), min_size=1
+    ),
+    query=st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+)
+def test_any_path_round_trips_through_container_and_adapter(segment: str, query: str) -> None:
+    from urllib.parse import quote as urlquote
+
+    adapter = WSGIAdapter(echo_app())
+    request = make_request(f"/files/{urlquote(segment, safe='')}?q={urlquote(query, safe='')}")
+    request.method = "GET"
+    WSGIContainer(adapter)(request)
+    connection = request.connection
+    assert isinstance(connection, RecordingConnection)
+    seen = json.loads(connection.body)
+    assert seen["args"] == [segment]
+    assert seen["arguments"].get("q", [""]) == [query]
 
 
 @pytest.mark.skipif("native" not in MODES, reason="native server not present")
