@@ -407,7 +407,7 @@ class WSGIAdapter:
 
     def _run(self, request: HTTPServerRequest, connection: _WSGIConnection) -> str | None:
         """Run the core on ``request``; return an error message if it did not finish."""
-        handler_class: type | None = None
+        delegate: Any = None
         try:
             if self._find_handler is not None:
                 delegate = self._find_handler(request)
@@ -419,7 +419,6 @@ class WSGIAdapter:
                     )
                     connection.finish()
                     return None
-                handler_class = getattr(delegate, "handler_class", None)
                 result = delegate.execute()
             else:
                 result = self.application(request)
@@ -430,7 +429,7 @@ class WSGIAdapter:
             return f"{type(exc).__name__}: {exc}"
         if result is None and connection.finished:
             return None
-        where = _handler_name(handler_class, request)
+        where = _handler_name(getattr(delegate, "handler_class", None), request)
         if result is not None:
             _discard_awaitable(result)
             error = AsyncUnavailableError.for_feature(
