@@ -755,3 +755,32 @@ def test_container_served_natively_over_a_socket() -> None:
     assert (seen["QUERY_STRING"], seen["body"], seen["HTTP_X_TEST"]) == ("k=v", "payload", "1")
     assert seen["REMOTE_ADDR"] == "127.0.0.1"
 
+
+@pytest.mark.skipif("native" not in MODES, reason="native server not present")
+def test_container_with_executor_serves_concurrent_clients_natively() -> None:
+    import threading
+
+    gate = threading.Barrier(2, timeout=5)
+
+    def waits_for_a_partner(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        # Both requests must be inside the app at once: only an executor allows that.
+        gate.wait()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    with ThreadPoolExecutor(2) as pool:
+        client = make_client(WSGIContainer(waits_for_a_partner, executor=pool), "native")
+        try:
+            results: dict[str, bytes] = {}
+            threads = [
+                threading.Thread(target=lambda p=p: results.update({p: client.get(p).body}))
+                for p in ("/one", "/two")
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+        finally:
+            client.close()
+    assert results == {"/one": b"/one", "/two": b"/two"}
+
