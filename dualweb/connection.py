@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
-    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+    from dualweb.httputil import HTTPHeaders
 
 
 class RequestStartLine(NamedTuple):
@@ -196,12 +196,12 @@ COMPLETED = CompletedAwaitable()
 
 
 __all__ = [
+    "COMPLETED",
     "AsyncUnavailableError",
+    "CompletedAwaitable",
     "HTTPConnection",
     "HTTPMessageDelegate",
     "HTTPServerConnectionDelegate",
     "RequestStartLine",
     "ResponseStartLine",
-    "COMPLETED",
-    "CompletedAwaitable",
 ]

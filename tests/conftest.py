@@ -1,4 +1,4 @@
-"""Shared fixtures: ``mode`` runs a handler test once per driver (WSGI and, when present, native)."""
+"""Shared fixtures: ``mode`` runs a handler test once per driver (WSGI, then native)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def client_for(mode: str) -> Iterator[Callable[..., Client]]:
-    """``client_for(app, **driver_kwargs)`` → a :class:`tests.support.Client` in the current mode."""
+    """``client_for(app, **driver_kwargs)`` → a :class:`tests.support.Client` in this mode."""
     clients: list[Client] = []
 
     def factory(app: Any, **kwargs: Any) -> Client:

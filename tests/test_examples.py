@@ -1,4 +1,4 @@
-"""The seed's examples run natively as real programs: started as subprocesses, checked over sockets."""
+"""The seed's examples run natively: started as subprocesses, checked over real sockets."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ class Served:
         self.port = port
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
@@ -62,7 +66,7 @@ def start_example(name: str, *args: str) -> Served:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             raise AssertionError(f"{name} exited early: {err.decode(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -168,7 +172,7 @@ def test_bind_start_forks_processes_sharing_one_port(example) -> None:  # type: 
 
 def test_debug_mode_serves_tracebacks(example) -> None:  # type: ignore[no-untyped-def]
     served = example("debug_mode.py")
-    status, headers, body = served.request("GET", "/boom")
+    status, _, body = served.request("GET", "/boom")
     assert status == 500
     assert b"Traceback (most recent call last)" in body
     assert b"ZeroDivisionError: debug mode shows this traceback" in body
