@@ -1135,3 +1135,70 @@ def test_async_unavailable_error_is_exported() -> None:
     from dualweb import connection
 
     assert AsyncUnavailableError is connection.AsyncUnavailableError
+
+
+# -- cross-origin protection (Tornado 6.6) -------------------------------------
+
+
+class Form(RequestHandler):
+    def post(self) -> None:
+        self.write("accepted")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 200),  # a non-browser client
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({"Sec-Fetch-Site": "none"}, 200),
+        ({"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.test"}, 403),
+        ({"Sec-Fetch-Site": "same-site", "Origin": "https://trusted.test"}, 200),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": "https://evil.test"}, 403),
+        ({"Origin": "http://app.test"}, 200),  # matches Host
+        ({"Origin": "https://trusted.test"}, 200),
+    ],
+)
+def test_cross_origin_protection(
+    client_for: Any, headers: dict[str, str], status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_with(
+        (r"/", Form), cross_origin_protection=True, trusted_origins=["https://trusted.test"]
+    )
+    with caplog.at_level(logging.WARNING):
+        resp = client_for(app).post("/", body=b"", headers={"Host": "app.test", **headers})
+    assert resp.status == status
+    if status == 403:
+        assert "not allowed" in caplog.text
+    else:
+        assert resp.body == b"accepted"
+
+
+def test_cross_origin_protection_off_by_default(client_for: Any) -> None:
+    resp = client_for(app_with((r"/", Form))).post(
+        "/", body=b"", headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.test"}
+    )
+    assert resp.status == 200
+
+
+def test_http_error_messages() -> None:
+    err = HTTPError(400, "bad %s", "input")
+    assert err.get_message() == "bad input"
+    assert err.log_message == "bad %s"
+    literal = HTTPError(400, "50% off")
+    assert literal.get_message() == "50% off"
+    assert literal.log_message == "50%% off"
+    assert HTTPError(404).get_message() is None
+
+
+def test_is_absolute() -> None:
+    from dualweb.web import is_absolute
+
+    assert is_absolute("/x") and is_absolute("http://a") and is_absolute("https://a")
+    assert not is_absolute("x/y") and not is_absolute("ftp://a")
+
+
+def test_detach_under_wsgi_is_clear_error() -> None:
+    handler = make_handler(HelloHandler, supports_async=False)
+    with pytest.raises(AsyncUnavailableError, match=r"HelloHandler\.detach\(\) takes over"):
+        handler.detach()

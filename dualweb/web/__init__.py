@@ -34,6 +34,7 @@ from dualweb.web.decorators import (
 from dualweb.web.errors import AsyncUnavailableError, Finish, HTTPError, MissingArgumentError
 from dualweb.web.handler import RequestHandler
 from dualweb.web.handlers import ErrorHandler, FallbackHandler, RedirectHandler
+from dualweb.web.output import is_absolute
 from dualweb.web.signing import (
     DEFAULT_SIGNED_VALUE_MIN_VERSION,
     DEFAULT_SIGNED_VALUE_VERSION,
@@ -71,6 +72,7 @@ __all__ = [
     "create_signed_value",
     "decode_signed_value",
     "get_signature_key_version",
+    "is_absolute",
     "removeslash",
     "stream_request_body",
     "url",

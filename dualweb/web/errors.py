@@ -38,19 +38,29 @@ class HTTPError(Exception):
         **kwargs: Any,
     ) -> None:
         self.status_code = status_code
-        # Without args, a literal "%" in the message must survive the later
-        # `log_message % args` formatting.
-        if log_message and not args:
-            log_message = log_message.replace("%", "%%")
-        self.log_message = log_message
+        self._log_message = log_message
         self.args = args
         self.reason: str | None = kwargs.get("reason")
+
+    @property
+    def log_message(self) -> str | None:
+        """The log message as a ``%`` format (``%`` doubled when there are no ``args``)."""
+        if self._log_message and not self.args:
+            return self._log_message.replace("%", "%%")
+        return self._log_message
+
+    def get_message(self) -> str | None:
+        """Return the log message with ``args`` filled in, or ``None`` when there is none."""
+        if self._log_message and self.args:
+            return self._log_message % self.args
+        return self._log_message
 
     def __str__(self) -> str:
         reason = self.reason or _responses.get(self.status_code, "Unknown")
         message = f"HTTP {self.status_code}: {reason}"
-        if self.log_message:
-            return message + " (" + (self.log_message % self.args) + ")"
+        log_message = self.get_message()
+        if log_message:
+            return f"{message} ({log_message})"
         return message
 
 

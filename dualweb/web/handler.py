@@ -44,6 +44,7 @@ from dualweb.log import app_log, gen_log
 from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
 from dualweb.web.errors import Finish, HTTPError
+from dualweb.web.origin import OriginMixin
 from dualweb.web.output import (
     HTML_UTF8,
     LINE_BREAKING,
@@ -80,7 +81,7 @@ def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> No
     raise HTTPError(405)
 
 
-class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMixin):
+class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMixin, OriginMixin):
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
     One instance serves one request. The application creates it with the
@@ -425,6 +426,26 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
             length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
             headers["Content-Length"] = str(length)
 
+    def detach(self) -> Any:
+        """Take over the connection from HTTP (for protocols like WebSockets); native only.
+
+        The handler counts as finished afterwards. Returns what the native
+        connection hands over (see ``dualweb.http1connection``).
+
+        Raises:
+            AsyncUnavailableError: under WSGI, where there is no connection to take.
+        """
+        detach = getattr(self.request.connection, "detach", None)
+        if detach is None:
+            raise AsyncUnavailableError.for_feature(
+                f"{type(self).__name__}.detach()",
+                "takes over the connection",
+                "detached connections",
+                "Run natively.",
+            )
+        self._finished = True
+        return detach()
+
     # -- errors --------------------------------------------------------------
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
@@ -495,13 +516,10 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
         <uri> (<ip>)`` with its traceback. Override to change this.
         """
         if isinstance(value, HTTPError):
-            if value.log_message:
-                gen_log.warning(
-                    "%d %s: " + value.log_message,
-                    value.status_code,
-                    self._request_summary(),
-                    *value.args,
-                )
+            log_message = value.get_message()
+            if log_message:
+                summary = self._request_summary()
+                gen_log.warning("%d %s: %s", value.status_code, summary, log_message)
         elif isinstance(value, AsyncUnavailableError):
             # The message says everything (handler, feature, fix); a traceback
             # into dualweb's own lifecycle would only hide it.
@@ -626,8 +644,14 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
         if kwargs:
             decode = self.decode_argument
             self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}
-        if method not in _SAFE_METHODS and self.application.settings.get("xsrf_cookies"):
-            self.check_xsrf_cookie()
+        if method not in _SAFE_METHODS:
+            settings = self.application.settings
+            if settings.get("xsrf_cookies"):
+                self.check_xsrf_cookie()
+            if settings.get("cross_origin_protection"):
+                error = self._cross_origin_error(self.check_trusted_origin)
+                if error is not None:
+                    raise HTTPError(403, error)
 
     def _verb_name(self) -> str:
         method = self.request.method or ""

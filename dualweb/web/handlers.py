@@ -30,6 +30,10 @@ class ErrorHandler(RequestHandler):
     def check_xsrf_cookie(self) -> None:
         """Skip the XSRF check: an unknown URL answers its error status, not 403."""
 
+    def check_trusted_origin(self, origin: str) -> bool:
+        """Trust every origin: an unknown URL answers its error status, not 403."""
+        return True
+
 
 class RedirectHandler(RequestHandler):
     """Redirect every GET to ``url``.

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 
-__all__ = ["OutputMixin"]
+__all__ = ["OutputMixin", "is_absolute"]
 
 _HeaderTypes = bytes | str | int | datetime.datetime
 
@@ -228,6 +228,11 @@ class OutputMixin:
         # A 304 (and any bodiless status) must not describe a representation.
         for name in _REPRESENTATION_HEADERS:
             self.clear_header(name)
+
+
+def is_absolute(path: str) -> bool:
+    """Return whether ``path`` is an absolute URL or an absolute path (not relative)."""
+    return path.startswith(("/", "http:", "https:"))
 
 
 def _strip_weak(tag: bytes) -> bytes:
