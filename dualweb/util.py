@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import re
 import zlib
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn
 
 __all__ = [
+    "ArgReplacer",
     "Configurable",
     "GzipDecompressor",
     "ObjectDict",
@@ -150,6 +153,54 @@ def re_unescape(s: str) -> str:
 def timedelta_to_seconds(td: datetime.timedelta) -> float:
     """Return the total number of seconds in ``td`` as a float."""
     return td.total_seconds()
+
+
+class ArgReplacer:
+    """Find and replace one named argument of calls to ``func``, wherever it was passed.
+
+    The argument may arrive by position or by keyword; :meth:`get_old_value`
+    reads it and :meth:`replace` swaps it, for wrappers that need to intercept
+    an argument such as a callback.
+
+    Raises:
+        ValueError: (from the constructor) if ``func``'s signature cannot be
+            inspected.
+    """
+
+    __slots__ = ("arg_pos", "name")
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.name = name
+        parameters = list(inspect.signature(func).parameters.values())
+        positional = [
+            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self.arg_pos: int | None = positional.index(name) if name in positional else None
+
+    def get_old_value(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], default: Any = None
+    ) -> Any:
+        """Return the argument's value in this call, or ``default`` if it was not passed."""
+        if self.arg_pos is not None and len(args) > self.arg_pos:
+            return args[self.arg_pos]
+        return kwargs.get(self.name, default)
+
+    def replace(
+        self, new_value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        """Return ``(old_value, args, kwargs)`` with the argument set to ``new_value``.
+
+        ``old_value`` is ``None`` when the argument was not passed; it is then
+        added as a keyword argument. ``kwargs`` is updated in place.
+        """
+        if self.arg_pos is not None and len(args) > self.arg_pos:
+            old_value = args[self.arg_pos]
+            new_args = list(args)
+            new_args[self.arg_pos] = new_value
+            return old_value, tuple(new_args), kwargs
+        old_value = kwargs.get(self.name)
+        kwargs[self.name] = new_value
+        return old_value, args, kwargs
 
 
 class GzipDecompressor:

@@ -213,3 +213,26 @@ def test_configurable_without_base_names_the_fix() -> None:
 
     with pytest.raises(NotImplementedError, match=r"Broken.*configurable_base"):
         Broken()
+
+
+def _target(a: int, callback: Any = None, *rest: Any, key: int = 0) -> None:
+    pass
+
+
+def test_arg_replacer_positional_and_keyword() -> None:
+    replacer = util.ArgReplacer(_target, "callback")
+    assert replacer.arg_pos == 1
+    assert replacer.get_old_value((1, "cb"), {}) == "cb"
+    assert replacer.get_old_value((1,), {"callback": "kw"}) == "kw"
+    assert replacer.get_old_value((1,), {}, default="d") == "d"
+    assert replacer.replace("new", (1, "cb", 3), {"key": 2}) == ("cb", (1, "new", 3), {"key": 2})
+    kwargs: dict[str, Any] = {}
+    assert replacer.replace("new", (1,), kwargs) == (None, (1,), {"callback": "new"})
+    assert kwargs == {"callback": "new"}
+
+
+def test_arg_replacer_keyword_only() -> None:
+    replacer = util.ArgReplacer(_target, "key")
+    assert replacer.arg_pos is None
+    assert replacer.get_old_value((1, 2, 3), {"key": 5}) == 5
+    assert replacer.replace(9, (1,), {"key": 5}) == (5, (1,), {"key": 9})
