@@ -32,18 +32,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import traceback
-import types
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
-from dualweb.escape import xhtml_escape
 from dualweb.httputil import HTTPHeaders, HTTPInputError, http_date_now, responses
-from dualweb.log import app_log, gen_log
+from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
-from dualweb.web.errors import Finish, HTTPError
+from dualweb.web.errorpages import ErrorPagesMixin
+from dualweb.web.errors import HTTPError
 from dualweb.web.origin import OriginMixin
 from dualweb.web.output import (
     HTML_UTF8,
@@ -69,7 +67,6 @@ _VERB_ATTRS = {
 }
 _NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
 _DEFAULT_HEADERS = HTTPHeaders({"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""})
-_ERROR_PAGE = "<html><title>%(code)d: %(message)s</title><body>%(code)d: %(message)s</body></html>"
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
 _AFTER_PREPARE = 0
@@ -81,7 +78,15 @@ def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> No
     raise HTTPError(405)
 
 
-class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMixin, OriginMixin):
+class RequestHandler(
+    ArgumentsMixin,
+    OutputMixin,
+    ErrorPagesMixin,
+    UserMixin,
+    CookieMixin,
+    XSRFMixin,
+    OriginMixin,
+):
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
     One instance serves one request. The application creates it with the
@@ -445,116 +450,6 @@ class RequestHandler(ArgumentsMixin, OutputMixin, UserMixin, CookieMixin, XSRFMi
             )
         self._finished = True
         return detach()
-
-    # -- errors --------------------------------------------------------------
-
-    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        """Answer with an error page for ``status_code`` (the headers must not be sent yet).
-
-        Clears the response (cookies are kept), sets the status and calls
-        :meth:`write_error` with ``kwargs``. ``reason=`` sets the reason
-        phrase; ``exc_info=`` passes the exception being handled (an
-        :class:`HTTPError`'s ``reason`` is used). If the headers were already
-        sent, the error is logged and the response is just finished.
-        """
-        if self._headers_written:
-            gen_log.error("Cannot send error response after headers written")
-            if not self._finished:
-                try:
-                    self.finish()
-                except Exception:
-                    gen_log.error("Failed to flush partial response", exc_info=True)
-            return
-        self.clear()
-        reason = kwargs.get("reason")
-        exc_info = kwargs.get("exc_info")
-        if exc_info is not None:
-            exception = exc_info[1]
-            if isinstance(exception, HTTPError) and exception.reason:
-                reason = exception.reason
-        try:
-            self.set_status(status_code, reason=reason)
-        except ValueError:
-            self.set_status(status_code)
-        if status_code == 405:
-            self.set_header("Allow", self._allowed_methods())
-        try:
-            self.write_error(status_code, **kwargs)
-        except Exception:
-            app_log.error("Uncaught exception in write_error", exc_info=True)
-        if not self._finished:
-            self.finish()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Override to render custom error pages; called by :meth:`send_error`.
-
-        The default writes a small HTML page ``<code>: <reason>``, or the
-        traceback as ``text/plain`` when the ``serve_traceback`` setting (on
-        with ``debug=True``) is set and ``exc_info`` is given.
-        """
-        exc_info = kwargs.get("exc_info")
-        if exc_info is not None and self.settings.get("serve_traceback"):
-            self.set_header("Content-Type", "text/plain; charset=UTF-8")
-            for line in traceback.format_exception(*exc_info):
-                self.write(line)
-            self.finish()
-        else:
-            message = xhtml_escape(self._reason)
-            self.finish(_ERROR_PAGE % {"code": status_code, "message": message})
-
-    def log_exception(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        """Log an exception raised while handling the request.
-
-        An :class:`HTTPError` is logged at WARNING on ``dualweb.general``
-        only when it has a ``log_message``; any other exception is logged at
-        ERROR on ``dualweb.application`` as ``Uncaught exception <METHOD>
-        <uri> (<ip>)`` with its traceback. Override to change this.
-        """
-        if isinstance(value, HTTPError):
-            log_message = value.get_message()
-            if log_message:
-                summary = self._request_summary()
-                gen_log.warning("%d %s: %s", value.status_code, summary, log_message)
-        elif isinstance(value, AsyncUnavailableError):
-            # The message says everything (handler, feature, fix); a traceback
-            # into dualweb's own lifecycle would only hide it.
-            app_log.error(
-                "Uncaught exception %s: %s\n%r", self._request_summary(), value, self.request
-            )
-        else:
-            app_log.error(
-                "Uncaught exception %s\n%r",
-                self._request_summary(),
-                self.request,
-                exc_info=(typ, value, tb),  # type: ignore[arg-type]
-            )
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, Finish):
-            if not self._finished:
-                self.finish(*e.args)
-            return
-        exc_info = (type(e), e, e.__traceback__)
-        try:
-            self.log_exception(*exc_info)
-        except Exception:
-            app_log.error("Error in exception logger", exc_info=True)
-        if self._finished:
-            # The response went out before the error; there is nothing to send.
-            return
-        status = e.status_code if isinstance(e, HTTPError) else 500
-        self.send_error(status, exc_info=exc_info)
-
-    def _fail(self, e: BaseException) -> None:
-        try:
-            self._handle_request_exception(e)
-        except Exception:
-            app_log.error("Exception in exception handler", exc_info=True)
 
     # -- the lifecycle -------------------------------------------------------
 
