@@ -549,6 +549,25 @@ def test_broken_write_error_still_answers(
     assert "Uncaught exception in write_error" in caplog.text
 
 
+def test_failing_error_handling_still_answers_500(
+    client_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Hopeless(RequestHandler):
+        def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+            raise RuntimeError("send_error is broken too")
+
+        def get(self) -> None:
+            raise ValueError("first failure")
+
+    client = client_for(app_with((r"/", Hopeless)))
+    with caplog.at_level(logging.ERROR):
+        resp = client.get("/")
+    assert resp.status == 500
+    assert resp.body == b""
+    assert "Exception in exception handler" in caplog.text
+    assert client.get("/").status == 500  # and the server keeps serving
+
+
 def test_send_error_with_reason(client_for: Any) -> None:
     class E(RequestHandler):
         def get(self) -> None:

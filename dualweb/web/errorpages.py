@@ -156,9 +156,3 @@ class ErrorPagesMixin:
             return
         status = e.status_code if isinstance(e, HTTPError) else 500
         self.send_error(status, exc_info=exc_info)
-
-    def _fail(self, e: BaseException) -> None:
-        try:
-            self._handle_request_exception(e)
-        except Exception:
-            app_log.error("Exception in exception handler", exc_info=True)

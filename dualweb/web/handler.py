@@ -453,6 +453,34 @@ class RequestHandler(
 
     # -- the lifecycle -------------------------------------------------------
 
+    def _fail(self, e: BaseException) -> None:
+        try:
+            self._handle_request_exception(e)
+        except Exception:
+            app_log.error("Exception in exception handler", exc_info=True)
+            self._abort_response()
+
+    def _abort_response(self) -> None:
+        """Last resort when error handling itself failed: a bare 500, so no client hangs."""
+        if self._finished:
+            return
+        self._finished = True
+        connection = self.request.connection
+        if connection is None:
+            return
+        try:
+            if not self._headers_written:
+                self._headers_written = True
+                connection.write_headers(
+                    ResponseStartLine("", 500, "Internal Server Error"),
+                    HTTPHeaders(
+                        {"Content-Type": "text/plain; charset=UTF-8", "Content-Length": "0"}
+                    ),
+                )
+            connection.finish()
+        except Exception:
+            app_log.error("Could not send the fallback 500 response", exc_info=True)
+
     def _execute(
         self,
         transforms: list[OutputTransform] | tuple[OutputTransform, ...],
