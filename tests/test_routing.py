@@ -716,3 +716,41 @@ def test_router_as_server_delegate_over_a_real_socket() -> None:
         assert missing.body == b""
     finally:
         client.close()
+
+
+# ---------------------------------------------------------------- parity with tornado.routing
+
+PARITY_PATTERNS = [
+    r"/",
+    r"/a/b",
+    r"^/a/b$",
+    r"/a/([^/]+)",
+    r"/a/(\d+)/(\w+)",
+    r"/files/(?P<path>.*)",
+    r"/o/(\d+)(/x)?",
+    r"/x\.json",
+    r"/v1|/v2",
+    r"/items?/(\d+)",
+    r"/(?:a|b)/(\d+)",
+    r"/s/(.*)/?",
+]
+PARITY_PATHS = ["/", "/a/b", "/a/x%2Fy", "/a/12/ab", "/files/p/q+r%20s", "/o/5", "/o/5/x"]
+PARITY_PATHS += ["/x.json", "/xajson", "/v2", "/item/3", "/items/3", "/b/7", "/s/%E2%9C%93/"]
+
+
+@pytest.mark.parametrize("pattern", PARITY_PATTERNS)
+def test_path_matching_and_reversing_agree_with_tornado(pattern: str) -> None:
+    tornado_routing = pytest.importorskip("tornado.routing")
+    ours, theirs = PathMatches(pattern), tornado_routing.PathMatches(pattern)
+    for path in PARITY_PATHS:
+        request = make_request(path)
+        assert ours.match(request) == theirs.match(request), path
+    try:
+        expected: Any = theirs.reverse(*["v"] * theirs.regex.groups)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            ours.reverse(*["v"] * ours.regex.groups)
+    else:
+        assert ours.reverse(*["v"] * ours.regex.groups) == expected
