@@ -121,14 +121,19 @@ def test_default_host(client_for: Any) -> None:
 # -- settings -----------------------------------------------------------------
 
 
-def test_debug_implies_settings() -> None:
+def test_debug_implies_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[bool] = []
+    fake_start = staticmethod(lambda: started.append(True))
+    monkeypatch.setattr(Application, "_start_autoreload", fake_start)
     app = Application(debug=True)
+    assert started == [True]
     assert app.settings["serve_traceback"] is True
     assert app.settings["compiled_template_cache"] is False
     assert app.settings["static_hash_cache"] is False
     assert app.settings["autoreload"] is True
     explicit = Application(debug=True, serve_traceback=False, autoreload=False)
     assert explicit.settings["serve_traceback"] is False
+    assert started == [True]  # autoreload=False wins over debug
     assert Application().settings == {}
 
 
