@@ -526,7 +526,8 @@ class RuleRouter(Router):
                 matcher means :class:`PathMatches`.
 
         Raises:
-            TypeError: for an item that is neither a ``Rule`` nor a 2- to 4-item tuple.
+            TypeError: for an item that is neither a ``Rule`` nor a 2- to 4-item
+                tuple, or a tuple that does not start with a pattern or matcher.
         """
         for item in rules:
             if isinstance(item, (tuple, list)):
@@ -537,8 +538,14 @@ class RuleRouter(Router):
                         f"got {len(item)} items: {item!r}"
                     )
                 head, *rest = item
-                matcher = PathMatches(head) if isinstance(head, (str, re.Pattern)) else head
-                rule = Rule(matcher, *rest)
+                if isinstance(head, (str, re.Pattern)):
+                    head = PathMatches(head)
+                elif not callable(getattr(head, "match", None)):
+                    raise TypeError(
+                        f"{type(self).__name__}: a rule must start with a path pattern or a "
+                        f"Matcher, got {head!r} in {item!r}; write (pattern, target, ...)"
+                    )
+                rule = Rule(head, *rest)
             elif isinstance(item, Rule):
                 rule = item
             else:

@@ -366,6 +366,8 @@ def test_bad_rule_tuples_are_rejected_with_the_router_name() -> None:
         PickRouter([("/a",)])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="expected a Rule"):
         PickRouter(["/a"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="or a Matcher, got target in"):
+        PickRouter([(L("target"), "/swapped")])  # type: ignore[list-item]
 
 
 # --------------------------------------------------------------------------- reversing
