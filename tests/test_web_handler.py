@@ -875,6 +875,28 @@ def test_async_prepare(client_for: Any, mode: str, caplog: pytest.LogCaptureFixt
     assert "AsyncPrepare.prepare is a coroutine" in caplog.text
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_gen_coroutine_handler(
+    client_for: Any, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    gen = pytest.importorskip("dualweb.gen")
+
+    class Legacy(RequestHandler):
+        @gen.coroutine  # type: ignore[untyped-decorator,misc,unused-ignore]
+        def get(self) -> Any:
+            yield gen.sleep(0.001)
+            self.write("from gen.coroutine")
+
+    with caplog.at_level(logging.ERROR):
+        resp = client_for(app_with((r"/", Legacy))).get("/")
+    if mode == "native":
+        assert resp.body == b"from gen.coroutine"
+    else:
+        assert resp.status == 500
+        assert "Legacy.get is a coroutine; coroutines need dualweb's native server" in caplog.text
+    assert Legacy._async_feature_reasons() == ["Legacy.get is a coroutine"]
+
+
 def test_async_unavailable_leaves_no_never_awaited_warning(
     recwarn: pytest.WarningsRecorder,
 ) -> None:

@@ -78,6 +78,24 @@ def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> No
     raise HTTPError(405)
 
 
+def _default_initialize(self: RequestHandler, **kwargs: Any) -> None:
+    """Override ``initialize`` to receive the keyword arguments of the URL rule.
+
+    ``(r"/user/(.*)", ProfileHandler, dict(database=db))`` calls
+    ``initialize(database=db)`` for each request. The default accepts no
+    arguments.
+
+    Raises:
+        TypeError: the rule has keyword arguments but ``initialize`` was not
+            overridden to accept them.
+    """
+    if kwargs:
+        raise TypeError(
+            f"{type(self).__name__} got keyword arguments {sorted(kwargs)} from its URL "
+            "rule, but does not override initialize() to accept them"
+        )
+
+
 class RequestHandler(
     ArgumentsMixin,
     OutputMixin,
@@ -169,22 +187,9 @@ class RequestHandler(
 
     # -- hooks -------------------------------------------------------------
 
-    def initialize(self, **kwargs: Any) -> None:
-        """Override to receive the keyword arguments of the URL rule.
-
-        ``(r"/user/(.*)", ProfileHandler, dict(database=db))`` calls
-        ``initialize(database=db)`` for each request. The default accepts no
-        arguments.
-
-        Raises:
-            TypeError: the rule has keyword arguments but ``initialize`` was
-                not overridden to accept them.
-        """
-        if kwargs:
-            raise TypeError(
-                f"{type(self).__name__} got keyword arguments {sorted(kwargs)} from its URL "
-                "rule, but does not override initialize() to accept them"
-            )
+    # Typed as a Callable attribute so subclasses may override it with any
+    # signature (their rule's keyword arguments) without a type error.
+    initialize: Callable[..., None] = _default_initialize
 
     def prepare(self) -> Awaitable[None] | None:
         """Override to run code before the verb method, for every HTTP method.

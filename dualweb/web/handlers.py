@@ -19,7 +19,7 @@ class ErrorHandler(RequestHandler):
     Use it in a route as ``(r"/gone", ErrorHandler, {"status_code": 410})``.
     """
 
-    def initialize(self, status_code: int) -> None:  # type: ignore[override]
+    def initialize(self, status_code: int) -> None:
         """Remember the status to answer with."""
         self.set_status(status_code)
 
@@ -49,7 +49,7 @@ class RedirectHandler(RequestHandler):
         permanent: answer 301 (the default) rather than 302.
     """
 
-    def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
+    def initialize(self, url: str, permanent: bool = True) -> None:
         """Remember the target and whether the redirect is permanent."""
         self._url = url
         self._permanent = permanent
@@ -80,9 +80,7 @@ class FallbackHandler(RequestHandler):
         fallback: a callable taking the request.
     """
 
-    def initialize(  # type: ignore[override]
-        self, fallback: Callable[[HTTPServerRequest], Any]
-    ) -> None:
+    def initialize(self, fallback: Callable[[HTTPServerRequest], Any]) -> None:
         """Remember the fallback callable."""
         self.fallback = fallback
 
