@@ -18,11 +18,6 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ROOT = EXAMPLES.parent
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "dualweb" / "httpserver.py").exists(), reason="native server not present"
-)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
