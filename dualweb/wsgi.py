@@ -541,7 +541,10 @@ def _discard_awaitable(result: object) -> None:
         return
     cancel = getattr(result, "cancel", None)
     if callable(cancel):
-        cancel()
+        try:
+            cancel()
+        except Exception:  # a future bound to a closed loop may refuse; it is dropped anyway
+            pass
 
 
 # -- inspecting routes ----------------------------------------------------------
@@ -572,12 +575,15 @@ def _iter_routes(router: Any, prefix: str, visited: set[int]) -> Iterator[tuple[
     visited.add(id(router))
     for rule in getattr(router, "rules", ()):
         matcher = getattr(rule, "matcher", None)
-        target = getattr(rule, "target", None)
+        target: Any = getattr(rule, "target", None)
         pattern = _combine(prefix, _describe_matcher(matcher))
         if isinstance(target, type):
             yield pattern, target
         elif hasattr(target, "rules"):
             yield from _iter_routes(target, pattern, visited)
+        elif hasattr(target, "default_router"):
+            # A whole Application mounted as a rule target.
+            yield from _iter_routes(target.default_router, pattern, visited)
 
 
 def _describe_matcher(matcher: Any) -> str:

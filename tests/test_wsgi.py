@@ -487,18 +487,23 @@ def test_async_routes_covers_host_and_nested_rules() -> None:
         ]
     )
     app.add_handlers(r"api\.example\.com", [(r"/hosted", HostOnly)])
+    mounted = Application([(r"/mounted/inner", MainHandler)])
+    app.wildcard_router.add_rules([(PathMatches(r"/mounted/.*"), mounted)])
     with pytest.warns(AsyncRoutesWarning):
         routes = WSGIAdapter(app).async_routes()
-    by_handler = {route.handler: route for route in routes}
-    assert set(by_handler) == {"MainHandler", "Nested", "HostOnly"}
-    assert by_handler["MainHandler"] == AsyncRouteInfo(
-        "/", "MainHandler", ("MainHandler.get is a coroutine",)
-    )
-    assert by_handler["Nested"].pattern.endswith("/sub/deep")
-    assert by_handler["Nested"].reasons == ("Nested.post is a coroutine",)
-    assert "api\\.example\\.com" in by_handler["HostOnly"].pattern
-    assert "/hosted" in by_handler["HostOnly"].pattern
-    assert by_handler["HostOnly"].reasons == ("HostOnly.prepare is a coroutine",)
+    by_pattern = {route.pattern: route for route in routes}
+    assert by_pattern == {
+        r"host api\.example\.com /hosted": AsyncRouteInfo(
+            r"host api\.example\.com /hosted", "HostOnly", ("HostOnly.prepare is a coroutine",)
+        ),
+        "/": AsyncRouteInfo("/", "MainHandler", ("MainHandler.get is a coroutine",)),
+        "/sub/.* /sub/deep": AsyncRouteInfo(
+            "/sub/.* /sub/deep", "Nested", ("Nested.post is a coroutine",)
+        ),
+        "/mounted/.* /mounted/inner": AsyncRouteInfo(
+            "/mounted/.* /mounted/inner", "MainHandler", ("MainHandler.get is a coroutine",)
+        ),
+    }
 
 
 def test_gen_coroutine_handler_is_500_with_message(caplog: pytest.LogCaptureFixture) -> None:
