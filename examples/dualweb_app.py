@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 from dualweb.escape import xhtml_escape
 from dualweb.web import Application, RequestHandler, authenticated
@@ -114,9 +115,9 @@ class AsyncHandler(RequestHandler):
         self.write("this ran on dualweb's native server")
 
 
-def make_app(**settings: object) -> Application:
+def make_app(**settings: Any) -> Application:
     """Build the demo application; ``settings`` override the defaults."""
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "cookie_secret": COOKIE_SECRET,
         "login_url": "/login",
     }
