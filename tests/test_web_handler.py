@@ -881,9 +881,12 @@ def test_gen_coroutine_handler(
 ) -> None:
     gen = pytest.importorskip("dualweb.gen")
 
+    ran: list[str] = []
+
     class Legacy(RequestHandler):
         @gen.coroutine  # type: ignore[untyped-decorator,misc,unused-ignore]
         def get(self) -> Any:
+            ran.append("body")
             yield gen.sleep(0.001)
             self.write("from gen.coroutine")
 
@@ -894,6 +897,8 @@ def test_gen_coroutine_handler(
     else:
         assert resp.status == 500
         assert "Legacy.get is a coroutine; coroutines need dualweb's native server" in caplog.text
+        # Refused before the call: no task (or event loop) was started for it.
+        assert ran == []
     assert Legacy._async_feature_reasons() == ["Legacy.get is a coroutine"]
 
 

@@ -551,17 +551,15 @@ class RequestHandler(
         method = request.method
         if method not in self.SUPPORTED_METHODS:
             raise HTTPError(405)
-        if self._stream_request_body:
-            connection = request.connection
-            if connection is None or not connection.supports_async:
-                raise AsyncUnavailableError.for_feature(
-                    type(self).__name__,
-                    "uses @stream_request_body",
-                    "streaming request bodies",
-                    "Remove @stream_request_body (the body is then in self.request.body), "
-                    "or run natively.",
-                )
-        elif request.body and not request.body_arguments and not request.files:
+        connection = request.connection
+        if connection is None or not connection.supports_async:
+            self._refuse_loop_features()
+        if (
+            request.body
+            and not self._stream_request_body
+            and not request.body_arguments
+            and not request.files
+        ):
             try:
                 request._parse_body()
             except HTTPInputError as e:
@@ -580,6 +578,48 @@ class RequestHandler(
                 error = self._cross_origin_error(self.check_trusted_origin)
                 if error is not None:
                     raise HTTPError(403, error)
+
+    def _refuse_loop_features(self) -> None:
+        """Without an event loop (WSGI), refuse what needs one before running any of it."""
+        cls = type(self)
+        if cls._stream_request_body:
+            raise AsyncUnavailableError.for_feature(
+                cls.__name__,
+                "uses @stream_request_body",
+                "streaming request bodies",
+                "Remove @stream_request_body (the body is then in self.request.body), "
+                "or run natively.",
+            )
+        marked = cls._loop_bound_methods()
+        if marked:
+            # A @gen.coroutine method would start a task (and an event loop)
+            # as soon as it is called, so it must not be called at all.
+            for name in ("prepare", self._verb_name()):
+                if name in marked:
+                    raise AsyncUnavailableError.for_feature(
+                        f"{cls.__name__}.{name}",
+                        "is a coroutine",
+                        "coroutines",
+                        "Use a plain def, or run natively.",
+                    )
+
+    @classmethod
+    def _loop_bound_methods(cls) -> frozenset[str]:
+        """Names of this class's methods marked ``__dualweb_coroutine__`` (cached per class)."""
+        cached: frozenset[str] | None = cls.__dict__.get("_dualweb_loop_bound")
+        if cached is None:
+            names = ["prepare"] + [_VERB_ATTRS.get(m) or m.lower() for m in cls.SUPPORTED_METHODS]
+            cached = frozenset(
+                name
+                for name in names
+                if (method := getattr(cls, name, None)) is not None
+                and (
+                    getattr(method, "__dualweb_coroutine__", False)
+                    or getattr(inspect.unwrap(method), "__dualweb_coroutine__", False)
+                )
+            )
+            cls._dualweb_loop_bound = cached  # type: ignore[attr-defined]
+        return cached
 
     def _verb_name(self) -> str:
         method = self.request.method or ""
