@@ -75,6 +75,10 @@ _AFTER_VERB = 2
 
 
 def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
+    """Override to handle this HTTP method; by default it answers ``405 Method Not Allowed``.
+
+    Receives the route's captured groups (decoded to ``str``) as arguments.
+    """
     raise HTTPError(405)
 
 
