@@ -179,3 +179,21 @@ def test_on_connection_close_when_client_goes_away(client_for: Any, native: None
         if client.get("/nowhere").status == 404:
             break
     assert client.get("/nowhere").status == 404
+
+
+def test_error_after_flush_ends_the_partial_response(
+    client_for: Any, native: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Partial(RequestHandler):
+        async def get(self) -> None:
+            self.write("partial;")
+            await self.flush()
+            raise RuntimeError("late failure")
+
+    client = client_for(Application([(r"/", Partial)]))
+    with caplog.at_level(logging.ERROR):
+        resp = client.get("/")
+    assert (resp.status, resp.body) == (200, b"partial;")
+    assert "Cannot send error response after headers written" in caplog.text
+    assert "late failure" in caplog.text
+    assert client.get("/").body == b"partial;"  # the server keeps serving

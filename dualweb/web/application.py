@@ -14,7 +14,8 @@ import asyncio
 import importlib
 import logging
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from dualweb.connection import HTTPMessageDelegate, RequestStartLine, ResponseStartLine
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Application"]
 
+# Shared by every request without rule or path keyword arguments; only ever unpacked.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _INFO = logging.INFO
 _WARNING = logging.WARNING
 _ERROR = logging.ERROR
@@ -314,9 +317,9 @@ class _HandlerDelegate(HTTPMessageDelegate):
         self.connection = request.connection
         self.request = request
         self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or {}
+        self.handler_kwargs = handler_kwargs or _NO_KWARGS
         self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or {}
+        self.path_kwargs = path_kwargs or _NO_KWARGS
         self.chunks: list[bytes] | None = []
         self.stream_request_body = handler_class._stream_request_body
         self.handler: RequestHandler | None = None
