@@ -69,9 +69,10 @@ _NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
 _DEFAULT_HEADERS = HTTPHeaders({"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""})
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
-_AFTER_PREPARE = 0
-_AWAIT_BODY = 1
-_AFTER_VERB = 2
+_AFTER_PREPARE = 0  # ``pending`` is prepare()'s awaitable
+_AWAIT_BODY = 1  # wait for a streamed body, then call the verb
+_CALL_VERB = 2  # call the verb
+_AFTER_VERB = 3  # ``pending`` is the verb's awaitable
 
 
 def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
@@ -524,16 +525,14 @@ class RequestHandler(
                 await pending  # type: ignore[misc]
                 if self._after_prepare():
                     return
-                stage = _AWAIT_BODY if self._stream_request_body else _AFTER_VERB
-                pending = None
+                stage = _AWAIT_BODY if self._stream_request_body else _CALL_VERB
             if stage == _AWAIT_BODY:
                 if not await self._body_complete():
                     return
-                pending = None
-            if pending is None:
+                stage = _CALL_VERB
+            if stage == _CALL_VERB:
                 result = self._call_verb()
-                if result is not None:
-                    pending = self._awaitable(result, self._verb_name())
+                pending = None if result is None else self._awaitable(result, self._verb_name())
             if pending is not None:
                 await pending
             if self._auto_finish and not self._finished:
