@@ -23,6 +23,8 @@ class OutputTransform:
         request: the request whose response is transformed.
     """
 
+    __slots__ = ()
+
     def __init__(self, request: HTTPServerRequest) -> None:
         pass
 
@@ -58,6 +60,8 @@ class GZipContentEncoding(OutputTransform):
     )
     GZIP_LEVEL = 6
     MIN_LENGTH = 1024
+
+    __slots__ = ("_compressor", "_gzipping")
 
     def __init__(self, request: HTTPServerRequest) -> None:
         self._gzipping = "gzip" in request.headers.get("Accept-Encoding", "")
