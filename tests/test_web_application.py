@@ -379,3 +379,39 @@ def test_handler_raising_http_error_with_unsafe_reason(client_for: Any) -> None:
     assert resp.status == 400
     assert "X-Injected" not in resp.headers
     assert resp.reason == "Bad Request"
+
+
+def test_nested_rule_list_target_and_reverse(client_for: Any) -> None:
+    from dualweb.routing import PathMatches, Rule
+
+    app = Application(
+        [
+            Rule(PathMatches(r"/api/.*"), [url(r"/api/v1/(\w+)", Echo, {"name": "v1"}, name="v1")]),
+        ]
+    )
+    app.add_handlers(r"admin\.test", [url(r"/panel", Echo, {"name": "panel"}, name="panel")])
+    client = client_for(app)
+    body = client.get("/api/v1/users").json()
+    assert (body["name"], body["args"]) == ("v1", ["users"])
+    assert client.get("/api/v2/users").status == 404
+    assert app.reverse_url("v1", "x") == "/api/v1/x"
+    assert app.reverse_url("panel") == "/panel"
+
+
+def test_add_transform(client_for: Any) -> None:
+    from dualweb.web import OutputTransform
+
+    class Shout(OutputTransform):
+        def transform_first_chunk(
+            self, status_code: int, headers: Any, chunk: bytes, finishing: bool
+        ) -> tuple[int, Any, bytes]:
+            headers["X-Shouted"] = "yes"
+            if "Content-Length" in headers:
+                headers["Content-Length"] = str(len(chunk))
+            return status_code, headers, chunk.upper()
+
+    app = Application([(r"/", Echo)], transforms=[])
+    app.add_transform(Shout)
+    resp = client_for(app).get("/")
+    assert resp.headers["X-Shouted"] == "yes"
+    assert b'"NAME": "ECHO"' in resp.body
