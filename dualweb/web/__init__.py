@@ -23,7 +23,7 @@ from typing import Any
 
 from dualweb.routing import URLSpec, url
 from dualweb.web.application import Application
-from dualweb.web.arguments import _ARG_DEFAULT, _ArgDefaultMarker
+from dualweb.web.arguments import _ARG_DEFAULT, _ArgDefaultMarker  # noqa: F401 - Tornado has them
 from dualweb.web.decorators import (
     addslash,
     asynchronous,
@@ -52,7 +52,6 @@ __all__ = [
     "DEFAULT_SIGNED_VALUE_VERSION",
     "MAX_SUPPORTED_SIGNED_VALUE_VERSION",
     "MIN_SUPPORTED_SIGNED_VALUE_VERSION",
-    "_ARG_DEFAULT",
     "Application",
     "AsyncUnavailableError",
     "ErrorHandler",
@@ -65,7 +64,6 @@ __all__ = [
     "RedirectHandler",
     "RequestHandler",
     "URLSpec",
-    "_ArgDefaultMarker",
     "addslash",
     "asynchronous",
     "authenticated",
