@@ -174,7 +174,7 @@ def serve_uvicorn_starlette(port: int) -> None:
         return JSONResponse({"message": "Hello, world", "items": [1, 2, 3]})
 
     async def user(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("user " + request.path_params["user_id"])
+        return PlainTextResponse(f"user {request.path_params['user_id']}")
 
     async def upload(request: Request) -> PlainTextResponse:
         return PlainTextResponse(str(len(await request.body())))
