@@ -470,8 +470,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         params = self.params
         address = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("socket")
-        family = sock.family if sock is not None else None
+        # The family follows from the address's shape; asking for the socket
+        # would build a wrapper object per connection on uvloop.
+        family: int | None = None
+        if isinstance(address, tuple):
+            family = socket.AF_INET6 if len(address) == 4 else socket.AF_INET
         ssl_object = transport.get_extra_info("ssl_object")
         protocol = params.protocol
         if protocol is None:

@@ -187,11 +187,16 @@ class Running:
     """HTTPServer serving ``app`` on 127.0.0.1:port in a background event loop thread."""
 
     def __init__(
-        self, app: Any, loop_factory: Callable[[], asyncio.AbstractEventLoop], **kwargs: Any
+        self,
+        app: Any,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop],
+        sockets: list[socket.socket] | None = None,
+        **kwargs: Any,
     ):
         self.loop = loop_factory()
-        sockets = bind_sockets(0, "127.0.0.1")
-        self.port: int = sockets[0].getsockname()[1]
+        if sockets is None:
+            sockets = bind_sockets(0, "127.0.0.1")
+            self.port: int = sockets[0].getsockname()[1]
         ready = threading.Event()
 
         def run() -> None:
@@ -938,3 +943,16 @@ def test_writing_after_finish_is_a_clear_error(serve: Any) -> None:
         sock.sendall(b"GET /twice HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
         assert read_responses(sock, 2) == [(200, b"once"), (200, b"GET /next 0")]
     assert errors and "write() called after finish()" in errors[0]
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+def test_unix_socket(serve: Any, tmp_path: Path) -> None:
+    from dualweb.netutil import bind_unix_socket
+
+    path = str(tmp_path / "http.sock")
+    serve(sockets=[bind_unix_socket(path)])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        sock.sendall(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_responses(sock, 1) == [(200, b"0.0.0.0 http")]
