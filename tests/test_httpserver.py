@@ -956,3 +956,22 @@ def test_unix_socket(serve: Any, tmp_path: Path) -> None:
         sock.connect(path)
         sock.sendall(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_responses(sock, 1) == [(200, b"0.0.0.0 http")]
+
+
+def test_hostile_bytes_never_crash_the_server(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import random
+
+    rng = random.Random(1234)
+    srv = serve(idle_connection_timeout=1)
+    seeds = [b"GET / HTTP/1.1\r\n", b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\n", b""]
+    for i in range(40):
+        garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+        payload = seeds[i % 3] + garbage + b"\r\n\r\n"
+        with connect(srv.port) as sock:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+            raw = read_until_closed(sock)
+        status = raw[:12]
+        assert status == b"" or re.match(rb"HTTP/1\.1 (200|400|413|431|505)", status), raw[:200]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert get(srv.port, "/alive").read() == b"GET /alive 0"
