@@ -651,10 +651,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._fail_request(error.status_code)
 
     def _fail_request(self, status_code: int) -> None:
-        """Answer with an error status if nothing was sent yet, then close."""
-        data = self.codec.send_error(status_code)
-        if data:
-            self.write_bytes(data)
+        """Answer with an error status if nothing was sent yet, then close.
+
+        A 500 is only sent while a request is waiting for its response: an
+        error after the response went out must not produce a stray one.
+        """
+        if status_code != 500 or self.codec.in_request:
+            data = self.codec.send_error(status_code)
+            if data:
+                self.write_bytes(data)
         self.close()
 
     # ----------------------------------------------------------------- output

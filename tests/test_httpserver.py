@@ -975,3 +975,23 @@ def test_hostile_bytes_never_crash_the_server(serve: Any, caplog: pytest.LogCapt
         assert status == b"" or re.match(rb"HTTP/1\.1 (200|400|413|431|505)", status), raw[:200]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert get(srv.port, "/alive").read() == b"GET /alive 0"
+
+
+def test_delegate_failing_after_its_response_sends_no_stray_500(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+
+    @app.route("/late-error")
+    async def late_error(req: Req) -> None:
+        req.respond(b"done")
+        await asyncio.sleep(0.01)
+        raise RuntimeError("after the response")
+
+    srv = serve(app)
+    with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
+        sock.sendall(b"GET /late-error HTTP/1.1\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"done")
+    assert b"500" not in raw
+    assert any("after the response" in (r.exc_text or "") for r in caplog.records)
