@@ -124,6 +124,8 @@ _METHODS: Final = {
     for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
 
+_new_tuple: Final = tuple.__new__
+
 _STATUS_LINES: Final[dict[int, tuple[str, str]]] = {
     s.value: (s.phrase, f"HTTP/1.1 {s.value} {s.phrase}") for s in HTTPStatus
 }
@@ -303,11 +305,9 @@ class _ServerReader(_Reader):
             )
             expect_continue = False
         self.declared_length.append(int(length) if length is not None else -1)
-        self.events.append(
-            Request(
-                RequestStartLine(method, path, version), headers, keep, expect_continue, upgrade
-            )
-        )
+        # tuple.__new__ skips the NamedTuple's Python-level constructor.
+        start_line = _new_tuple(RequestStartLine, (method, path, version))
+        self.events.append(Request(start_line, headers, keep, expect_continue, upgrade))
 
     @staticmethod
     def _origin_form(target: str, headers: HTTPHeaders) -> str:
