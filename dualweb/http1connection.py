@@ -29,7 +29,6 @@ Flow of one request, and why it is built this way:
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import zlib
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,8 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+from dualweb.iostream import StreamClosedError
+from dualweb.log import app_log, gen_log
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPHeaders
@@ -55,8 +56,6 @@ __all__ = [
     "HTTPConnectionContext",
 ]
 
-gen_log = logging.getLogger("tornado.general")
-app_log = logging.getLogger("tornado.application")
 
 _Request = codec_mod.Request
 _Data = codec_mod.Data
@@ -199,15 +198,9 @@ class HTTPConnectionContext:
         self.protocol = self._orig_protocol
 
 
-def _stream_closed() -> Exception:
-    from dualweb.iostream import StreamClosedError
-
-    return StreamClosedError()
-
-
 def _closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
     future: asyncio.Future[None] = loop.create_future()
-    future.set_exception(_stream_closed())
+    future.set_exception(StreamClosedError())
     future.exception()  # marks it retrieved: nobody is obliged to await it
     return future
 
@@ -224,7 +217,7 @@ class HTTP1RequestConnection(HTTPConnection):
 
     __slots__ = ("_close_callback", "_proto", "_state")
 
-    # States: accepting writes, finished, detached.
+    # States: accepting writes, or finished (also after detach()).
     _OPEN = 0
     _FINISHED = 1
 
@@ -531,7 +524,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         waiters, self._write_waiters = self._write_waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_exception(_stream_closed())
+                waiter.set_exception(StreamClosedError())
                 waiter.exception()
         if self._closed_waiter is not None and not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
@@ -741,8 +734,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Hand the transport over to another protocol (see HTTP1RequestConnection.detach)."""
         transport = self._transport
         if transport is None or self._closed:
-            from dualweb.iostream import StreamClosedError
-
             raise StreamClosedError()
         self._flush_out()
         self._detached = True

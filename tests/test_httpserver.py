@@ -484,7 +484,7 @@ def test_bad_input_gets_status_and_close(
     serve: Any, data: bytes, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = serve(max_header_size=2048, max_body_size=1024)
-    with caplog.at_level(logging.INFO, logger="tornado.general"), connect(srv.port) as sock:
+    with caplog.at_level(logging.INFO, logger="dualweb.general"), connect(srv.port) as sock:
         sock.sendall(data)
         raw = read_until_closed(sock)
     status_line, _, rest = raw.partition(b"\r\n")
