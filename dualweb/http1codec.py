@@ -620,7 +620,9 @@ class HTTP1ServerCodec(_Codec):
         req_line = request.start_line
         http11 = req_line.version == "HTTP/1.1"
         no_body = req_line.method == "HEAD" or code in (204, 304) or code < 200
-        chunked = http11 and not no_body and length is None and not chunked_set
+        # As in Tornado, a body without Content-Length on HTTP/1.1 is always
+        # chunk-encoded here, also when the handler set Transfer-Encoding.
+        chunked = http11 and not no_body and length is None
         close = (
             self.no_keep_alive
             or not request.keep_alive
@@ -633,7 +635,7 @@ class HTTP1ServerCodec(_Codec):
                 lines.append("Connection: close")
             elif not close and not http11:
                 lines.append("Connection: Keep-Alive")
-        if chunked:
+        if chunked and not chunked_set:
             lines.append("Transfer-Encoding: chunked")
         if _DATE not in watched:
             lines.append("Date: " + http_date_now())

@@ -664,3 +664,13 @@ def test_refused_header_leaves_the_response_unstarted() -> None:
         ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers(Content_Length="0")
     )
     assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+
+
+def test_handler_set_transfer_encoding_is_not_doubled() -> None:
+    raw, codec = respond(
+        b"GET / HTTP/1.1\r\n\r\n", OK, headers(Transfer_Encoding="chunked"), b"abc"
+    )
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.count(b"Transfer-Encoding") == 1
+    assert body == b"3\r\nabc\r\n0\r\n\r\n"
+    assert not codec.must_close
