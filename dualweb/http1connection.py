@@ -268,6 +268,11 @@ class HTTP1RequestConnection(HTTPConnection):
         """Call ``callback`` once if the client disconnects before :meth:`finish`."""
         self._close_callback = callback
 
+    @property
+    def stream(self) -> HTTP1ServerProtocol:
+        """The connection, for Tornado code that checks ``request.connection.stream.closed()``."""
+        return self._proto
+
     def set_max_body_size(self, max_body_size: int) -> None:
         """Change ``max_body_size`` for this request (call before the body is read)."""
         self._proto.codec.set_max_body_size(max_body_size)
@@ -712,6 +717,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._request_conn = None
         if self.codec.request_complete or not self.codec.in_request:
             self._delegate = None
+
+    def closed(self) -> bool:
+        """True once the client has gone or the connection was closed (IOStream's name)."""
+        transport = self._transport
+        return self._closed or transport is None or transport.is_closing()
 
     def close(self) -> None:
         """Close the connection after writing what is already queued."""

@@ -591,13 +591,27 @@ def test_delegate_exception_is_500_and_server_keeps_serving(
 
 def test_client_disconnect_mid_request_calls_close_callback(serve: Any) -> None:
     app = make_app()
+    seen: list[Any] = []
+
+    @app.route("/watch")
+    async def watch(req: Req) -> None:
+        stream = req.conn.stream  # type: ignore[attr-defined]
+        seen.append(stream.closed())
+        while not stream.closed():
+            await asyncio.sleep(0.01)
+        seen.append(stream.closed())
+
     srv = serve(app)
     sock = connect(srv.port)
-    sock.sendall(b"GET /forever HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /watch HTTP/1.1\r\n\r\n")
     time.sleep(0.1)
     sock.close()
     assert app.closed.wait(3)
     assert app.close_callbacks == 1
+    deadline = time.monotonic() + 3
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == [False, True]  # Tornado's request.connection.stream.closed() idiom
     deadline = time.monotonic() + 3
     while srv.connections() and time.monotonic() < deadline:
         time.sleep(0.02)
