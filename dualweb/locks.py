@@ -142,6 +142,25 @@ class Event:
         return timed
 
 
+class _AsyncWithOnly:
+    """Makes a plain ``with`` fail loudly: these primitives must be used with ``async with``."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        """Not supported: raises ``RuntimeError`` telling you to use ``async with``."""
+        raise RuntimeError(f"Use 'async with' instead of 'with' for {type(self).__name__}")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: types.TracebackType | None,
+    ) -> None:
+        """Never reached: :meth:`__enter__` raises."""
+        self.__enter__()
+
+
 class _ReleasingContextManager:
     """Releases the semaphore on exit; what ``yield semaphore.acquire()`` resolves to.
 
@@ -165,7 +184,7 @@ class _ReleasingContextManager:
         self._obj.release()
 
 
-class Semaphore(_TimeoutGarbageCollector):
+class Semaphore(_AsyncWithOnly, _TimeoutGarbageCollector):
     """A counter that limits how many coroutines use a resource at once.
 
     :meth:`acquire` decrements it, waiting while it is zero; :meth:`release`
@@ -217,19 +236,6 @@ class Semaphore(_TimeoutGarbageCollector):
             _arm_timeout(waiter, timeout, on_timeout)
         return waiter
 
-    def __enter__(self) -> None:
-        """Not supported: raises ``RuntimeError`` telling you to use ``async with``."""
-        raise RuntimeError(f"Use 'async with' instead of 'with' for {type(self).__name__}")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: types.TracebackType | None,
-    ) -> None:
-        """Never reached: :meth:`__enter__` raises."""
-        self.__enter__()
-
     async def __aenter__(self) -> None:
         """Acquire, waiting if needed."""
         waiter = self.acquire()
@@ -271,7 +277,7 @@ class BoundedSemaphore(Semaphore):
         super().release()
 
 
-class Lock:
+class Lock(_AsyncWithOnly):
     """A mutual-exclusion lock for coroutines.
 
     ``async with lock:`` holds it for the block; waiters acquire it in the
@@ -294,19 +300,6 @@ class Lock:
             self._block.release()
         except ValueError:
             raise RuntimeError("release unlocked lock") from None
-
-    def __enter__(self) -> None:
-        """Not supported: raises ``RuntimeError`` telling you to use ``async with``."""
-        raise RuntimeError(f"Use 'async with' instead of 'with' for {type(self).__name__}")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: types.TracebackType | None,
-    ) -> None:
-        """Never reached: :meth:`__enter__` raises."""
-        self.__enter__()
 
     async def __aenter__(self) -> None:
         """Acquire the lock, waiting if needed."""
