@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections import deque
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 
 import httptools
 
@@ -73,7 +73,7 @@ from dualweb.http1events import (
     Response,
     Sentinel,
 )
-from dualweb.httputil import HTTPHeaders, http_date_now
+from dualweb.httputil import HTTPHeaders, _normalize_name, http_date_now
 
 __all__ = [
     "CONNECTION_CLOSED",
@@ -114,10 +114,32 @@ _CONTENT_LENGTH: Final = "Content-Length"
 _TRANSFER_ENCODING: Final = "Transfer-Encoding"
 _CONNECTION: Final = "Connection"
 _DATE: Final = "Date"
-_WATCHED: Final = frozenset({_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _DATE})
 
-# Index into _Reader.framing for the headers that decide where a message ends.
-_FRAMING: Final = {b"content-length": 0, b"transfer-encoding": 1, b"connection": 2, b"expect": 3}
+# Header names as they arrive on the wire, mapped to HTTPHeaders' Http-Header-Case.
+# Clients send the same few names on every request, so the parser callback
+# costs one dict lookup per line; bounded because the names come from clients.
+_WIRE_NAMES: Final[dict[bytes, str]] = {}
+_WIRE_NAMES_LIMIT: Final = 2000
+
+
+def _wire_name(raw: bytes) -> str:
+    name = _normalize_name(raw.decode("latin-1"))
+    if len(_WIRE_NAMES) < _WIRE_NAMES_LIMIT:
+        _WIRE_NAMES[raw] = name
+    return name
+
+
+def _make_headers(fields: dict[str, str]) -> HTTPHeaders:
+    """Wrap a dict of normalized names and values without normalizing them again.
+
+    This relies on HTTPHeaders keeping single-valued headers in ``_dict``
+    keyed by normalized name (tests/test_http1codec.py checks that parsed
+    headers behave exactly like ones built with ``add``).
+    """
+    headers = HTTPHeaders()
+    headers._dict = fields
+    return headers
+
 _VERSIONS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 _METHODS: Final = {
     m.encode(): m
@@ -135,6 +157,8 @@ def _status_line(code: int, reason: str) -> str:
     known = _STATUS_LINES.get(code)
     if known is not None and known[0] == reason:
         return known[1]
+    if "\r" in reason or "\n" in reason:
+        raise ValueError(f"Illegal characters (CR or LF) in reason phrase: {reason!r}")
     return f"HTTP/1.1 {code} {reason}"
 
 
@@ -150,15 +174,23 @@ def _check_no_newlines(block: str, line_count: int) -> None:
         raise ValueError(f"Illegal characters (CR or LF) in header: {bad!r}")
 
 
-def _header_lines(first: str, headers: HTTPHeaders) -> tuple[list[str], dict[str, str]]:
-    """``first`` plus one "Name: value" line per header, and the framing headers found."""
-    lines = [first]
-    watched: dict[str, str] = {}
-    for name, value in headers.get_all():
-        lines.append(f"{name}: {value}")
-        if name in _WATCHED:
-            watched[name] = value
-    return lines, watched
+def _header_block(headers: HTTPHeaders) -> str:
+    """Every header as "Name: value" lines joined by CRLF (no trailing CRLF).
+
+    Raises :class:`ValueError` when a name or value contains CR or LF.
+    """
+    pairs: Any = headers._dict.items() if not headers._multi else list(headers.get_all())
+    count = len(pairs)
+    if not count:
+        return ""
+    try:
+        # str.join over the pairs runs in C: no Python frame per header.
+        block = "\r\n".join(map(": ".join, pairs))
+    except TypeError:
+        # A value that is not a str (someone bypassed set_header).
+        block = "\r\n".join([f"{name}: {value}" for name, value in pairs])
+    _check_no_newlines(block, count)
+    return block
 
 
 def _format_chunk(chunk: bytes) -> bytes:
@@ -183,20 +215,24 @@ def _keep_alive(version: str, headers: HTTPHeaders, has_length: bool, method: st
 class _Reader:
     """Receives llhttp callbacks and queues events; shared by both codecs.
 
-    It holds no reference to the codec (see the theory of operation).
+    It holds no reference to the codec (see the theory of operation).  Header
+    lines go straight into the dict that becomes the message's
+    :class:`~dualweb.httputil.HTTPHeaders` (names already in ``Http-Header-Case``
+    from :func:`_wire_name`'s cache); only a repeated name takes the slower
+    ``HTTPHeaders.add`` path once the block is complete.
     """
 
     __slots__ = (
         "body_bytes",
         "chunk_size",
         "events",
-        "framing",
+        "fields",
         "header_bytes",
-        "headers",
         "max_header_size",
         "messages",
         "parser",
         "reading_headers",
+        "repeated",
         "url",
     )
 
@@ -206,13 +242,12 @@ class _Reader:
         self.chunk_size = chunk_size
         self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.fields: dict[str, str] = {}
+        self.repeated: list[tuple[str, str]] | None = None
         self.header_bytes = 0
         self.body_bytes = 0
         self.reading_headers = True
         self.messages = 0
-        # Content-Length, Transfer-Encoding, Connection, Expect (see _FRAMING).
-        self.framing: list[bytes | None] = [None, None, None, None]
 
     # llhttp may deliver the target in several pieces when it arrives split.
     def on_url(self, url: bytes) -> None:
@@ -222,24 +257,28 @@ class _Reader:
             raise _Reject(431, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-        self.header_bytes += len(name) + len(value) + 4
-        if self.header_bytes > self.max_header_size:
+        size = self.header_bytes + len(name) + len(value) + 4
+        self.header_bytes = size
+        if size > self.max_header_size:
             raise _Reject(431, "header block too large")
-        # Framing headers are noted here, as bytes, so the per-request path
-        # never has to look them up in HTTPHeaders.
-        which = _FRAMING.get(name.lower())
-        if which is not None:
-            framing = self.framing
-            old = framing[which]
-            framing[which] = value if old is None else old + b", " + value
+        key = _WIRE_NAMES.get(name) or _wire_name(name)
+        fields = self.fields
+        if key in fields:
+            if self.repeated is None:
+                self.repeated = []
+            self.repeated.append((key, value.decode("latin-1")))
+        else:
+            fields[key] = value.decode("latin-1")
 
     def take_headers(self) -> HTTPHeaders:
-        headers = HTTPHeaders()
-        add = headers.add
-        for name, value in self.headers:
-            add(name.decode("latin-1"), value.decode("latin-1"))
-        self.headers = []
+        headers = _make_headers(self.fields)
+        self.fields = {}
+        repeated = self.repeated
+        if repeated is not None:
+            self.repeated = None
+            add = headers.add
+            for key, value in repeated:
+                add(key, value)
         self.reading_headers = False
         self.body_bytes = 0
         return headers
@@ -263,32 +302,30 @@ class _Reader:
 
 
 class _ServerReader(_Reader):
-    __slots__ = ("declared_length",)
-
-    def __init__(self, max_header_size: int, chunk_size: int) -> None:
-        super().__init__(max_header_size, chunk_size)
-        # Declared Content-Length per queued request, checked when taken.
-        self.declared_length: deque[int] = deque()
+    __slots__ = ()
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        assert isinstance(parser, httptools.HttpRequestParser)
+        assert parser is not None
         version = _VERSIONS.get(parser.get_http_version())
         if version is None:
             raise _Reject(505, f"HTTP/{parser.get_http_version()} is not supported")
-        raw_method = parser.get_method()
+        raw_method = parser.get_method()  # type: ignore[union-attr]
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         path = self.url.decode("latin-1")
-        length, coding, connection, expect = self.framing
-        self.framing = [None, None, None, None]
         headers = self.take_headers()
+        # After take_headers the dict holds each framing header's joined value.
+        fields = headers._dict
+        length = fields.get(_CONTENT_LENGTH)
+        coding = fields.get(_TRANSFER_ENCODING)
+        connection = fields.get(_CONNECTION)
         if coding is not None:
             # llhttp accepts "gzip, chunked" and TE on HTTP/1.0; both let a
             # front end and us disagree about where the body ends.
-            if version == "HTTP/1.0" or coding.strip().lower() != b"chunked":
-                raise _Reject(400, f"unsupported Transfer-Encoding: {coding!r}")
+            if version == "HTTP/1.0" or coding.strip().lower() != "chunked":
+                raise _Reject(400, f"unsupported Transfer-Encoding: {coding.encode('latin-1')!r}")
         upgrade = parser.should_upgrade()
-        if upgrade and (coding is not None or (length is not None and length != b"0")):
+        if upgrade and (coding is not None or (length is not None and length != "0")):
             # llhttp skips the body of an upgrade request; refusing is safer
             # than letting those bytes be parsed as a second request.
             raise _Reject(400, "upgrade request with a body")
@@ -296,18 +333,28 @@ class _ServerReader(_Reader):
             path = self._origin_form(path, headers)
         if connection is not None:
             connection = connection.lower()
+        expect_continue = False
         if version == "HTTP/1.1":
-            keep = connection != b"close"
-            expect_continue = expect is not None and expect.lower() == b"100-continue"
+            keep = connection != "close"
+            expect = fields.get("Expect")
+            if expect is not None:
+                expect_continue = expect.lower() == "100-continue"
         else:
-            keep = connection == b"keep-alive" and (
+            keep = connection == "keep-alive" and (
                 length is not None or method == "GET" or method == "HEAD"
             )
-            expect_continue = False
-        self.declared_length.append(int(length) if length is not None else -1)
         # tuple.__new__ skips the NamedTuple's Python-level constructor.
         start_line = _new_tuple(RequestStartLine, (method, path, version))
-        self.events.append(Request(start_line, headers, keep, expect_continue, upgrade))
+        self.events.append(
+            Request(
+                start_line,
+                headers,
+                keep,
+                expect_continue,
+                upgrade,
+                int(length) if length is not None else -1,
+            )
+        )
 
     @staticmethod
     def _origin_form(target: str, headers: HTTPHeaders) -> str:
@@ -556,7 +603,7 @@ class HTTP1ServerCodec(_Codec):
                 events.appendleft(event)
                 return PAUSED
             self._request = event
-            self._declared = self._reader.declared_length.popleft()
+            self._declared = event.content_length
             self._body_received = 0
             self._max_body_size = self.default_max_body_size
         elif kind is Data:
@@ -611,15 +658,17 @@ class HTTP1ServerCodec(_Codec):
         code = start_line.code
         if code == 101:
             return self._switch_protocols(start_line, headers)
-        lines, watched = _header_lines(_status_line(code, start_line.reason), headers)
-        length = watched.get(_CONTENT_LENGTH)
-        chunked_set = _TRANSFER_ENCODING in watched
-        connection = watched.get(_CONNECTION)
+        status = _status_line(code, start_line.reason)
+        block = _header_block(headers)
+        fields = headers._dict
+        length = fields.get(_CONTENT_LENGTH)
+        connection = fields.get(_CONNECTION)
         if connection is not None:
             connection = connection.lower()
         req_line = request.start_line
         http11 = req_line.version == "HTTP/1.1"
-        no_body = req_line.method == "HEAD" or code in (204, 304) or code < 200
+        method = req_line.method
+        no_body = method == "HEAD" or code in (204, 304) or code < 200
         # As in Tornado, a body without Content-Length on HTTP/1.1 is always
         # chunk-encoded here, also when the handler set Transfer-Encoding.
         chunked = http11 and not no_body and length is None
@@ -630,27 +679,26 @@ class HTTP1ServerCodec(_Codec):
             or request.upgrade
             or (not no_body and length is None and not chunked)
         )
+        text = status + "\r\n" + block + "\r\n" if block else status + "\r\n"
         if connection is None:
             if close and http11:
-                lines.append("Connection: close")
+                text += "Connection: close\r\n"
             elif not close and not http11:
-                lines.append("Connection: Keep-Alive")
-        if chunked and not chunked_set:
-            lines.append("Transfer-Encoding: chunked")
-        if _DATE not in watched:
-            lines.append("Date: " + http_date_now())
+                text += "Connection: Keep-Alive\r\n"
+        if chunked and _TRANSFER_ENCODING not in fields:
+            text += "Transfer-Encoding: chunked\r\n"
+        if _DATE not in fields:
+            text += "Date: " + http_date_now() + "\r\n"
         # Everything that can raise (CR/LF, a non-latin-1 value, a bad
         # Content-Length) happens before any state changes, so the caller
         # can still send an error response instead.
-        block = "\r\n".join(lines)
-        _check_no_newlines(block, len(lines))
-        head = block.encode("latin-1") + b"\r\n\r\n"
+        head = (text + "\r\n").encode("latin-1")
         remaining = 0 if no_body else (int(length) if length is not None else -1)
         self.must_close = self.must_close or close
         self._chunked_out = chunked
         # Handlers commonly produce the body for HEAD too (Content-Length
         # must match GET's); it is dropped here rather than sent.
-        self._discard_body = req_line.method == "HEAD"
+        self._discard_body = method == "HEAD"
         self._remaining_out = remaining
         self._response_state = self._SENDING
         if chunk and not self._discard_body:

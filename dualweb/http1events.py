@@ -61,10 +61,18 @@ class Request:
     request asks for; the response may still close), ``expect_continue``
     (``Expect: 100-continue`` on HTTP/1.1: send :meth:`HTTP1ServerCodec.send_continue`
     before reading the body) and ``upgrade`` (``Connection: upgrade`` or
-    ``CONNECT``).
+    ``CONNECT``) and ``content_length`` (the declared ``Content-Length``, or
+    -1 without one).
     """
 
-    __slots__ = ("expect_continue", "headers", "keep_alive", "start_line", "upgrade")
+    __slots__ = (
+        "content_length",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "start_line",
+        "upgrade",
+    )
 
     def __init__(
         self,
@@ -73,12 +81,14 @@ class Request:
         keep_alive: bool,
         expect_continue: bool = False,
         upgrade: bool = False,
+        content_length: int = -1,
     ) -> None:
         self.start_line = start_line
         self.headers = headers
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.upgrade = upgrade
+        self.content_length = content_length
 
     def __repr__(self) -> str:
         return f"<Request {self.start_line.method} {self.start_line.path}>"

@@ -674,3 +674,41 @@ def test_handler_set_transfer_encoding_is_not_doubled() -> None:
     assert head.count(b"Transfer-Encoding") == 1
     assert body == b"3\r\nabc\r\n0\r\n\r\n"
     assert not codec.must_close
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_parsed_headers_behave_like_headers_built_with_add(split: Any) -> None:
+    # The codec builds HTTPHeaders from its own dict of normalized names; the
+    # result must be indistinguishable from one filled with add().
+    raw = (
+        b"GET / HTTP/1.1\r\nhost: a\r\nX-THING: 1\r\nx-thing: 2\r\nACCEPT: */*\r\n"
+        b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nconnection: keep-alive\r\n\r\n"
+    )
+    codec = HTTP1ServerCodec()
+    for piece in split(raw):
+        codec.receive_data(piece)
+    event = codec.next_event()
+    assert isinstance(event, Request)
+    expected = HTTPHeaders()
+    for name, value in [
+        ("host", "a"), ("X-THING", "1"), ("x-thing", "2"), ("ACCEPT", "*/*"),
+        ("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("connection", "keep-alive"),
+    ]:
+        expected.add(name, value)
+    got = event.headers
+    assert got == expected
+    assert list(got.get_all()) == list(expected.get_all())
+    assert got["X-Thing"] == "1,2" and got.get_list("x-thing") == ["1", "2"]
+    assert got.get_list("Set-Cookie") == ["a=1", "b=2"]
+    assert got["HOST"] == "a" and "Accept" in got and len(got) == 5
+    got["Host"] = "b"  # the headers are the request's own, mutable copy
+    assert got["host"] == "b"
+    assert event.keep_alive and event.content_length == -1
+
+
+def test_declared_length_is_on_the_request_event() -> None:
+    codec = HTTP1ServerCodec()
+    codec.receive_data(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+    event = codec.next_event()
+    assert isinstance(event, Request) and event.content_length == 3
+    assert event.headers["Content-Length"] == "3"
