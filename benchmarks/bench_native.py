@@ -7,11 +7,12 @@ Usage::
     python benchmarks/bench_native.py --servers dualweb,tornado --scenarios hello,routes1000
 
 Each server runs in its own process pinned to CPU 0 (``taskset``); ``wrk`` runs
-pinned to CPU 1, one thread, 50 connections. For each scenario the servers are
-started together and measured in turn, ``--repeat`` rounds, so slow drift on a
-shared machine hits every server alike; the tables report medians of
-requests/s and of the server's CPU time per request (user+system from
-``/proc/<pid>/stat``), the second being far less sensitive to noise.
+pinned to CPU 1, one thread, 50 connections. All servers are started together
+and every round measures every (scenario, server) pair in turn, ``--repeat``
+rounds, so slow drift on a shared machine hits every pair alike; the tables
+report medians of requests/s and of the server's CPU time per request
+(user+system from ``/proc/<pid>/stat``), the second being far less sensitive
+to noise.
 
 Scenarios: ``hello`` (keep-alive GET, 12-byte body), ``close`` (the same with
 ``Connection: close``), ``json`` (a small JSON document), ``path`` (a route
@@ -196,41 +197,98 @@ def servers_for(scenario: Scenario, wanted: list[str]) -> list[str]:
     return list(wanted)
 
 
-def run_scenario(
-    name: str, servers: list[str], args: argparse.Namespace, lua: str
-) -> dict[str, Samples]:
-    """Start ``servers`` for scenario ``name``, measure them in interleaved rounds, stop them."""
-    scenario = SCENARIOS[name]
-    extra = [lua if item == "UPLOAD_LUA" else item for item in scenario.wrk_args]
-    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-    samples = {server: Samples() for server in servers}
-    try:
-        for server in servers:
-            procs[server] = start_server(server, scenario.routes)
-            check_answer(server, procs[server][1], scenario)
-        for server in servers:  # warm-up, untimed
-            url = f"http://127.0.0.1:{procs[server][1]}{scenario.path}"
-            run_wrk(url, extra, 1, args.connections)
-        for _ in range(args.repeat):
-            for server in servers:
-                proc, port = procs[server]
+# What a server that is broken right now can raise; it is then left out of the scenario.
+FAILURES = (RuntimeError, OSError, http.client.HTTPException, subprocess.SubprocessError)
+
+
+def skip(name: str, server: str, error: BaseException) -> None:
+    """Say on stderr that ``server`` was left out of scenario ``name``, and why."""
+    print(f"  SKIPPED {name} {server}: {error!r}"[:2000], file=sys.stderr, flush=True)
+
+
+def one_round(
+    proc: subprocess.Popen[bytes], url: str, extra: list[str], args: argparse.Namespace
+) -> tuple[float, float]:
+    """One timed wrk run: (requests/s, server CPU µs per request)."""
+    cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+    requests = run_wrk(url, extra, args.duration, args.connections)
+    cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+    if requests == 0:
+        raise RuntimeError(f"{url}: no request completed")
+    return requests / (t1 - t0), (cpu1 - cpu0) / requests * 1e6
+
+
+Target = tuple[subprocess.Popen[bytes], str, list[str]]  # server process, URL, wrk arguments
+
+
+def prepare(
+    names: list[str], wanted: list[str], args: argparse.Namespace, lua: str,
+    procs: dict[tuple[str, int], tuple[subprocess.Popen[bytes], int]],
+) -> dict[tuple[str, str], Target]:
+    """Start every server needed (once per route table), check and warm each (scenario, server).
+
+    Started processes are added to ``procs`` (the caller stops them). A pair
+    whose server fails to start, answers wrongly or makes wrk fail is reported
+    on stderr and left out.
+    """
+    targets: dict[tuple[str, str], Target] = {}
+    broken: set[tuple[str, int]] = set()
+    for name in names:
+        scenario = SCENARIOS[name]
+        extra = [lua if item == "UPLOAD_LUA" else item for item in scenario.wrk_args]
+        for server in servers_for(scenario, wanted):
+            key = (server, scenario.routes)
+            if key in broken:
+                continue
+            try:
+                if key not in procs:
+                    broken.add(key)  # until it has started
+                    procs[key] = start_server(server, scenario.routes)
+                    broken.discard(key)
+                proc, port = procs[key]
+                check_answer(server, port, scenario)
                 url = f"http://127.0.0.1:{port}{scenario.path}"
-                cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-                requests = run_wrk(url, extra, args.duration, args.connections)
-                cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-                samples[server].rates.append(requests / (t1 - t0))
-                samples[server].costs.append((cpu1 - cpu0) / requests * 1e6)
+                run_wrk(url, extra, 1, args.connections)  # warm-up, untimed
+            except FAILURES as error:
+                skip(name, server, error)
+                continue
+            targets[(name, server)] = (proc, url, extra)
+    return targets
+
+
+def run_all(names: list[str], wanted: list[str], args: argparse.Namespace, lua: str) -> Results:
+    """Measure every (scenario, server) pair in ``args.repeat`` interleaved rounds.
+
+    All servers run at once (idle ones cost nothing) and every round visits
+    every pair, so drift on a shared machine hits all pairs alike and each
+    server's scenarios (hello against its 1,000-route table) compare fairly.
+    """
+    procs: dict[tuple[str, int], tuple[subprocess.Popen[bytes], int]] = {}
+    results: Results = {name: {} for name in names}
+    try:
+        targets = prepare(names, wanted, args, lua, procs)
+        for name, server in targets:
+            results[name][server] = Samples()
+        for _ in range(args.repeat):
+            for (name, server), (proc, url, extra) in list(targets.items()):
+                try:
+                    rate, cost = one_round(proc, url, extra, args)
+                except FAILURES as error:
+                    skip(name, server, error)
+                    del targets[(name, server)], results[name][server]
+                    continue
+                results[name][server].rates.append(rate)
+                results[name][server].costs.append(cost)
                 if not args.json:
                     print(
-                        f"  {name:10} {server:18} {requests / (t1 - t0):9.0f} req/s "
-                        f"{(cpu1 - cpu0) / requests * 1e6:8.1f} µs CPU/req",
+                        f"  {name:10} {server:18} {rate:9.0f} req/s {cost:8.1f} µs CPU/req",
                         file=sys.stderr,
                         flush=True,
                     )
     finally:
         for proc, _port in procs.values():
             stop_server(proc)
-    return samples
+    return {name: row for name, row in results.items() if row}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -358,13 +416,9 @@ def main() -> None:
             f'wrk.body = string.rep("a", {UPLOAD_SIZE})\n'
             'wrk.headers["Content-Type"] = "application/octet-stream"\n'
         )
-    results: Results = {}
     started = time.monotonic()
     try:
-        for name in args.scenarios.split(","):
-            servers = servers_for(SCENARIOS[name], wanted)
-            if servers:
-                results[name] = run_scenario(name, servers, args, lua.name)
+        results = run_all(args.scenarios.split(","), wanted, args, lua.name)
     finally:
         os.unlink(lua.name)
     if args.json:
