@@ -318,6 +318,22 @@ class HTTPHeaders(MutableMapping[str, str]):
         return f"{type(self).__name__}({list(self.get_all())!r})"
 
 
+_new_object = object.__new__
+
+
+def _wrap_normalized(fields: dict[str, str]) -> HTTPHeaders:
+    """Wrap ``fields`` (names already in Http-Header-Case, one value each) without copying.
+
+    For the core's own header sets, whose names are constants: skips the
+    constructor and the per-name normalization. The dict is taken over, not copied.
+    """
+    headers: HTTPHeaders = _new_object(HTTPHeaders)
+    headers._dict = fields
+    headers._multi = None
+    headers._last_key = None
+    return headers
+
+
 # --------------------------------------------------------------------------- requests
 
 

@@ -31,12 +31,19 @@ which is handled like any handler exception.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
-from dualweb.httputil import HTTPHeaders, HTTPInputError, http_date_now, responses
+from dualweb.httputil import (
+    HTTPHeaders,
+    HTTPInputError,
+    _wrap_normalized,
+    http_date_now,
+    responses,
+)
 from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
@@ -49,6 +56,7 @@ from dualweb.web.output import (
     SERVER_HEADER,
     VALID_REASON,
     OutputMixin,
+    etag_matches,
 )
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
@@ -66,7 +74,11 @@ _VERB_ATTRS = {
     m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 }
 _NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
-_DEFAULT_HEADERS = HTTPHeaders({"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""})
+_BODILESS = frozenset((204, 304, *range(100, 200)))
+# The start line of almost every response; NamedTuple construction is a Python call.
+_OK_LINE = ResponseStartLine("", 200, "OK")
+_new_tuple = tuple.__new__
+_sha1 = hashlib.sha1
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
 _AFTER_PREPARE = 0  # ``pending`` is prepare()'s awaitable
@@ -242,9 +254,10 @@ class RequestHandler(
 
         Cookies set with ``set_cookie`` are kept.
         """
-        # Copying a prebuilt HTTPHeaders skips normalizing the default names.
-        headers = self._headers = HTTPHeaders(_DEFAULT_HEADERS)
-        headers["Date"] = http_date_now()
+        # The default names are constants in canonical case: no normalization needed.
+        self._headers = _wrap_normalized(
+            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
+        )
         self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -371,23 +384,29 @@ class RequestHandler(
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
         buffer = self._write_buffer
-        chunk = b"".join(buffer) if buffer else b""
+        chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
         self._write_buffer = []
         if not self._headers_written:
             self._headers_written = True
+            status = self._status_code
+            headers = self._headers
             for transform in self._transforms:
-                self._status_code, self._headers, chunk = transform.transform_first_chunk(
-                    self._status_code, self._headers, chunk, include_footers
+                status, headers, chunk = transform.transform_first_chunk(
+                    status, headers, chunk, include_footers
                 )
+                self._status_code, self._headers = status, headers
             if request.method == "HEAD":
                 chunk = b""
             cookies = self._new_cookies
             if cookies:
-                headers = self._headers
                 for value in cookies.values():
                     headers.add("Set-Cookie", value)
-            start_line = ResponseStartLine("", self._status_code, self._reason)
-            return connection.write_headers(start_line, self._headers, chunk)
+            reason = self._reason
+            if status == 200 and reason == "OK":
+                start_line = _OK_LINE
+            else:
+                start_line = _new_tuple(ResponseStartLine, ("", status, reason))
+            return connection.write_headers(start_line, headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if request.method == "HEAD":
@@ -427,12 +446,20 @@ class RequestHandler(
         status = self._status_code
         headers = self._headers
         if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in headers:
-            self.set_etag_header()
-            if self.check_etag_header():
-                self._write_buffer = []
-                self.set_status(304)
-                status = 304
-        if status in (204, 304) or 100 <= status < 200:
+            cls = type(self)
+            if (
+                cls.compute_etag is _DEFAULT_COMPUTE_ETAG
+                and cls.set_etag_header is _DEFAULT_SET_ETAG
+                and cls.check_etag_header is _DEFAULT_CHECK_ETAG
+            ):
+                status = self._default_etag(headers)
+            else:
+                self.set_etag_header()
+                if self.check_etag_header():
+                    self._write_buffer = []
+                    self.set_status(304)
+                    status = 304
+        if status in _BODILESS:
             if self._write_buffer:
                 raise RuntimeError(f"Cannot send body with status code HTTP{status}")
             self._clear_representation_headers()
@@ -440,6 +467,26 @@ class RequestHandler(
             buffer = self._write_buffer
             length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
             headers["Content-Length"] = str(length)
+
+    def _default_etag(self, headers: HTTPHeaders) -> int:
+        """What set_etag_header + check_etag_header do when none is overridden; the new status.
+
+        The body is joined once here and kept joined, so flushing does not join it again.
+        """
+        buffer = self._write_buffer
+        if len(buffer) == 1:
+            body = buffer[0]
+        else:
+            body = b"".join(buffer)
+            self._write_buffer = [body]
+        # A hex digest in quotes is always a valid header value.
+        etag = headers["Etag"] = '"' + _sha1(body).hexdigest() + '"'
+        inm = self.request.headers.get("If-None-Match")
+        if inm and etag_matches(inm, etag):
+            self._write_buffer = []
+            self.set_status(304)
+            return 304
+        return 200
 
     def detach(self) -> Any:
         """Take over the connection from HTTP (for protocols like WebSockets); native only.
@@ -667,6 +714,11 @@ class RequestHandler(
                 where, "is a coroutine", "coroutines", "Use a plain def, or run natively."
             )
         return result
+
+
+_DEFAULT_COMPUTE_ETAG = OutputMixin.compute_etag
+_DEFAULT_SET_ETAG = OutputMixin.set_etag_header
+_DEFAULT_CHECK_ETAG = OutputMixin.check_etag_header
 
 
 def _discard(awaitable: object) -> None:

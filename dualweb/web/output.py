@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 
-__all__ = ["OutputMixin", "is_absolute"]
+__all__ = ["OutputMixin", "etag_matches", "is_absolute"]
 
 _HeaderTypes = bytes | str | int | datetime.datetime
 
@@ -151,7 +151,8 @@ class OutputMixin:
         elif isinstance(chunk, str):
             self._write_buffer.append(chunk.encode("utf-8"))
         elif isinstance(chunk, dict):
-            self.set_header("Content-Type", _JSON_UTF8)
+            # A constant, safe value: no need for set_header's checks.
+            self._headers["Content-Type"] = _JSON_UTF8
             self._write_buffer.append(json_encode(chunk).encode("utf-8"))
         elif isinstance(chunk, list):
             raise TypeError(_LIST_WRITE_MESSAGE)
@@ -216,13 +217,7 @@ class OutputMixin:
         etag = self._headers.get("Etag")
         if not etag:
             return False
-        candidates = _ETAG_LIST.findall(inm.encode("latin1", "replace"))
-        if not candidates:
-            return False
-        if candidates[0] == b"*":
-            return True
-        ours = _strip_weak(etag.encode("latin1", "replace"))
-        return any(_strip_weak(tag) == ours for tag in candidates)
+        return etag_matches(inm, etag)
 
     def _clear_representation_headers(self) -> None:
         # A 304 (and any bodiless status) must not describe a representation.
@@ -233,6 +228,21 @@ class OutputMixin:
 def is_absolute(path: str) -> bool:
     """Return whether ``path`` is an absolute URL or an absolute path (not relative)."""
     return path.startswith(("/", "http:", "https:"))
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Return whether an ``If-None-Match`` header value matches the ``etag`` of a response.
+
+    Weak (``W/"..."``) and strong tags compare equal when their values match,
+    and ``*`` matches any tag.
+    """
+    candidates = _ETAG_LIST.findall(if_none_match.encode("latin1", "replace"))
+    if not candidates:
+        return False
+    if candidates[0] == b"*":
+        return True
+    ours = _strip_weak(etag.encode("latin1", "replace"))
+    return any(_strip_weak(tag) == ours for tag in candidates)
 
 
 def _strip_weak(tag: bytes) -> bytes:
