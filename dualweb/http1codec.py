@@ -501,12 +501,13 @@ class HTTP1ServerCodec(_Codec):
         "_max_body_size",
         "_remaining_out",
         "_request",
-        "_request_done",
         "_response_state",
         "_switching",
         "default_max_body_size",
+        "in_request",
         "must_close",
         "no_keep_alive",
+        "request_complete",
         "upgraded",
     )
 
@@ -534,7 +535,12 @@ class HTTP1ServerCodec(_Codec):
         self._max_body_size = self.default_max_body_size
         self.no_keep_alive = no_keep_alive
         self._request: Request | None = None
-        self._request_done = False
+        # Plain attributes rather than properties: the driver reads them on
+        # every request.
+        self.in_request = False
+        """True between a :class:`Request` event and the end of its response."""
+        self.request_complete = False
+        """True once the current request's :data:`END_OF_MESSAGE` has been taken."""
         self._declared = -1
         self._body_received = 0
         self._response_state = self._IDLE
@@ -571,19 +577,9 @@ class HTTP1ServerCodec(_Codec):
         """The request whose response is being produced, if any."""
         return self._request
 
-    @property
-    def in_request(self) -> bool:
-        """True between a :class:`Request` event and the end of its response."""
-        return self._request is not None
-
-    @property
-    def request_complete(self) -> bool:
-        """True once the current request's :data:`END_OF_MESSAGE` has been taken."""
-        return self._request_done
-
     def next_event(self) -> Event | Sentinel:
         """Return the next event, :data:`NEED_DATA` or :data:`PAUSED` (see the module comment)."""
-        if self._request_done:
+        if self.request_complete:
             return PAUSED
         if self._declared >= 0:
             # The declared length is judged after the driver has seen the
@@ -603,6 +599,7 @@ class HTTP1ServerCodec(_Codec):
                 events.appendleft(event)
                 return PAUSED
             self._request = event
+            self.in_request = True
             self._declared = event.content_length
             self._body_received = 0
             self._max_body_size = self.default_max_body_size
@@ -612,7 +609,7 @@ class HTTP1ServerCodec(_Codec):
             if self._body_received > self._max_body_size:
                 return self._too_large()
         elif kind is EndOfMessage:
-            self._request_done = True
+            self.request_complete = True
         elif kind is ProtocolError:
             self.must_close = True
             events.clear()
@@ -757,7 +754,7 @@ class HTTP1ServerCodec(_Codec):
             raise LocalProtocolError(
                 f"Tried to write {self._remaining_out} bytes less than Content-Length"
             )
-        if not self._request_done:
+        if not self.request_complete:
             # The body was not read to its end; closing is the only way to
             # avoid reading (and trusting) the rest.
             self.must_close = True
@@ -768,7 +765,8 @@ class HTTP1ServerCodec(_Codec):
 
     def _start_next_cycle(self) -> None:
         self._request = None
-        self._request_done = False
+        self.in_request = False
+        self.request_complete = False
         self._response_state = self._IDLE
         self._chunked_out = False
 

@@ -45,6 +45,7 @@ from dualweb.connection import (
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
+from dualweb.routing import _RoutingDelegate
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPHeaders
@@ -390,9 +391,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     """Serves HTTP/1.x on one connection; see the module docstring for the flow.
 
     ``delegate`` gets ``start_request(self, request_conn)`` for each request
-    and ``on_close(self)`` when the connection ends.  ``on_lost`` (used by
-    :class:`~dualweb.httpserver.HTTPServer` to track open connections) is
-    called with the protocol after that.
+    (``start_request``, when given, is called instead: the server passes its
+    request callback's method to skip a forwarding call) and ``on_close(self)``
+    when the connection ends.  ``on_made`` and ``on_lost`` (used by
+    :class:`~dualweb.httpserver.HTTPServer` to track open connections) are
+    called with the protocol once the connection is established (after the
+    TLS handshake) and after it ended.
     """
 
     __slots__ = (
@@ -405,15 +409,19 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_detached",
         "_done_future",
         "_head_deadline",
+        "_header_timeout",
         "_idle_deadline",
+        "_idle_timeout",
         "_loop",
         "_on_lost",
+        "_on_made",
         "_out",
         "_pending_continue",
         "_processing",
         "_reading_paused",
         "_request_conn",
         "_server_delegate",
+        "_start",
         "_task",
         "_timer",
         "_timer_at",
@@ -430,9 +438,18 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         delegate: HTTPServerConnectionDelegate,
         params: HTTP1ConnectionParameters | None = None,
         on_lost: Callable[[HTTP1ServerProtocol], None] | None = None,
+        start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
+        on_made: Callable[[HTTP1ServerProtocol], None] | None = None,
     ) -> None:
         self.params = params = params or HTTP1ConnectionParameters()
         self._server_delegate = delegate
+        self._on_made = on_made
+        # The server may hand over its request callback's start_request so
+        # each request skips its own pass-through method.
+        self._start = start_request or delegate.start_request
+        self._header_timeout = params.request_header_timeout
+        idle = params.header_timeout
+        self._idle_timeout = _DEFAULT_IDLE_TIMEOUT if idle is None else idle
         self._on_lost = on_lost
         self.codec = HTTP1ServerCodec(
             params.max_header_size, params.max_body_size, params.chunk_size, params.no_keep_alive
@@ -481,16 +498,16 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             address, family, protocol, params.trusted_downstream, ssl_object
         )
         self._enter_idle()
+        if self._on_made is not None:
+            # Only now (after any TLS handshake): a connection whose handshake
+            # fails never gets here, nor to connection_lost.
+            self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
         """Parse ``data`` and serve every request it completes."""
         codec = self.codec
-        if (
-            self.params.request_header_timeout is not None
-            and not codec.in_request
-            and not self._head_deadline
-        ):
-            self._head_deadline = self._loop.time() + self.params.request_header_timeout
+        if self._header_timeout is not None and not codec.in_request and not self._head_deadline:
+            self._head_deadline = self._loop.time() + self._header_timeout
             self._arm(self._head_deadline)
         codec.receive_data(data)
         self._process()
@@ -552,23 +569,21 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._flow_control()
             return
         self._processing = True
-        self._out = []
+        out: list[bytes] = []
+        self._out = out
         codec = self.codec
+        next_event = codec.next_event
         try:
             while not self._busy and not self._closed:
-                event = codec.next_event()
+                event = next_event()
                 kind = type(event)
                 if self._pending_continue:
                     # After the handler saw the headers, unless it refused the body.
                     self._pending_continue = False
                     if kind is not _ProtocolError:
                         self._send_continue()
-                if kind is _Data:
-                    delegate = self._delegate
-                    assert delegate is not None
-                    result = delegate.data_received(cast(codec_mod.Data, event).data)
-                    if result is not None:
-                        self._dispatch(result)
+                if kind is _Request:
+                    self._start_request(cast(codec_mod.Request, event))
                 elif event is END_OF_MESSAGE:
                     self._body_deadline = 0.0
                     self._pending_continue = False
@@ -577,13 +592,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     result = delegate.finish()
                     if result is not None:
                         self._dispatch(result)
-                elif kind is _Request:
-                    self._start_request(cast(codec_mod.Request, event))
-                elif event is _NEED_DATA or event is _PAUSED:
-                    break
+                elif kind is _Data:
+                    delegate = self._delegate
+                    assert delegate is not None
+                    result = delegate.data_received(cast(codec_mod.Data, event).data)
+                    if result is not None:
+                        self._dispatch(result)
                 elif kind is _ProtocolError:
                     self._bad_request(cast(codec_mod.ProtocolError, event))
-                else:  # CONNECTION_CLOSED is not fed by this driver
+                else:  # NEED_DATA, PAUSED (CONNECTION_CLOSED is not fed by this driver)
                     break
         except _BadBody as exc:
             self._bad_request(codec_mod.ProtocolError(400, str(exc)))
@@ -592,18 +609,23 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._fail_request(500)
         finally:
             self._processing = False
-            self._flush_out()
-        self._flow_control()
+            self._out = None
+            if out and not self._closed and not self._detached:
+                transport = self._transport
+                if transport is not None:
+                    transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._reading_paused or codec.upgraded or codec.has_backlog:
+            self._flow_control()
 
     def _start_request(self, request: codec_mod.Request) -> None:
-        params = self.params
         self._head_deadline = 0.0
         if self._body_timeout is not None and not self.codec.request_complete:
             self._body_deadline = self._loop.time() + self._body_timeout
             self._arm(self._body_deadline)
         request_conn = HTTP1RequestConnection(self)
         self._request_conn = request_conn
-        delegate = self._server_delegate.start_request(self, request_conn)
+        delegate = self._start(self, request_conn)
+        params = self.params
         if params.decompress:
             delegate = _GzipDelegate(delegate, params.chunk_size)
         self._delegate = delegate
@@ -611,6 +633,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self.context.apply_xheaders(request.headers)
         self._pending_continue = request.expect_continue
         result = delegate.headers_received(request.start_line, request.headers)
+        if type(delegate) is _RoutingDelegate:
+            # Later calls go straight to the routed delegate: one call fewer
+            # per event, and _RoutingDelegate would only forward them.
+            routed = delegate.delegate
+            if routed is not None:
+                self._delegate = routed
         if result is not None:
             self._dispatch(result)
 
@@ -685,8 +713,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _flush_out(self) -> None:
         out, self._out = self._out, None
-        if out and self._transport is not None and not self._closed:
-            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if out:
+            # Emptied, so _process's own reference to the list writes nothing twice.
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            if self._transport is not None and not self._closed:
+                self._transport.write(data)
 
     def finish_response(self) -> None:
         """Called by the request connection's ``finish()``."""
@@ -707,7 +739,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if codec.must_close:
             self.close()
             return
-        self._enter_idle()
+        # Idle from now: the timer handle moves only if this deadline is
+        # earlier than the one it is set for (see _arm), so on a busy
+        # connection this is a clock read and a float store.
+        deadline = self._idle_deadline = self._loop.time() + self._idle_timeout
+        self._head_deadline = 0.0
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
         if not self._processing:
             self._process()
 
@@ -715,7 +753,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self.params.xheaders:
             self.context.unapply_xheaders()
         self._request_conn = None
-        if self.codec.request_complete or not self.codec.in_request:
+        codec = self.codec
+        if codec.request_complete or not codec.in_request:
             self._delegate = None
 
     def closed(self) -> bool:
@@ -781,10 +820,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._arm(self._body_deadline)
 
     def _enter_idle(self) -> None:
-        timeout = self.params.header_timeout
-        if timeout is None:
-            timeout = _DEFAULT_IDLE_TIMEOUT
-        self._idle_deadline = self._loop.time() + timeout
+        self._idle_deadline = self._loop.time() + self._idle_timeout
         self._head_deadline = 0.0
         self._arm(self._idle_deadline)
 

@@ -111,14 +111,30 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         )
         self.trusted_downstream = trusted_downstream
         self._connections: set[HTTP1ServerProtocol] = set()
+        self._track = self._connections.add
+        self._untrack = self._connections.discard
         start = getattr(request_callback, "start_request", None)
         self._start: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = start
+        # Connections call the callback's start_request directly unless a
+        # subclass overrides ours.
+        self._direct_start = (
+            start if type(self).start_request is HTTPServer.start_request else None
+        )
 
     def _protocol_factory(self) -> asyncio.BaseProtocol:
-        """One :class:`~dualweb.http1connection.HTTP1ServerProtocol` per connection."""
-        proto = HTTP1ServerProtocol(self, self.conn_params, self._connections.discard)
-        self._connections.add(proto)
-        return proto
+        """One :class:`~dualweb.http1connection.HTTP1ServerProtocol` per connection.
+
+        The protocol joins ``_connections`` in ``connection_made``, i.e. after
+        a TLS handshake succeeded: asyncio never reports a failed handshake to
+        the protocol, so adding it here would leak an entry.
+        """
+        return HTTP1ServerProtocol(
+            self,
+            self.conn_params,
+            self._untrack,
+            start_request=self._direct_start,
+            on_made=self._track,
+        )
 
     def start_request(
         self, server_conn: object, request_conn: HTTPConnection

@@ -751,6 +751,28 @@ def test_tls(serve: Any, certificate: tuple[str, str], as_context: bool) -> None
         get(srv.port, "/tls")  # plain HTTP to a TLS port: the TLS layer hangs up
 
 
+def test_failed_tls_handshakes_leave_no_connection_entry(
+    serve: Any, certificate: tuple[str, str]
+) -> None:
+    cert, key = certificate
+    srv = serve(ssl_options={"certfile": cert, "keyfile": key})
+    for _ in range(3):
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            get(srv.port, "/peer")  # plain HTTP: the handshake fails
+    # The server may take a moment to drop the sockets; it never counts them.
+    deadline = time.monotonic() + 2
+    while srv.connections() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.connections() == 0
+    client_ctx = ssl.create_default_context(cafile=cert)
+    client_ctx.check_hostname = False
+    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=5, context=client_ctx)
+    conn.request("GET", "/peer")
+    assert conn.getresponse().read() == b"127.0.0.1 https"
+    assert srv.connections() == 1  # a connection that got through is tracked
+    conn.close()
+
+
 def test_tls_missing_certificate_file() -> None:
     with pytest.raises(ValueError, match="does not exist"):
         HTTPServer(make_app(), ssl_options={"certfile": str(Path("/nonexistent/cert.pem"))})

@@ -211,6 +211,9 @@ def test_handle_stream_errors_are_logged_and_the_server_keeps_serving(
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("Flaky.handle_stream" in m for m in messages)
     assert any("SyncBroken.handle_stream" in m for m in messages)
+    # dualweb's own loggers, never Tornado's names.
+    names = {r.name for r in caplog.records if r.levelno >= logging.ERROR}
+    assert names and names <= {"dualweb.application", "dualweb.general"}, names
 
 
 def test_peer_hanging_up_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
