@@ -336,6 +336,8 @@ def _wrap_normalized(fields: dict[str, str]) -> HTTPHeaders:
 
 # --------------------------------------------------------------------------- requests
 
+_time = time.time
+
 
 class HTTPServerRequest:
     """A single HTTP request received by a server, as handlers see it.
@@ -367,6 +369,7 @@ class HTTPServerRequest:
         "_body_parsed",
         "_cookies",
         "_finish_time",
+        "_host_name",
         "_start_time",
         "arguments",
         "body",
@@ -375,7 +378,6 @@ class HTTPServerRequest:
         "files",
         "headers",
         "host",
-        "host_name",
         "method",
         "path",
         "protocol",
@@ -403,29 +405,42 @@ class HTTPServerRequest:
         if start_line is not None:
             method, uri, version = start_line
         self.method: str = method or "GET"
-        self.uri: str = uri or "/"
+        uri = self.uri = uri or "/"
         self.version: str = version
-        self.headers: HTTPHeaders = headers if headers is not None else HTTPHeaders()
+        if headers is None:
+            headers = HTTPHeaders()
+        self.headers: HTTPHeaders = headers
         self.body: bytes = body or b""
 
         context = getattr(connection, "context", None)
-        self.remote_ip: str | None = getattr(context, "remote_ip", None)
-        self.protocol: str = getattr(context, "protocol", None) or "http"
+        if context is None:
+            self.remote_ip: str | None = None
+            self.protocol: str = "http"
+        else:
+            self.remote_ip = getattr(context, "remote_ip", None)
+            self.protocol = getattr(context, "protocol", None) or "http"
 
-        self.host: str = host or self.headers.get("Host") or "127.0.0.1"
-        self.host_name: str = split_host_and_port(self.host.lower())[0]
+        if not host:
+            # Straight to the dict for our own HTTPHeaders (the usual case);
+            # anything else with a get() still works.
+            fields = headers._dict if type(headers) is HTTPHeaders else headers
+            host = fields.get("Host") or "127.0.0.1"
+        self.host: str = host
+        # Derived from host on first use: most requests never route by host.
+        self._host_name: str | None = None
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
-        self._start_time = time.time()
+        self._start_time = _time()
         self._finish_time: float | None = None
         self._cookies: dict[str, http.cookies.Morsel[str]] | None = None
         self._body_parsed = False
 
-        self.path, _, self.query = self.uri.partition("?")
+        self.path, _, query = uri.partition("?")
+        self.query: str = query
         self.body_arguments: dict[str, list[bytes]] = {}
-        if self.query:
-            self.query_arguments: dict[str, list[bytes]] = _parse_query(self.query)
+        if query:
+            self.query_arguments: dict[str, list[bytes]] = _parse_query(query)
             self.arguments: dict[str, list[bytes]] = {
                 name: list(values) for name, values in self.query_arguments.items()
             }
@@ -433,6 +448,18 @@ class HTTPServerRequest:
             # The common case costs no parsing and no copies.
             self.query_arguments = {}
             self.arguments = {}
+
+    @property
+    def host_name(self) -> str:
+        """``host`` lower-cased and without its port (e.g. ``"example.com"``)."""
+        name = self._host_name
+        if name is None:
+            name = self._host_name = split_host_and_port(self.host.lower())[0]
+        return name
+
+    @host_name.setter
+    def host_name(self, value: str) -> None:
+        self._host_name = value
 
     @property
     def cookies(self) -> dict[str, http.cookies.Morsel[str]]:
