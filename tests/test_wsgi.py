@@ -250,6 +250,62 @@ def test_headers_come_from_http_and_content_variables(adapter: WSGIAdapter) -> N
     assert seen["arguments"] == {"x": ["1"]}
 
 
+class AllHeadersHandler(RequestHandler):
+    """Answers with every request header as a list of pairs, in order."""
+
+    def get(self) -> None:
+        self.write({"headers": list(self.request.headers.get_all())})
+
+
+def test_headers_stay_right_as_the_environ_layout_changes() -> None:
+    # The adapter remembers each environ key layout; a later request with the
+    # same layout but other values, or another layout, must see its own headers.
+    adapter = WSGIAdapter(Application([(r"/", AllHeadersHandler)]))
+
+    def seen(validate: bool = True, **items: str) -> list[list[str]]:
+        result = call(adapter, path="/", validate=validate, drop=("HTTP_HOST",), **items)
+        return [pair for pair in result.json()["headers"] if pair[0] != "Host"]
+
+    first = seen(HTTP_X_A="1", HTTP_ACCEPT_LANGUAGE="fr")
+    assert first == [["X-A", "1"], ["Accept-Language", "fr"]]
+    second = seen(HTTP_X_A="2", HTTP_ACCEPT_LANGUAGE="de")
+    assert second == [["X-A", "2"], ["Accept-Language", "de"]]
+    assert seen(HTTP_X_A="3") == [["X-A", "3"]]
+    assert seen(HTTP_X_A="4") == [["X-A", "4"]]
+    assert seen() == []
+    assert seen() == []
+    # HTTP_CONTENT_* duplicates (added by some servers) never override CONTENT_*.
+    assert seen(False, HTTP_CONTENT_TYPE="text/evil", CONTENT_TYPE="text/good") == [
+        ["Content-Type", "text/good"]
+    ]
+
+
+def test_many_distinct_header_sets_stay_correct_and_bounded() -> None:
+    # Clients may invent header names on every request: the per-layout memory
+    # is bounded and requests past the bound are still read correctly.
+    adapter = WSGIAdapter(Application([(r"/", AllHeadersHandler)]))
+    for i in range(300):
+        result = call(adapter, path="/", validate=False, **{f"HTTP_X_H{i}": str(i)}).json()
+        assert ["X-H" + str(i), str(i)] in result["headers"]
+    assert len(adapter._shapes) <= 256
+
+
+def test_gunicorn_gets_no_server_or_date_header_from_the_app() -> None:
+    # gunicorn writes its own Server and Date and discards the application's
+    # (after validating them); other servers get the core's headers.
+    adapter = WSGIAdapter(echo_app())
+    under_gunicorn = call(adapter, path="/ok", SERVER_SOFTWARE="gunicorn/23.0.0")
+    names = [name for name, _ in under_gunicorn.headers]
+    assert under_gunicorn.body == b"ok"
+    assert "Server" not in names and "Date" not in names
+    assert names.count("Content-Length") == 1 and "Content-Type" in names
+    elsewhere = call(adapter, path="/ok", SERVER_SOFTWARE="waitress")
+    assert elsewhere.header("Server") is not None and elsewhere.header("Date") is not None
+    cookies = call(adapter, path="/headers", SERVER_SOFTWARE="gunicorn/23.0.0")
+    assert [v.split(";")[0] for k, v in cookies.headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+    assert cookies.header("Connection") is None and cookies.header("Server") is None
+
+
 def test_host_falls_back_to_server_name_and_port(adapter: WSGIAdapter) -> None:
     assert call(adapter, HTTP_HOST="example.com:81").json()["host"] == "example.com:81"
     seen = call(adapter, drop=("HTTP_HOST",), SERVER_NAME="example.org", SERVER_PORT="8080")
