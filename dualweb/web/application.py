@@ -374,19 +374,23 @@ class _HandlerDelegate(HTTPMessageDelegate):
         body until ``prepare`` is done).
         """
         application = self.application
-        handler = self.handler = self.handler_class(
-            application, self.request, **self.handler_kwargs
-        )
+        request = self.request
+        handler_kwargs = self.handler_kwargs
+        if handler_kwargs:
+            handler = self.handler_class(application, request, **handler_kwargs)
+        else:
+            handler = self.handler_class(application, request)
+        self.handler = handler
         transform_classes = application.transforms
-        transforms = [t(self.request) for t in transform_classes] if transform_classes else ()
+        transforms = [t(request) for t in transform_classes] if transform_classes else ()
         if not self.stream_request_body:
-            return handler._execute(transforms, *self.path_args, **self.path_kwargs)
+            return handler._run(transforms, self.path_args, self.path_kwargs)
         connection = self.connection
         if connection is None or not connection.supports_async:
-            # _execute reports the unavailable feature through the normal error path.
-            return handler._execute(transforms, *self.path_args, **self.path_kwargs)
+            # _run reports the unavailable feature through the normal error path.
+            return handler._run(transforms, self.path_args, self.path_kwargs)
         prepared = handler._prepared_future = asyncio.get_running_loop().create_future()
-        coroutine = handler._execute(transforms, *self.path_args, **self.path_kwargs)
+        coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
         if coroutine is not None:
             self._task = asyncio.ensure_future(coroutine)
             self._task.add_done_callback(_log_task_error)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
@@ -200,7 +200,10 @@ class RequestHandler(
         connection = request.connection
         if connection is not None:
             connection.set_close_callback(self.on_connection_close)
-        self.initialize(**kwargs)
+        if kwargs:
+            self.initialize(**kwargs)
+        else:
+            self.initialize()
 
     # -- hooks -------------------------------------------------------------
 
@@ -445,14 +448,16 @@ class RequestHandler(
     def _complete_headers(self) -> None:
         status = self._status_code
         headers = self._headers
-        if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in headers:
+        # Membership on the underlying dict: names here are canonical constants.
+        fields = headers._dict
+        if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in fields:
             cls = type(self)
             if (
                 cls.compute_etag is _DEFAULT_COMPUTE_ETAG
                 and cls.set_etag_header is _DEFAULT_SET_ETAG
                 and cls.check_etag_header is _DEFAULT_CHECK_ETAG
             ):
-                status = self._default_etag(headers)
+                status = self._default_etag(fields)
             else:
                 self.set_etag_header()
                 if self.check_etag_header():
@@ -463,12 +468,13 @@ class RequestHandler(
             if self._write_buffer:
                 raise RuntimeError(f"Cannot send body with status code HTTP{status}")
             self._clear_representation_headers()
-        elif "Content-Length" not in headers:
+        elif "Content-Length" not in fields:
             buffer = self._write_buffer
             length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
-            headers["Content-Length"] = str(length)
+            # Absent, so it has no repeated values to drop: a plain dict store suffices.
+            fields["Content-Length"] = str(length)
 
-    def _default_etag(self, headers: HTTPHeaders) -> int:
+    def _default_etag(self, fields: dict[str, str]) -> int:
         """What set_etag_header + check_etag_header do when none is overridden; the new status.
 
         The body is joined once here and kept joined, so flushing does not join it again.
@@ -479,9 +485,14 @@ class RequestHandler(
         else:
             body = b"".join(buffer)
             self._write_buffer = [body]
-        # A hex digest in quotes is always a valid header value.
-        etag = headers["Etag"] = '"' + _sha1(body).hexdigest() + '"'
-        inm = self.request.headers.get("If-None-Match")
+        # A hex digest in quotes is always a valid header value, and "Etag" is
+        # absent (checked by the caller), so a plain dict store suffices.
+        etag = fields["Etag"] = '"' + _sha1(body).hexdigest() + '"'
+        request_headers = self.request.headers
+        if type(request_headers) is HTTPHeaders:
+            inm = request_headers._dict.get("If-None-Match")
+        else:
+            inm = request_headers.get("If-None-Match")
         if inm and etag_matches(inm, etag):
             self._write_buffer = []
             self.set_status(304)
@@ -545,6 +556,15 @@ class RequestHandler(
         **kwargs: bytes,
     ) -> Awaitable[None] | None:
         """Run the request; ``None`` if it completed synchronously, else a coroutine to run."""
+        return self._run(transforms, args, kwargs)
+
+    def _run(
+        self,
+        transforms: list[OutputTransform] | tuple[OutputTransform, ...],
+        args: tuple[bytes, ...] | list[bytes],
+        kwargs: Mapping[str, bytes],
+    ) -> Awaitable[None] | None:
+        """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
         self._transforms = transforms
         try:
             self._begin(args, kwargs)
@@ -596,7 +616,7 @@ class RequestHandler(
         finally:
             self._release_prepared()
 
-    def _begin(self, args: tuple[bytes, ...], kwargs: dict[str, bytes]) -> None:
+    def _begin(self, args: tuple[bytes, ...] | list[bytes], kwargs: Mapping[str, bytes]) -> None:
         request = self.request
         method = request.method
         if method not in self.SUPPORTED_METHODS:
@@ -678,7 +698,11 @@ class RequestHandler(
     def _call_verb(self) -> Any:
         method = self.request.method or ""
         verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
-        return verb(*self.path_args, **self.path_kwargs)
+        path_args = self.path_args
+        path_kwargs = self.path_kwargs
+        if path_args or path_kwargs:
+            return verb(*path_args, **path_kwargs)
+        return verb()
 
     def _after_prepare(self) -> bool:
         if self._prepared_future is not None:
