@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import json.encoder
 import re
 import string
 import urllib.parse
@@ -138,6 +139,25 @@ def xhtml_unescape(value: str | bytes) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
+# json.dumps() with default options rebuilds its C encoder (and a closure)
+# through three Python frames on every call; calling the C encoder factory
+# directly with the same options gives the same text for ~1 µs less, which
+# matters for every ``self.write(dict)``. Falls back where _json is missing.
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode_default = json.JSONEncoder().default
+_encode_string = json.encoder.encode_basestring_ascii
+
+
+def _dumps(value: Any) -> str:
+    if _c_make_encoder is None:
+        return json.dumps(value)
+    # A fresh markers dict per call keeps the circular-reference check exact.
+    encoder = _c_make_encoder(
+        {}, _encode_default, _encode_string, None, ": ", ", ", False, False, True
+    )
+    return "".join(encoder(value, 0))
+
+
 def json_encode(value: Any) -> str:
     """Serialize ``value`` to JSON, safe to embed inside an HTML ``<script>`` element.
 
@@ -146,8 +166,9 @@ def json_encode(value: Any) -> str:
 
     Raises:
         TypeError: if ``value`` contains something JSON cannot represent.
+        ValueError: if ``value`` contains a circular reference.
     """
-    return json.dumps(value).replace("</", "<\\/")
+    return _dumps(value).replace("</", "<\\/")
 
 
 def json_decode(value: str | bytes) -> Any:

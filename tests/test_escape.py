@@ -129,9 +129,34 @@ def test_json_encode_never_contains_close_tag_and_round_trips(value: Any) -> Non
     assert json_decode(encoded.encode("utf-8")) == value
 
 
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda children: st.lists(children)
+        | st.dictionaries(st.text() | st.integers() | st.booleans(), children),
+        max_leaves=20,
+    )
+)
+def test_json_encode_is_json_dumps_with_script_escape(value: Any) -> None:
+    # Same text as Tornado's json.dumps(value).replace("</", "<\\/"): floats,
+    # NaN, non-ASCII text and non-str keys included.
+    assert json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
 def test_json_encode_unserializable_raises() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not JSON serializable"):
         json_encode(object())
+    with pytest.raises(TypeError, match="keys must be"):
+        json_encode({(1, 2): 3})
+
+
+def test_json_encode_circular_reference_raises_every_time() -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    for _ in range(2):  # a failed call must leave nothing behind for the next one
+        with pytest.raises(ValueError, match="Circular reference"):
+            json_encode(loop)
+    assert json_encode({"a": [1, {"b": None}]}) == '{"a": [1, {"b": null}]}'
 
 
 def test_json_decode_invalid_raises_value_error() -> None:
