@@ -155,12 +155,13 @@ class HTTPHeaders(MutableMapping[str, str]):
             # Exact type checks first: isinstance() against an ABC subclass
             # costs more than building a small header set.
             if type(source) is dict:
-                target = self._dict
                 cache = _NORMALIZED_NAMES
-                for name, value in source.items():
-                    target[cache.get(name) or _normalize_name(name)] = value
+                self._dict = {
+                    cache.get(name) or _normalize_name(name): value
+                    for name, value in source.items()
+                }
                 return
-            if isinstance(source, HTTPHeaders):
+            if type(source) is HTTPHeaders or isinstance(source, HTTPHeaders):
                 self._dict = source._dict.copy()
                 if source._multi:
                     self._multi = {name: list(values) for name, values in source._multi.items()}

@@ -166,6 +166,25 @@ def test_access_log_levels(client_for: Any, caplog: pytest.LogCaptureFixture) ->
     assert float(message.split()[-1][:-2]) >= 0
 
 
+def test_overridden_get_handler_delegate_is_used(client_for: Any) -> None:
+    seen: list[tuple[str, Any, Any]] = []
+
+    class Tracing(Application):
+        def get_handler_delegate(self, request: Any, target_class: Any, target_kwargs: Any = None,
+                                 path_args: Any = None, path_kwargs: Any = None) -> Any:
+            seen.append((target_class.__name__, target_kwargs, path_args))
+            return super().get_handler_delegate(
+                request, target_class, target_kwargs, path_args, path_kwargs
+            )
+
+    client = client_for(Tracing([(r"/a/(\w+)", Echo, {"name": "n"}), (r"/", Echo)]))
+    body = client.get("/a/x").json()
+    assert (body["name"], body["args"]) == ("n", ["x"])
+    body = client.get("/").json()
+    assert (body["name"], body["args"]) == ("echo", [])
+    assert seen == [("Echo", {"name": "n"}, [b"x"]), ("Echo", None, None)]
+
+
 def test_log_function_setting(client_for: Any) -> None:
     seen: list[tuple[int, str]] = []
 
@@ -190,6 +209,39 @@ def test_log_request_skipped_when_disabled(caplog: pytest.LogCaptureFixture) -> 
         Application().log_request(Handler())  # type: ignore[arg-type]
     finally:
         logging.getLogger("dualweb.access").setLevel(logging.NOTSET)
+
+
+def test_access_log_follows_level_changes_between_requests(
+    client_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # log_request reads logging's per-level cache: it must see every change.
+    client = client_for(Application([(r"/", Echo)]))
+    access = logging.getLogger("dualweb.access")
+
+    def lines() -> int:
+        return len([r for r in caplog.records if r.name == "dualweb.access"])
+
+    with caplog.at_level(logging.INFO, logger="dualweb.access"):
+        access.setLevel(logging.WARNING)
+        client.get("/")
+        assert lines() == 0
+        access.setLevel(logging.INFO)
+        client.get("/")
+        assert lines() == 1
+        access.disabled = True
+        try:
+            client.get("/")
+        finally:
+            access.disabled = False
+        assert lines() == 1
+        logging.disable(logging.INFO)
+        try:
+            client.get("/")
+        finally:
+            logging.disable(logging.NOTSET)
+        assert lines() == 1
+        client.get("/")
+        assert lines() == 2
 
 
 # -- built-in handlers ----------------------------------------------------------------------------

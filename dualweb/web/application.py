@@ -43,6 +43,9 @@ _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _INFO = logging.INFO
 _WARNING = logging.WARNING
 _ERROR = logging.ERROR
+# logging's own per-level answer cache for the access logger (cleared in
+# place by logging whenever levels change), read without a method call.
+_ACCESS_LEVELS: dict[int, bool] = getattr(access_log, "_cache", {})
 
 
 class _ApplicationRouter(ReversibleRuleRouter):
@@ -69,7 +72,19 @@ class _ApplicationRouter(ReversibleRuleRouter):
     ) -> HTTPMessageDelegate | None:
         """Create a handler delegate for RequestHandler classes; defer to the base for the rest."""
         if isinstance(target, type) and issubclass(target, RequestHandler):
-            return self.application.get_handler_delegate(request, target, **target_params)
+            application = self.application
+            if type(application).get_handler_delegate is _GET_HANDLER_DELEGATE:
+                # Not overridden: build the delegate without the extra call and re-packing.
+                get = target_params.get
+                return _HandlerDelegate(
+                    application,
+                    request,
+                    target,
+                    get("target_kwargs"),
+                    get("path_args"),
+                    get("path_kwargs"),
+                )
+            return application.get_handler_delegate(request, target, **target_params)
         return super().get_target_delegate(target, request, **target_params)
 
 
@@ -281,7 +296,10 @@ class Application(ReversibleRouter):
             return
         status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
-        if not access_log.isEnabledFor(level):
+        enabled = _ACCESS_LEVELS.get(level)
+        if enabled is None:
+            enabled = access_log.isEnabledFor(level)
+        if not enabled or access_log.disabled:
             return
         request_time = 1000.0 * handler.request.request_time()
         access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
@@ -395,6 +413,9 @@ class _HandlerDelegate(HTTPMessageDelegate):
             self._task = asyncio.ensure_future(coroutine)
             self._task.add_done_callback(_log_task_error)
         return prepared
+
+
+_GET_HANDLER_DELEGATE = Application.get_handler_delegate
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:
