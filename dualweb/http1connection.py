@@ -45,7 +45,7 @@ from dualweb.connection import (
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
-from dualweb.routing import _RoutingDelegate
+from dualweb.routing import Router, _route, _RoutingDelegate
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPHeaders
@@ -420,6 +420,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_processing",
         "_reading_paused",
         "_request_conn",
+        "_router",
         "_server_delegate",
         "_start",
         "_task",
@@ -440,10 +441,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         on_lost: Callable[[HTTP1ServerProtocol], None] | None = None,
         start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
         on_made: Callable[[HTTP1ServerProtocol], None] | None = None,
+        router: Router | None = None,
     ) -> None:
         self.params = params = params or HTTP1ConnectionParameters()
         self._server_delegate = delegate
         self._on_made = on_made
+        # A Router (an Application) whose start_request is the standard one:
+        # requests are routed here directly, without a routing delegate.
+        self._router = None if params.decompress else router
         # The server may hand over its request callback's start_request so
         # each request skips its own pass-through method.
         self._start = start_request or delegate.start_request
@@ -624,8 +629,20 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._arm(self._body_deadline)
         request_conn = HTTP1RequestConnection(self)
         self._request_conn = request_conn
-        delegate = self._start(self, request_conn)
         params = self.params
+        router = self._router
+        if router is not None:
+            if params.xheaders:
+                self.context.apply_xheaders(request.headers)
+            self._pending_continue = request.expect_continue
+            start_line = request.start_line
+            headers = request.headers
+            routed = self._delegate = _route(router, self, request_conn, start_line, headers)
+            result = routed.headers_received(start_line, headers)
+            if result is not None:
+                self._dispatch(result)
+            return
+        delegate = self._start(self, request_conn)
         if params.decompress:
             delegate = _GzipDelegate(delegate, params.chunk_size)
         self._delegate = delegate
@@ -636,9 +653,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if type(delegate) is _RoutingDelegate:
             # Later calls go straight to the routed delegate: one call fewer
             # per event, and _RoutingDelegate would only forward them.
-            routed = delegate.delegate
-            if routed is not None:
-                self._delegate = routed
+            inner = delegate.delegate
+            if inner is not None:
+                self._delegate = inner
         if result is not None:
             self._dispatch(result)
 

@@ -33,6 +33,7 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
+from dualweb.routing import Router
 from dualweb.tcpserver import TCPServer
 
 if TYPE_CHECKING:
@@ -117,8 +118,16 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         self._start: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = start
         # Connections call the callback's start_request directly unless a
         # subclass overrides ours.
-        self._direct_start = (
-            start if type(self).start_request is HTTPServer.start_request else None
+        own_start = type(self).start_request is HTTPServer.start_request
+        self._direct_start = start if own_start else None
+        # A Router with the standard start_request (an Application) is
+        # routed by the connection itself, without a per-request routing delegate.
+        self._router = (
+            request_callback
+            if own_start
+            and isinstance(request_callback, Router)
+            and type(request_callback).start_request is Router.start_request
+            else None
         )
 
     def _protocol_factory(self) -> asyncio.BaseProtocol:
@@ -134,6 +143,7 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             self._untrack,
             start_request=self._direct_start,
             on_made=self._track,
+            router=self._router,
         )
 
     def start_request(

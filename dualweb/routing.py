@@ -153,19 +153,9 @@ class _RoutingDelegate(HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         if not isinstance(start_line, RequestStartLine):
             raise TypeError("a Router can only route requests, got a response start line")
-        request = HTTPServerRequest(
-            connection=self.request_conn,
-            server_connection=self.server_conn,
-            start_line=start_line,
-            headers=headers,
+        delegate = self.delegate = _route(
+            self.router, self.server_conn, self.request_conn, start_line, headers
         )
-        delegate = self.router.find_handler(request)
-        if delegate is None:
-            app_log.debug(
-                "Delegate for %s %s request not found", start_line.method, start_line.path
-            )
-            delegate = _NotFoundDelegate(self.request_conn)
-        self.delegate = delegate
         return delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -179,6 +169,31 @@ class _RoutingDelegate(HTTPMessageDelegate):
     def on_connection_close(self) -> None:
         if self.delegate is not None:
             self.delegate.on_connection_close()
+
+
+def _route(
+    router: Router,
+    server_conn: object,
+    request_conn: HTTPConnection,
+    start_line: RequestStartLine,
+    headers: HTTPHeaders,
+) -> HTTPMessageDelegate:
+    """Build the request and return the delegate ``router`` picks (a 404 one if none).
+
+    :class:`_RoutingDelegate` uses it, and the native server calls it
+    directly for a plain :class:`Router` (skipping the routing delegate).
+    """
+    request = HTTPServerRequest(
+        connection=request_conn,
+        server_connection=server_conn,
+        start_line=start_line,
+        headers=headers,
+    )
+    delegate = router.find_handler(request)
+    if delegate is None:
+        app_log.debug("Delegate for %s %s request not found", start_line.method, start_line.path)
+        delegate = _NotFoundDelegate(request_conn)
+    return delegate
 
 
 class _NotFoundDelegate(HTTPMessageDelegate):
@@ -582,14 +597,20 @@ class RuleRouter(Router):
         params: dict[str, Any] | None
         for rule, exact in candidates:
             if exact:
-                params = {}
+                # A literal path has no groups: no match() call, no params dict.
+                if rule.target_kwargs:
+                    delegate = self.get_target_delegate(
+                        rule.target, request, target_kwargs=rule.target_kwargs
+                    )
+                else:
+                    delegate = self.get_target_delegate(rule.target, request)
             else:
                 params = rule.matcher.match(request)
                 if params is None:
                     continue
-            if rule.target_kwargs:
-                params["target_kwargs"] = rule.target_kwargs
-            delegate = self.get_target_delegate(rule.target, request, **params)
+                if rule.target_kwargs:
+                    params["target_kwargs"] = rule.target_kwargs
+                delegate = self.get_target_delegate(rule.target, request, **params)
             if delegate is not None:
                 return delegate
         return None
