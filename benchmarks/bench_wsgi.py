@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import re
@@ -74,14 +75,16 @@ def cpu_seconds(pid: int) -> float:
 class Gunicorn:
     """``gunicorn -w 1 -k sync`` serving one app, pinned to CPU 0."""
 
-    def __init__(self, target: str, cpu: str = "0") -> None:
+    def __init__(
+        self, target: str, cpu: str = "0", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         cmd = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "sync"]
         cmd += ["-b", f"127.0.0.1:{self.port}", "--chdir", str(APPS_DIR)]
         cmd += ["--log-level", "warning", target]
         if shutil.which("taskset"):
             cmd = ["taskset", "-c", cpu, *cmd]
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore", **(extra_env or {}))
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
         self.worker = self._wait_ready()
 
@@ -184,6 +187,52 @@ def print_table(results: dict[tuple[str, str], list[tuple[float, float]]]) -> No
             )
 
 
+# -- inside the worker -----------------------------------------------------------
+
+
+def fetch(port: int, path: str) -> bytes:
+    """GET ``path`` from 127.0.0.1:``port`` with HTTP/1.0; return the body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.partition(b"\r\n\r\n")[2]
+
+
+def run_inside(reps: int, seconds: int, connections: int, profile: bool) -> None:
+    """Time each app's WSGI call inside the gunicorn worker (apps/timed_bench.py)."""
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    for _rep in range(reps):
+        for name, target in APPS.items():
+            extra = {"BENCH_TARGET": target, "BENCH_PROFILE": "1" if profile else ""}
+            server = Gunicorn("timed_bench:app", extra_env=extra)
+            try:
+                for route, path in ROUTES.items():
+                    url = f"http://127.0.0.1:{server.port}{path}"
+                    load(url, 1, connections)  # warm-up
+                    fetch(server.port, "/__timing__")
+                    fetch(server.port, "/__profile__")
+                    before = cpu_seconds(server.worker)
+                    _rps, total, _failed = load(url, seconds, connections)
+                    used = cpu_seconds(server.worker) - before
+                    timing = json.loads(fetch(server.port, "/__timing__"))
+                    row = (timing["wall_us"], timing["cpu_us"], 1e6 * used / max(total, 1))
+                    results.setdefault((name, route), []).append(row)
+                    if profile and name == "dualweb":
+                        print(f"--- dualweb {route} inside the worker ---")
+                        print(fetch(server.port, "/__profile__").decode())
+            finally:
+                server.stop()
+    print("in-call: the WSGI call timed inside the worker (medians); worker: all CPU per request")
+    print(f"{'route':6} {'app':8} {'in-call µs':>10} {'in-call CPU':>11} {'worker CPU':>10}")
+    for route in ROUTES:
+        for name in APPS:
+            rows = results[(name, route)]
+            wall, cpu, worker = (statistics.median(r[i] for r in rows) for i in range(3))
+            print(f"{route:6} {name:8} {wall:10.1f} {cpu:11.1f} {worker:10.1f}")
+
+
 # -- in-process ------------------------------------------------------------------
 
 
@@ -284,9 +333,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--micro", action="store_true", help="in-process µs per call")
     parser.add_argument("--profile", action="store_true", help="cProfile dualweb in-process")
+    parser.add_argument(
+        "--inside", action="store_true", help="time each app's WSGI call inside the worker"
+    )
+    parser.add_argument(
+        "--inside-profile", action="store_true", help="--inside, with cProfile of dualweb"
+    )
     parser.add_argument("--count", type=int, default=20000, help="calls per in-process run")
     args = parser.parse_args()
-    if args.micro:
+    if args.inside or args.inside_profile:
+        run_inside(args.reps, args.seconds, args.connections, args.inside_profile)
+    elif args.micro:
         run_micro(args.count)
     elif args.profile:
         run_profile(args.count)
