@@ -114,13 +114,14 @@ _Picker = Callable[[Mapping[str, Any]], tuple[str, ...]]
 
 
 def _make_picker(keys: tuple[str, ...]) -> _Picker:
-    """A function returning ``environ``'s values for ``keys`` (always a tuple)."""
-    if len(keys) >= 2:
-        return itemgetter(*keys)
-    if keys:
-        key = keys[0]
-        return lambda environ: (environ[key],)
-    return lambda environ: ()
+    """An ``itemgetter`` returning ``environ``'s values for ``keys``, then two more.
+
+    ``itemgetter`` returns a bare value, not a tuple, for a single key; padding
+    with ``REQUEST_METHOD`` (always present) keeps it a tuple whatever the
+    count, without a Python-level wrapper. Callers zip the result with the
+    header names, which stops before the padding.
+    """
+    return itemgetter(*keys, "REQUEST_METHOD", "REQUEST_METHOD")
 
 
 def _error_page(code: int, reason: str, detail: str | None = None) -> bytes:
@@ -377,7 +378,8 @@ class WSGIAdapter:
         # the values picked by one C-level itemgetter call.
         shape = self._shapes.get(tuple(environ))
         if shape is not None:
-            fields = dict(zip(shape[0], shape[1](environ), strict=True))
+            # Not strict: the picked values end with padding (see _make_picker).
+            fields = dict(zip(shape[0], shape[1](environ), strict=False))
         else:
             fields = self._learn_fields(environ)
         content_type = environ.get("CONTENT_TYPE")
