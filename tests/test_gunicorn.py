@@ -125,6 +125,24 @@ def test_startup_warns_about_the_async_route(server: RunningServer) -> None:
     assert "/async -> AsyncHandler: AsyncHandler.get is a coroutine" in stderr
 
 
+def test_one_server_and_date_header_on_repeated_requests(server: RunningServer) -> None:
+    # The adapter leaves Server and Date to gunicorn: the client sees each once,
+    # and repeated requests (headers differing each time) get their own answers.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for name in ("a", "b", "c"):
+            conn.request("GET", f"/api?name={name}", headers={"X-Extra": name})
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200
+            assert json.loads(body)["hello"] == name
+            assert len(resp.headers.get_all("Server") or []) == 1
+            assert len(resp.headers.get_all("Date") or []) == 1
+            assert resp.headers.get_all("Content-Length") == [str(len(body))]
+    finally:
+        conn.close()
+
+
 def test_json_route(server: RunningServer) -> None:
     status, headers, body = server.request("GET", "/api?name=gunicorn")
     assert status == 200
