@@ -307,9 +307,16 @@ class _ServerReader(_Reader):
         raw_method = parser.get_method()  # type: ignore[union-attr]
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         path = self.url.decode("latin-1")
-        headers = self.take_headers()
-        # After take_headers the dict holds each framing header's joined value.
-        fields = headers._dict
+        # take_headers(), inline for the common case of no repeated names.
+        fields = self.fields
+        if self.repeated is None:
+            headers = _make_headers(fields)
+            self.fields = {}
+            self.reading_headers = False
+            self.body_bytes = 0
+        else:
+            headers = self.take_headers()
+        # The dict now holds each framing header's joined value.
         length = fields.get(_CONTENT_LENGTH)
         coding = fields.get(_TRANSFER_ENCODING)
         connection = fields.get(_CONNECTION)
@@ -649,9 +656,24 @@ class HTTP1ServerCodec(_Codec):
         code = start_line.code
         if code == 101:
             return self._switch_protocols(start_line, headers)
-        status = _status_line(code, start_line.reason)
-        block = _header_block(headers)
+        known = _STATUS_LINES.get(code)
+        if known is not None and known[0] == start_line.reason:
+            status = known[1]
+        else:
+            status = _status_line(code, start_line.reason)
         fields = headers._dict
+        if headers._multi is None and fields:
+            try:
+                block = "\r\n".join(map(": ".join, fields.items()))
+            except TypeError:
+                block = _header_block(headers)
+            else:
+                # n lines joined by CRLF hold exactly n - 1 CRs and LFs.
+                expected = len(fields) - 1
+                if block.count("\n") != expected or block.count("\r") != expected:
+                    _check_no_newlines(block, expected + 1)
+        else:
+            block = _header_block(headers)
         length = fields.get(_CONTENT_LENGTH)
         connection = fields.get(_CONNECTION)
         if connection is not None:
@@ -738,31 +760,31 @@ class HTTP1ServerCodec(_Codec):
         than the declared ``Content-Length`` were written (the connection
         must then be closed).
         """
-        if self._response_state == self._DONE:
-            raise LocalProtocolError("finish() called twice")
         if self._response_state != self._SENDING:
+            if self._response_state == self._DONE:
+                raise LocalProtocolError("finish() called twice")
             raise LocalProtocolError("finish() before write_headers()")
-        self._response_state = self._DONE
         if self._remaining_out > 0:
+            self._response_state = self._DONE
             self.must_close = True
             raise LocalProtocolError(
                 f"Tried to write {self._remaining_out} bytes less than Content-Length"
             )
+        tail = b"0\r\n\r\n" if self._chunked_out else b""
         if not self.request_complete:
             # The body was not read to its end; closing is the only way to
             # avoid reading (and trusting) the rest.
             self.must_close = True
-        tail = b"0\r\n\r\n" if self._chunked_out else b""
-        if not self.must_close:
-            self._start_next_cycle()
+        if self.must_close:
+            self._response_state = self._DONE
+        else:
+            # Ready for the next request (inline: this runs once per response).
+            self._request = None
+            self.in_request = False
+            self.request_complete = False
+            self._response_state = self._IDLE
+            self._chunked_out = False
         return tail
-
-    def _start_next_cycle(self) -> None:
-        self._request = None
-        self.in_request = False
-        self.request_complete = False
-        self._response_state = self._IDLE
-        self._chunked_out = False
 
     @property
     def response_started(self) -> bool:

@@ -752,10 +752,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             raise
         if tail:
             self.write_bytes(tail)
-        self._end_request()
         if codec.must_close:
+            self._end_request()
             self.close()
             return
+        # _end_request() for the usual case: the codec is ready for the next request.
+        if self.params.xheaders:
+            self.context.unapply_xheaders()
+        self._request_conn = None
+        self._delegate = None
         # Idle from now: the timer handle moves only if this deadline is
         # earlier than the one it is set for (see _arm), so on a busy
         # connection this is a clock read and a float store.
