@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 from collections.abc import Callable, Coroutine
@@ -57,6 +58,13 @@ def run_loop(loop_kind: str, main: Callable[[], Coroutine[Any, Any, None]]) -> N
         uvloop.run(main())
     else:
         asyncio.run(main())
+
+
+def check_loop(loop_kind: str) -> None:
+    """Fail if the running loop is not of ``loop_kind`` (importing dualweb may install uvloop)."""
+    running = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    if (running == "uvloop") != (loop_kind == "uvloop"):
+        raise RuntimeError(f"asked for a {loop_kind} loop but running on {running}")
 
 
 async def forever() -> None:
@@ -109,6 +117,7 @@ def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
 
     async def main() -> None:
         app.listen(port, "127.0.0.1", backlog=1024)
+        check_loop(loop_kind)
         await forever()
 
     run_loop(loop_kind, main)
@@ -147,6 +156,7 @@ def serve_dualweb_raw(port: int, routes: int, loop_kind: str) -> None:
 
     async def main() -> None:
         HTTPServer(App()).listen(port, "127.0.0.1", backlog=1024)
+        check_loop(loop_kind)
         await forever()
 
     run_loop(loop_kind, main)
@@ -195,6 +205,7 @@ def serve_tornado(port: int, routes: int, loop_kind: str) -> None:
 
     async def main() -> None:
         tornado.web.Application(handlers).listen(port, "127.0.0.1", backlog=1024)
+        check_loop(loop_kind)
         await forever()
 
     run_loop(loop_kind, main)
@@ -352,6 +363,7 @@ def serve_raw_protocol(port: int, routes: int, loop_kind: str) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         await loop.create_server(RawProtocol, "127.0.0.1", port, backlog=1024)
+        check_loop(loop_kind)
         await forever()
 
     run_loop(loop_kind, main)
@@ -378,6 +390,9 @@ def main() -> None:
     if args.routes and args.server not in ROUTING_SERVERS:
         parser.error(f"{args.server} has no router; --routes needs one of {ROUTING_SERVERS}")
     raise_nofile_limit()
+    if args.loop == "asyncio":
+        # Importing dualweb switches new loops to uvloop unless told not to.
+        os.environ["DUALWEB_UVLOOP"] = "0"
     SERVE[args.server](args.port, args.routes, args.loop)
 
 
