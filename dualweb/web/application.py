@@ -75,6 +75,8 @@ class _ApplicationRouter(ReversibleRuleRouter):
             application = self.application
             if type(application).get_handler_delegate is _GET_HANDLER_DELEGATE:
                 # Not overridden: build the delegate without the extra call and re-packing.
+                if not target_params:  # a literal path without rule kwargs
+                    return _HandlerDelegate(application, request, target, None, None, None)
                 get = target_params.get
                 return _HandlerDelegate(
                     application,

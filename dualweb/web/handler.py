@@ -202,7 +202,8 @@ class RequestHandler(
             connection.set_close_callback(self.on_connection_close)
         if kwargs:
             self.initialize(**kwargs)
-        else:
+        elif type(self).initialize is not _default_initialize:
+            # (The default, with no arguments, does nothing: skip the call.)
             self.initialize()
 
     # -- hooks -------------------------------------------------------------
@@ -261,7 +262,8 @@ class RequestHandler(
         self._headers = _wrap_normalized(
             {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
         )
-        self.set_default_headers()
+        if type(self).set_default_headers is not _BASE_SET_DEFAULT_HEADERS:
+            self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
         self._reason = "OK"
@@ -442,7 +444,8 @@ class RequestHandler(
         connection.finish()
         self.application.log_request(self)
         self._finished = True
-        self.on_finish()
+        if type(self).on_finish is not _BASE_ON_FINISH:
+            self.on_finish()
         return future
 
     def _complete_headers(self) -> None:
@@ -457,7 +460,25 @@ class RequestHandler(
                 and cls.set_etag_header is _DEFAULT_SET_ETAG
                 and cls.check_etag_header is _DEFAULT_CHECK_ETAG
             ):
-                status = self._default_etag(fields)
+                # set_etag_header + check_etag_header, inlined. The body is
+                # joined once here and kept joined, so _flush does not join it again.
+                buffer = self._write_buffer
+                if len(buffer) == 1:
+                    body = buffer[0]
+                else:
+                    body = b"".join(buffer)
+                    self._write_buffer = [body]
+                # A quoted hex digest is always a valid value, and "Etag" is absent.
+                etag = fields["Etag"] = '"' + _sha1(body).hexdigest() + '"'
+                request_headers = self.request.headers
+                if type(request_headers) is HTTPHeaders:
+                    inm = request_headers._dict.get("If-None-Match")
+                else:
+                    inm = request_headers.get("If-None-Match")
+                if inm and etag_matches(inm, etag):
+                    self._write_buffer = []
+                    self.set_status(304)
+                    status = 304
             else:
                 self.set_etag_header()
                 if self.check_etag_header():
@@ -473,31 +494,6 @@ class RequestHandler(
             length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
             # Absent, so it has no repeated values to drop: a plain dict store suffices.
             fields["Content-Length"] = str(length)
-
-    def _default_etag(self, fields: dict[str, str]) -> int:
-        """What set_etag_header + check_etag_header do when none is overridden; the new status.
-
-        The body is joined once here and kept joined, so flushing does not join it again.
-        """
-        buffer = self._write_buffer
-        if len(buffer) == 1:
-            body = buffer[0]
-        else:
-            body = b"".join(buffer)
-            self._write_buffer = [body]
-        # A hex digest in quotes is always a valid header value, and "Etag" is
-        # absent (checked by the caller), so a plain dict store suffices.
-        etag = fields["Etag"] = '"' + _sha1(body).hexdigest() + '"'
-        request_headers = self.request.headers
-        if type(request_headers) is HTTPHeaders:
-            inm = request_headers._dict.get("If-None-Match")
-        else:
-            inm = request_headers.get("If-None-Match")
-        if inm and etag_matches(inm, etag):
-            self._write_buffer = []
-            self.set_status(304)
-            return 304
-        return 200
 
     def detach(self) -> Any:
         """Take over the connection from HTTP (for protocols like WebSockets); native only.
@@ -566,11 +562,13 @@ class RequestHandler(
     ) -> Awaitable[None] | None:
         """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
         self._transforms = transforms
+        # The hooks that do nothing by default are not called unless overridden.
         try:
             self._begin(args, kwargs)
-            result = self.prepare()
-            if result is not None:
-                return self._resume(self._awaitable(result, "prepare"), _AFTER_PREPARE)
+            if type(self).prepare is not _BASE_PREPARE:
+                result = self.prepare()
+                if result is not None:
+                    return self._resume(self._awaitable(result, "prepare"), _AFTER_PREPARE)
             if self._after_prepare():
                 return None
             if self._stream_request_body:
@@ -740,6 +738,9 @@ class RequestHandler(
         return result
 
 
+_BASE_PREPARE = RequestHandler.prepare
+_BASE_ON_FINISH = RequestHandler.on_finish
+_BASE_SET_DEFAULT_HEADERS = OutputMixin.set_default_headers
 _DEFAULT_COMPUTE_ETAG = OutputMixin.compute_etag
 _DEFAULT_SET_ETAG = OutputMixin.set_etag_header
 _DEFAULT_CHECK_ETAG = OutputMixin.check_etag_header
