@@ -135,6 +135,34 @@ def test_lifecycle_order_and_initialize_kwargs(client_for: Any) -> None:
     assert calls == ["initialize:t1", "prepare", "get:hi", "on_finish"]
 
 
+def test_hooks_from_mixins_and_argumentless_initialize_run(client_for: Any) -> None:
+    # The core skips the base no-op hooks; overrides anywhere in the MRO must still run.
+    calls: list[str] = []
+
+    class HooksMixin:
+        def set_default_headers(self) -> None:
+            calls.append("set_default_headers")
+            self.set_header("X-Mixin", "1")  # type: ignore[attr-defined]
+
+        def prepare(self) -> None:
+            calls.append("prepare")
+
+        def on_finish(self) -> None:
+            calls.append("on_finish")
+
+    class Handler(HooksMixin, RequestHandler):
+        def initialize(self) -> None:
+            calls.append("initialize")
+
+        def get(self) -> None:
+            calls.append("get")
+            self.write("ok")
+
+    resp = client_for(app_with((r"/", Handler))).get("/")
+    assert (resp.status, resp.body, resp.headers["X-Mixin"]) == (200, b"ok", "1")
+    assert calls == ["set_default_headers", "initialize", "prepare", "get", "on_finish"]
+
+
 def test_prepare_finishing_skips_verb(client_for: Any) -> None:
     seen: list[str] = []
 
