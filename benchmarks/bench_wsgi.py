@@ -217,20 +217,28 @@ def run_inside(reps: int, seconds: int, connections: int, profile: bool) -> None
                     _rps, total, _failed = load(url, seconds, connections)
                     used = cpu_seconds(server.worker) - before
                     timing = json.loads(fetch(server.port, "/__timing__"))
-                    row = (timing["wall_us"], timing["cpu_us"], 1e6 * used / max(total, 1))
+                    row = (timing["median_us"], timing["mean_us"], 1e6 * used / max(total, 1))
                     results.setdefault((name, route), []).append(row)
                     if profile and name == "dualweb":
                         print(f"--- dualweb {route} inside the worker ---")
                         print(fetch(server.port, "/__profile__").decode())
             finally:
                 server.stop()
-    print("in-call: the WSGI call timed inside the worker (medians); worker: all CPU per request")
-    print(f"{'route':6} {'app':8} {'in-call µs':>10} {'in-call CPU':>11} {'worker CPU':>10}")
+    print("in-call: µs per WSGI call timed inside the worker (median and mean of the calls);")
+    print("worker CPU: the worker's utime+stime per request. Medians over the repetitions.")
+    print(
+        f"{'route':6} {'app':8} {'in-call med':>11} {'over bare':>9} {'in-call mean':>12}"
+        f" {'worker CPU':>10}"
+    )
     for route in ROUTES:
+        bare = statistics.median(r[0] for r in results[("bare", route)])
         for name in APPS:
             rows = results[(name, route)]
-            wall, cpu, worker = (statistics.median(r[i] for r in rows) for i in range(3))
-            print(f"{route:6} {name:8} {wall:10.1f} {cpu:11.1f} {worker:10.1f}")
+            median, mean, worker = (statistics.median(r[i] for r in rows) for i in range(3))
+            print(
+                f"{route:6} {name:8} {median:11.1f} {median - bare:+9.1f} {mean:12.1f}"
+                f" {worker:10.1f}"
+            )
 
 
 # -- in-process ------------------------------------------------------------------
