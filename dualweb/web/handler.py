@@ -440,7 +440,7 @@ class RequestHandler(
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
         connection.set_close_callback(None)
-        future = self._flush(include_footers=True)
+        future = self._flush(True)
         connection.finish()
         self.application.log_request(self)
         self._finished = True

@@ -151,8 +151,11 @@ class OutputMixin:
         elif isinstance(chunk, str):
             self._write_buffer.append(chunk.encode("utf-8"))
         elif isinstance(chunk, dict):
-            # A constant, safe value: no need for set_header's checks.
-            self._headers["Content-Type"] = _JSON_UTF8
+            if type(self).set_header is _BASE_SET_HEADER:
+                # A constant, safe value: set_header's checks would find nothing.
+                self._headers["Content-Type"] = _JSON_UTF8
+            else:
+                self.set_header("Content-Type", _JSON_UTF8)
             self._write_buffer.append(json_encode(chunk).encode("utf-8"))
         elif isinstance(chunk, list):
             raise TypeError(_LIST_WRITE_MESSAGE)
@@ -223,6 +226,9 @@ class OutputMixin:
         # A 304 (and any bodiless status) must not describe a representation.
         for name in _REPRESENTATION_HEADERS:
             self.clear_header(name)
+
+
+_BASE_SET_HEADER = OutputMixin.set_header
 
 
 def is_absolute(path: str) -> bool:
