@@ -217,7 +217,6 @@ class _Reader:
     """
 
     __slots__ = (
-        "body_bytes",
         "chunk_size",
         "events",
         "fields",
@@ -239,7 +238,6 @@ class _Reader:
         self.fields: dict[str, str] = {}
         self.repeated: list[tuple[str, str]] | None = None
         self.header_bytes = 0
-        self.body_bytes = 0
         self.reading_headers = True
         self.messages = 0
 
@@ -274,11 +272,9 @@ class _Reader:
             for key, value in repeated:
                 add(key, value)
         self.reading_headers = False
-        self.body_bytes = 0
         return headers
 
     def on_body(self, body: bytes) -> None:
-        self.body_bytes += len(body)
         size = self.chunk_size
         if len(body) <= size:
             self.events.append(Data(body))
@@ -313,7 +309,6 @@ class _ServerReader(_Reader):
             headers = _make_headers(fields)
             self.fields = {}
             self.reading_headers = False
-            self.body_bytes = 0
         else:
             headers = self.take_headers()
         # The dict now holds each framing header's joined value.
@@ -505,6 +500,7 @@ class HTTP1ServerCodec(_Codec):
         "_response_state",
         "_switching",
         "default_max_body_size",
+        "events",
         "in_request",
         "must_close",
         "no_keep_alive",
@@ -532,6 +528,9 @@ class HTTP1ServerCodec(_Codec):
         )
         self._parser = httptools.HttpRequestParser(self._reader)
         self._reader.parser = self._parser
+        self.events = self._reader.events
+        """The queue behind :meth:`next_event` (read it, never change it): empty
+        with no request in progress means :data:`NEED_DATA`."""
         self.default_max_body_size = max_body_size or _DEFAULT_MAX_BODY_SIZE
         self._max_body_size = self.default_max_body_size
         self.no_keep_alive = no_keep_alive
@@ -615,6 +614,27 @@ class HTTP1ServerCodec(_Codec):
             self.must_close = True
             events.clear()
         return event
+
+    def take_end_of_message(self) -> bool:
+        """Take :data:`END_OF_MESSAGE` if it is the next event of the current request.
+
+        A shortcut for drivers after a request without a body (the common
+        case): ``True`` means exactly what ``next_event() is END_OF_MESSAGE``
+        would; on ``False`` nothing was consumed, so call :meth:`next_event`.
+        """
+        events = self._reader.events
+        if (
+            events
+            and events[0] is END_OF_MESSAGE
+            and self._request is not None
+            and not self.request_complete
+        ):
+            # Only a request declaring no body (or 0 bytes) can end here.
+            events.popleft()
+            self._declared = -1
+            self.request_complete = True
+            return True
+        return False
 
     def _too_large(self) -> ProtocolError:
         self._error = True
@@ -715,6 +735,10 @@ class HTTP1ServerCodec(_Codec):
         self._remaining_out = remaining
         self._response_state = self._SENDING
         if chunk and not self._discard_body:
+            if not chunked and len(chunk) <= remaining:
+                # The whole Content-Length body in one go (_frame, inline).
+                self._remaining_out = remaining - len(chunk)
+                return head + chunk
             return head + self._frame(chunk)
         return head
 

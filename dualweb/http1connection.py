@@ -32,7 +32,7 @@ import asyncio
 import socket
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from dualweb import http1codec as codec_mod
 from dualweb.connection import (
@@ -197,6 +197,11 @@ class HTTPConnectionContext:
         """Restore the socket's own ``remote_ip`` and ``protocol`` after a request."""
         self.remote_ip = self._orig_remote_ip
         self.protocol = self._orig_protocol
+
+
+# What a protocol reports as its context before connection_made (never mutated:
+# xheaders are only applied to requests, which need a connection).
+_UNCONNECTED: Final = HTTPConnectionContext(None, None, "http")
 
 
 def _closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
@@ -461,7 +466,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         )
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self.context = HTTPConnectionContext(None, None, params.protocol or "http")
+        # The real context is built in connection_made, once the peer is known.
+        self.context = _UNCONNECTED
         self._delegate: HTTPMessageDelegate | None = None
         self._request_conn: HTTP1RequestConnection | None = None
         self._task: asyncio.Future[Any] | None = None
@@ -588,7 +594,21 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     if kind is not _ProtocolError:
                         self._send_continue()
                 if kind is _Request:
-                    self._start_request(cast(codec_mod.Request, event))
+                    # (No typing.cast here: it is a real call, once per request.)
+                    self._start_request(event)  # type: ignore[arg-type]
+                    if self._busy or self._closed or not codec.take_end_of_message():
+                        continue
+                    # A request without a body: finish it without another
+                    # trip through next_event (same steps as below).
+                    self._body_deadline = 0.0
+                    self._pending_continue = False
+                    delegate = self._delegate
+                    assert delegate is not None
+                    result = delegate.finish()
+                    if result is not None:
+                        self._dispatch(result)
+                    elif not codec.in_request and not codec.events:
+                        break  # answered, and nothing more received: NEED_DATA
                 elif event is END_OF_MESSAGE:
                     self._body_deadline = 0.0
                     self._pending_continue = False
@@ -600,11 +620,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 elif kind is _Data:
                     delegate = self._delegate
                     assert delegate is not None
-                    result = delegate.data_received(cast(codec_mod.Data, event).data)
+                    result = delegate.data_received(event.data)  # type: ignore[union-attr]
                     if result is not None:
                         self._dispatch(result)
                 elif kind is _ProtocolError:
-                    self._bad_request(cast(codec_mod.ProtocolError, event))
+                    self._bad_request(event)  # type: ignore[arg-type]
                 else:  # NEED_DATA, PAUSED (CONNECTION_CLOSED is not fed by this driver)
                     break
         except _BadBody as exc:
@@ -619,7 +639,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 transport = self._transport
                 if transport is not None:
                     transport.write(out[0] if len(out) == 1 else b"".join(out))
-        if self._reading_paused or codec.upgraded or codec.has_backlog:
+        if self._reading_paused or codec.upgraded or codec.events:
             self._flow_control()
 
     def _start_request(self, request: codec_mod.Request) -> None:

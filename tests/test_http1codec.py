@@ -712,3 +712,24 @@ def test_declared_length_is_on_the_request_event() -> None:
     event = codec.next_event()
     assert isinstance(event, Request) and event.content_length == 3
     assert event.headers["Content-Length"] == "3"
+
+
+def test_take_end_of_message_only_takes_a_bodiless_end() -> None:
+    codec = HTTP1ServerCodec()
+    assert not codec.take_end_of_message()  # nothing received yet
+    codec.receive_data(
+        b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    first = codec.next_event()
+    assert isinstance(first, Request) and first.start_line.path == "/a"
+    assert codec.take_end_of_message() and codec.request_complete
+    assert not codec.take_end_of_message()  # taken once
+    assert codec.next_event() is PAUSED  # the pipelined POST waits for the response
+    codec.send_response(OK, headers(Content_Length="0"))
+    codec.send_end()
+    second = codec.next_event()
+    assert isinstance(second, Request) and second.start_line.path == "/b"
+    assert not codec.take_end_of_message()  # its body comes first
+    data = codec.next_event()
+    assert isinstance(data, Data) and data.data == b"hi"
+    assert codec.take_end_of_message()
