@@ -296,12 +296,13 @@ def run_all(names: list[str], wanted: list[str], args: argparse.Namespace, lua: 
 
 def print_matrix(results: Results, servers: list[str], title: str, cost: bool) -> None:
     """One row per scenario, one column per server: median req/s or CPU µs/request."""
-    width = max(10, *(len(s) + 1 for s in servers))
+    widths = [max(9, len(server) + 2) for server in servers]
     print(f"\n{title}")
-    print(f"{'scenario':11}" + "".join(f"{s:>{width}}" for s in servers))
+    header = "".join(f"{s:>{w}}" for s, w in zip(servers, widths, strict=True))
+    print(f"{'scenario':11}{header}")
     for name, row in results.items():
         cells = []
-        for server in servers:
+        for server, width in zip(servers, widths, strict=True):
             if server not in row:
                 cells.append(f"{'-':>{width}}")
             else:

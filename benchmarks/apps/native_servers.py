@@ -8,7 +8,8 @@ Run one server in the foreground::
 serves the same four routes: ``/`` (``Hello, world``), ``/json`` (a small JSON
 document), ``/user/<digits>`` (a path argument) and ``POST /upload`` (answers
 the body's length). With ``--routes N`` it serves instead a table of ``N``
-regex routes ``/item{i}/([0-9]+)`` (each answering ``item {i} {n}``) followed
+regex routes ``/item{i}/([0-9]+)``, each with its own handler (a subclass per
+route, as in a real application) answering ``item {i} {n}``, followed
 by one catch-all ``/item[0-9]+/([0-9]+)`` answering ``shadowed``: a request
 for the last table route must get ``item {N-1} ...``, which proves the router
 kept first-match-in-declaration-order semantics.
@@ -97,8 +98,7 @@ def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
             self.write(str(len(self.request.body)))
 
     class Item(web.RequestHandler):
-        def initialize(self, index: int) -> None:
-            self.index = index
+        index = -1  # each route gets its own subclass, as real tables have distinct handlers
 
         def get(self, number: str) -> None:
             self.write(f"item {self.index} {number}")
@@ -109,7 +109,10 @@ def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
 
     handlers: list[Any]
     if routes:
-        handlers = [(rf"/item{i}/([0-9]+)", Item, {"index": i}) for i in range(routes)]
+        handlers = [
+            (rf"/item{i}/([0-9]+)", type(f"Item{i}", (Item,), {"index": i}))
+            for i in range(routes)
+        ]
         handlers.append((r"/item[0-9]+/([0-9]+)", Shadowed))
     else:
         handlers = [(r"/", Hello), (r"/json", Json), (r"/user/(\d+)", User), (r"/upload", Upload)]
@@ -186,8 +189,7 @@ def serve_tornado(port: int, routes: int, loop_kind: str) -> None:
             self.write(str(len(self.request.body)))
 
     class Item(tornado.web.RequestHandler):
-        def initialize(self, index: int) -> None:
-            self.index = index
+        index = -1  # each route gets its own subclass, as real tables have distinct handlers
 
         def get(self, number: str) -> None:
             self.write(f"item {self.index} {number}")
@@ -198,7 +200,10 @@ def serve_tornado(port: int, routes: int, loop_kind: str) -> None:
 
     handlers: list[Any]
     if routes:
-        handlers = [(rf"/item{i}/([0-9]+)", Item, {"index": i}) for i in range(routes)]
+        handlers = [
+            (rf"/item{i}/([0-9]+)", type(f"Item{i}", (Item,), {"index": i}))
+            for i in range(routes)
+        ]
         handlers.append((r"/item[0-9]+/([0-9]+)", Shadowed))
     else:
         handlers = [(r"/", Hello), (r"/json", Json), (r"/user/(\d+)", User), (r"/upload", Upload)]
