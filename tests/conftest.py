@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,9 +17,8 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def client_for(mode: str) -> Iterator[Callable[..., Client]]:
-    """``client_for(app, **driver_kwargs)`` → a :class:`tests.support.Client` in this mode."""
+@contextmanager
+def _client_factory(mode: str) -> Iterator[Callable[..., Client]]:
     clients: list[Client] = []
 
     def factory(app: Any, **kwargs: Any) -> Client:
@@ -26,6 +26,22 @@ def client_for(mode: str) -> Iterator[Callable[..., Client]]:
         clients.append(client)
         return client
 
-    yield factory
-    for client in clients:
-        client.close()
+    try:
+        yield factory
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.fixture
+def client_for(mode: str) -> Iterator[Callable[..., Client]]:
+    """``client_for(app, **driver_kwargs)`` → a :class:`tests.support.Client` in this mode."""
+    with _client_factory(mode) as factory:
+        yield factory
+
+
+@pytest.fixture
+def native_client_for() -> Iterator[Callable[..., Client]]:
+    """Like ``client_for``, for tests of native-only features (coroutines, streaming)."""
+    with _client_factory("native") as factory:
+        yield factory
