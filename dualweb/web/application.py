@@ -296,7 +296,11 @@ class Application(ReversibleRouter):
         if "log_function" in settings:
             settings["log_function"](handler)
             return
-        status = handler.get_status()
+        # get_status() unless overridden: the attribute is what it returns.
+        if type(handler).get_status is _BASE_GET_STATUS:
+            status = handler._status_code
+        else:
+            status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
         enabled = _ACCESS_LEVELS.get(level)
         if enabled is None:
@@ -418,6 +422,7 @@ class _HandlerDelegate(HTTPMessageDelegate):
 
 
 _GET_HANDLER_DELEGATE = Application.get_handler_delegate
+_BASE_GET_STATUS = RequestHandler.get_status
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:

@@ -40,8 +40,7 @@ from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLi
 from dualweb.httputil import (
     HTTPHeaders,
     HTTPInputError,
-    _wrap_normalized,
-    http_date_now,
+    _response_headers,
     responses,
 )
 from dualweb.log import app_log
@@ -258,10 +257,7 @@ class RequestHandler(
 
         Cookies set with ``set_cookie`` are kept.
         """
-        # The default names are constants in canonical case: no normalization needed.
-        self._headers = _wrap_normalized(
-            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
-        )
+        self._headers = _response_headers(SERVER_HEADER, HTML_UTF8)
         if type(self).set_default_headers is not _BASE_SET_DEFAULT_HEADERS:
             self.set_default_headers()
         self._write_buffer = []
@@ -491,7 +487,10 @@ class RequestHandler(
             self._clear_representation_headers()
         elif "Content-Length" not in fields:
             buffer = self._write_buffer
-            length = len(buffer[0]) if len(buffer) == 1 else sum(map(len, buffer))
+            if len(buffer) == 1:
+                length = len(buffer[0])
+            else:
+                length = sum(map(len, buffer)) if buffer else 0
             # Absent, so it has no repeated values to drop: a plain dict store suffices.
             fields["Content-Length"] = str(length)
 
