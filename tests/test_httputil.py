@@ -299,6 +299,23 @@ def test_request_host_argument_wins() -> None:
     assert (r.host, r.host_name) == ("b.com:80", "b.com")
 
 
+def test_request_host_name_is_assignable_and_ipv6_aware() -> None:
+    r = _request(headers={"Host": "[::1]:8080"})
+    assert (r.host, r.host_name) == ("[::1]:8080", "[::1]")
+    r.host_name = "override.example"  # as Tornado code may do (a plain attribute there)
+    assert r.host_name == "override.example"
+    r2 = _request(headers={"Host": "Plain.Example"})
+    assert r2.host_name == "plain.example"
+
+
+def test_request_host_from_headers_of_any_mapping_type() -> None:
+    class Headers(HTTPHeaders):
+        pass
+
+    r = HTTPServerRequest(uri="/", headers=Headers({"host": "sub.example:81"}))
+    assert (r.host, r.host_name) == ("sub.example:81", "sub.example")
+
+
 def test_arguments_are_a_separate_copy_of_query_arguments() -> None:
     r = _request("/?a=1")
     r.arguments["a"].append(b"2")
