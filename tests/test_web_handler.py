@@ -446,6 +446,39 @@ def test_etag_conditional_get(client_for: Any, if_none_match: str, status: int) 
         assert resp.body == b"Hello, world"
 
 
+def test_etag_and_length_cover_the_whole_body(client_for: Any) -> None:
+    class Parts(RequestHandler):
+        def get(self) -> None:
+            for part in ("a", "bc", "", "def"):
+                self.write(part)
+
+        head = get
+
+    class Empty(RequestHandler):
+        def get(self) -> None:
+            pass
+
+    class Preset(RequestHandler):
+        def get(self) -> None:
+            self.set_header("Etag", '"mine"')
+            self.write("body")
+
+    client = client_for(app_with((r"/parts", Parts), (r"/empty", Empty), (r"/preset", Preset)))
+    resp = client.get("/parts")
+    assert (resp.body, resp.headers["Content-Length"]) == (b"abcdef", "6")
+    assert resp.headers["Etag"] == f'"{hashlib.sha1(b"abcdef").hexdigest()}"'
+    head = client.request("HEAD", "/parts")
+    assert (head.status, head.body, head.headers["Etag"]) == (200, b"", resp.headers["Etag"])
+    assert client.get("/parts", headers={"If-None-Match": resp.headers["Etag"]}).status == 304
+    empty = client.get("/empty")
+    assert (empty.body, empty.headers["Content-Length"]) == (b"", "0")
+    assert empty.headers["Etag"] == f'"{hashlib.sha1(b"").hexdigest()}"'
+    preset = client.get("/preset")
+    assert preset.headers["Etag"] == '"mine"'
+    # As in Tornado: a handler-set Etag is sent as is, without the 304 check.
+    assert client.get("/preset", headers={"If-None-Match": '"mine"'}).status == 200
+
+
 def test_no_etag_for_post_or_non_200(client_for: Any) -> None:
     class P(RequestHandler):
         def post(self) -> None:
