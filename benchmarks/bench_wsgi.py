@@ -220,6 +220,11 @@ def run_inside(reps: int, seconds: int, connections: int, profile: bool) -> None
                     used = cpu_seconds(server.worker) - before
                     timing = json.loads(fetch(server.port, "/__timing__"))
                     row = (timing["median_us"], timing["mean_us"], 1e6 * used / max(total, 1))
+                    print(
+                        f"  {name:8} {route:6} gc collections (gen 0/1/2) "
+                        f"{timing['gc_collections']}, {timing['gc_us_per_call']:.2f} µs/call in gc",
+                        file=sys.stderr,
+                    )
                     results.setdefault((name, route), []).append(row)
                     if profile and name == "dualweb":
                         print(f"--- dualweb {route} inside the worker ---")

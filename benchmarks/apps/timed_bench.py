@@ -18,6 +18,7 @@ in-process loop.
 from __future__ import annotations
 
 import cProfile
+import gc
 import importlib
 import io
 import json
@@ -35,6 +36,19 @@ TARGET: WSGIApp = getattr(importlib.import_module(_module_name), _attr)
 PROFILER = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
 _MAX_SAMPLES = 500_000
 _samples: list[float] = []
+# Garbage collections during the run: count per generation and total seconds.
+_gc = {"collections": [0, 0, 0], "seconds": 0.0, "started": 0.0}
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc["started"] = time.perf_counter()
+    else:
+        _gc["collections"][info["generation"]] += 1  # type: ignore[index]
+        _gc["seconds"] += time.perf_counter() - _gc["started"]  # type: ignore[operator]
+
+
+gc.callbacks.append(_on_gc)
 
 
 def _answer(start_response: Callable[..., Any], body: bytes, ctype: str) -> list[bytes]:
@@ -48,8 +62,11 @@ def _timing() -> bytes:
         "calls": len(_samples),
         "median_us": 1e6 * statistics.median(samples),
         "mean_us": 1e6 * statistics.fmean(samples),
+        "gc_collections": list(_gc["collections"]),  # type: ignore[call-overload]
+        "gc_us_per_call": 1e6 * _gc["seconds"] / max(len(_samples), 1),  # type: ignore[operator]
     }
     _samples.clear()
+    _gc.update(collections=[0, 0, 0], seconds=0.0)
     return json.dumps(report).encode()
 
 
