@@ -83,6 +83,10 @@ class HTTPConnection:
     raise :class:`dualweb.wsgi.AsyncUnavailableError`.
     """
 
+    # Empty so that subclasses declaring __slots__ (one connection object per
+    # request natively) really have no per-instance __dict__.
+    __slots__ = ()
+
     supports_async: ClassVar[bool] = True
 
     def write_headers(
@@ -120,6 +124,9 @@ class HTTPMessageDelegate:
     native driver waits for it before reading more (flow control), and the
     WSGI driver requires ``None``.
     """
+
+    # Empty for the same reason as HTTPConnection's: delegates are per request.
+    __slots__ = ()
 
     def headers_received(
         self,
