@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 
 A handler is created per request by the application's handler delegate and
-driven through :meth:`RequestHandler._execute`, which runs these steps, each
+driven through :meth:`RequestHandler._execute` (``_run``, which takes the
+path arguments without re-packing them), which runs these steps, each
 written once:
 
 1. ``_begin``: method check (405 + ``Allow``), body parsing, path argument
@@ -26,6 +27,14 @@ functions. Under a driver without an event loop
 (``connection.supports_async`` is false, i.e. WSGI) that awaitable is closed
 and :class:`~dualweb.connection.AsyncUnavailableError` is raised instead,
 which is handled like any handler exception.
+
+Hot path notes: hooks whose base implementation does nothing
+(``initialize`` without rule arguments, ``set_default_headers``,
+``prepare``, ``on_finish``) are only called when a class in the MRO
+overrides them; when ``compute_etag``/``set_etag_header``/
+``check_etag_header`` are all the defaults, ``_complete_headers`` computes
+the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
+``Content-Length`` straight into the header dict (both are known absent).
 """
 
 from __future__ import annotations
