@@ -1,4 +1,4 @@
-"""The asynchronous side of the lifecycle on the native server (skipped under WSGI).
+"""The asynchronous side of the lifecycle on the native server (WSGI refusals: test_wsgi.py).
 
 Coroutine verbs and prepare, @asynchronous finishing later, @stream_request_body
 with a gated prepare, flush() streaming and on_connection_close when the client
@@ -19,34 +19,28 @@ import pytest
 from dualweb.web import Application, HTTPError, RequestHandler, asynchronous, stream_request_body
 
 
-@pytest.fixture
-def native(mode: str) -> None:
-    if mode != "native":
-        pytest.skip("native server only")
-
-
-def test_coroutine_verb_with_awaits(client_for: Any, native: None) -> None:
+def test_coroutine_verb_with_awaits(native_client_for: Any) -> None:
     class Slow(RequestHandler):
         async def get(self) -> None:
             self.write("a")
             await asyncio.sleep(0.01)
             self.write("b")
 
-    assert client_for(Application([(r"/", Slow)])).get("/").body == b"ab"
+    assert native_client_for(Application([(r"/", Slow)])).get("/").body == b"ab"
 
 
-def test_coroutine_raising_http_error(client_for: Any, native: None) -> None:
+def test_coroutine_raising_http_error(native_client_for: Any) -> None:
     class Denied(RequestHandler):
         async def get(self) -> None:
             await asyncio.sleep(0)
             raise HTTPError(403, reason="Nope")
 
-    resp = client_for(Application([(r"/", Denied)])).get("/")
+    resp = native_client_for(Application([(r"/", Denied)])).get("/")
     assert (resp.status, resp.reason) == (403, "Nope")
 
 
 def test_coroutine_exception_is_logged(
-    client_for: Any, native: None, caplog: pytest.LogCaptureFixture
+    native_client_for: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Boom(RequestHandler):
         async def post(self) -> None:
@@ -54,13 +48,13 @@ def test_coroutine_exception_is_logged(
             raise KeyError("missing-key")
 
     with caplog.at_level(logging.ERROR):
-        resp = client_for(Application([(r"/", Boom)])).post("/", body=b"x=1")
+        resp = native_client_for(Application([(r"/", Boom)])).post("/", body=b"x=1")
     assert resp.status == 500
     assert "Uncaught exception POST / (127.0.0.1)" in caplog.text
     assert "missing-key" in caplog.text
 
 
-def test_async_prepare_finishing_skips_verb(client_for: Any, native: None) -> None:
+def test_async_prepare_finishing_skips_verb(native_client_for: Any) -> None:
     called: list[str] = []
 
     class Gate(RequestHandler):
@@ -71,44 +65,44 @@ def test_async_prepare_finishing_skips_verb(client_for: Any, native: None) -> No
         def get(self) -> None:
             called.append("get")
 
-    resp = client_for(Application([(r"/", Gate)])).get("/")
+    resp = native_client_for(Application([(r"/", Gate)])).get("/")
     assert resp.status == 302
     assert called == []
 
 
-def test_asynchronous_finishes_later(client_for: Any, native: None) -> None:
+def test_asynchronous_finishes_later(native_client_for: Any) -> None:
     class Later(RequestHandler):
         @asynchronous
         def get(self) -> None:
             asyncio.get_running_loop().call_later(0.02, self.finish, "finished later")
 
-    resp = client_for(Application([(r"/", Later)])).get("/")
+    resp = native_client_for(Application([(r"/", Later)])).get("/")
     assert resp.body == b"finished later"
 
 
-def test_asynchronous_with_coroutine_finishes_when_done(client_for: Any, native: None) -> None:
+def test_asynchronous_with_coroutine_finishes_when_done(native_client_for: Any) -> None:
     class Later(RequestHandler):
         @asynchronous
         async def get(self) -> None:
             await asyncio.sleep(0.01)
             self.write("auto-finished")
 
-    assert client_for(Application([(r"/", Later)])).get("/").body == b"auto-finished"
+    assert native_client_for(Application([(r"/", Later)])).get("/").body == b"auto-finished"
 
 
-def test_flush_streams_chunks(client_for: Any, native: None) -> None:
+def test_flush_streams_chunks(native_client_for: Any) -> None:
     class Stream(RequestHandler):
         async def get(self) -> None:
             for i in range(3):
                 self.write(f"chunk{i};")
                 await self.flush()
 
-    resp = client_for(Application([(r"/", Stream)])).get("/")
+    resp = native_client_for(Application([(r"/", Stream)])).get("/")
     assert resp.body == b"chunk0;chunk1;chunk2;"
     assert "Content-Length" not in resp.headers
 
 
-def test_stream_request_body_prepare_gates_data(client_for: Any, native: None) -> None:
+def test_stream_request_body_prepare_gates_data(native_client_for: Any) -> None:
     events: list[str] = []
 
     @stream_request_body
@@ -129,12 +123,12 @@ def test_stream_request_body_prepare_gates_data(client_for: Any, native: None) -
             self.write({"total": self.total, "body": len(self.request.body)})
 
     body = b"z" * 200_000
-    resp = client_for(Application([(r"/", Upload)])).request("PUT", "/", body=body)
+    resp = native_client_for(Application([(r"/", Upload)])).request("PUT", "/", body=body)
     assert resp.json() == {"total": 200_000, "body": 0}
     assert events == ["prepare-start", "prepare-end", "data", "put"]
 
 
-def test_stream_request_body_prepare_can_reject(client_for: Any, native: None) -> None:
+def test_stream_request_body_prepare_can_reject(native_client_for: Any) -> None:
     @stream_request_body
     class Upload(RequestHandler):
         def prepare(self) -> None:
@@ -146,11 +140,11 @@ def test_stream_request_body_prepare_can_reject(client_for: Any, native: None) -
         def put(self) -> None:
             raise AssertionError("not reached")
 
-    resp = client_for(Application([(r"/", Upload)])).request("PUT", "/", body=b"x" * 1000)
+    resp = native_client_for(Application([(r"/", Upload)])).request("PUT", "/", body=b"x" * 1000)
     assert resp.status == 413
 
 
-def test_on_connection_close_when_client_goes_away(client_for: Any, native: None) -> None:
+def test_on_connection_close_when_client_goes_away(native_client_for: Any) -> None:
     closed = threading.Event()
     started = threading.Event()
 
@@ -165,7 +159,7 @@ def test_on_connection_close_when_client_goes_away(client_for: Any, native: None
             if not self.waiter.done():
                 self.waiter.set_result(None)
 
-    client = client_for(Application([(r"/", LongPoll)]))
+    client = native_client_for(Application([(r"/", LongPoll)]))
     sock = socket.create_connection(("127.0.0.1", client.port), timeout=5)
     try:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -182,7 +176,7 @@ def test_on_connection_close_when_client_goes_away(client_for: Any, native: None
 
 
 def test_error_after_flush_ends_the_partial_response(
-    client_for: Any, native: None, caplog: pytest.LogCaptureFixture
+    native_client_for: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Partial(RequestHandler):
         async def get(self) -> None:
@@ -190,7 +184,7 @@ def test_error_after_flush_ends_the_partial_response(
             await self.flush()
             raise RuntimeError("late failure")
 
-    client = client_for(Application([(r"/", Partial)]))
+    client = native_client_for(Application([(r"/", Partial)]))
     with caplog.at_level(logging.ERROR):
         resp = client.get("/")
     assert (resp.status, resp.body) == (200, b"partial;")
