@@ -266,12 +266,13 @@ def test_time_is_wall_clock_like_tornado(io_loop: IOLoop) -> None:
 def test_timers_fire_in_deadline_order(io_loop: IOLoop) -> None:
     order: list[str] = []
     now = io_loop.time()
-    io_loop.add_timeout(now + 0.03, order.append, "add_timeout float")
-    io_loop.add_timeout(datetime.timedelta(seconds=0.02), order.append, "add_timeout timedelta")
-    io_loop.call_at(now + 0.01, order.append, "call_at")
+    # Deadlines 100 ms apart, so a loaded machine pausing between these lines keeps the order.
+    io_loop.add_timeout(now + 0.3, order.append, "add_timeout float")
+    io_loop.add_timeout(datetime.timedelta(seconds=0.2), order.append, "add_timeout timedelta")
+    io_loop.call_at(now + 0.1, order.append, "call_at")
     io_loop.call_later(0.0, order.append, "call_later")
     # Tornado's classic idiom: a wall-clock deadline from time.time().
-    io_loop.add_timeout(time.time() + 0.04, io_loop.stop)
+    io_loop.add_timeout(time.time() + 0.4, io_loop.stop)
     io_loop.start()
     assert order == ["call_later", "call_at", "add_timeout timedelta", "add_timeout float"]
 
