@@ -32,7 +32,7 @@ import asyncio
 import socket
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from dualweb import http1codec as codec_mod
 from dualweb.connection import (
@@ -478,7 +478,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._pending_continue = False
         self._reading_paused = False
         self._write_paused = False
-        self._write_waiters: list[asyncio.Future[None]] = []
+        # Created on the first write that finds the transport paused.
+        self._write_waiters: list[asyncio.Future[None]] | None = None
         self._out: list[bytes] | None = None
         self._done_future: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
@@ -493,7 +494,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Record the transport and who the peer is; start the idle timer."""
-        self._transport = cast(asyncio.Transport, transport)
+        self._transport = transport  # type: ignore[assignment]
         params = self.params
         address = transport.get_extra_info("peername")
         # The family follows from the address's shape; asking for the socket
@@ -508,7 +509,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self.context = HTTPConnectionContext(
             address, family, protocol, params.trusted_downstream, ssl_object
         )
-        self._enter_idle()
+        # _enter_idle() and _arm(), inline: this runs once per connection.
+        deadline = self._idle_deadline = self._loop.time() + self._idle_timeout
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
         if self._on_made is not None:
             # Only now (after any TLS handshake): a connection whose handshake
             # fails never gets here, nor to connection_lost.
@@ -534,8 +538,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         """The client caught up: complete the pending write futures."""
         self._write_paused = False
-        waiters, self._write_waiters = self._write_waiters, []
-        for waiter in waiters:
+        waiters, self._write_waiters = self._write_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -554,8 +558,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 delegate.on_connection_close()
             except Exception:
                 app_log.exception("Exception in %r.on_connection_close", delegate)
-        waiters, self._write_waiters = self._write_waiters, []
-        for waiter in waiters:
+        waiters, self._write_waiters = self._write_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_exception(StreamClosedError())
                 waiter.exception()
@@ -740,6 +744,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 transport.write(data)
         if self._write_paused:
             waiter: asyncio.Future[None] = self._loop.create_future()
+            if self._write_waiters is None:
+                self._write_waiters = []
             self._write_waiters.append(waiter)
             return waiter
         done = self._done_future
