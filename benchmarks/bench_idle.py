@@ -36,16 +36,15 @@ import os
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 # ``python benchmarks/bench_idle.py`` puts benchmarks/ first on sys.path.
+from apps.launch import start_server, stop_server
 from apps.native_servers import SERVERS
 
-SERVER_SCRIPT = Path(__file__).resolve().parent / "apps" / "native_servers.py"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 DEFAULT_SERVERS = ("dualweb", "tornado", "uvicorn-starlette")
 SPARE_FDS = 200  # descriptors kept free for stdio, the event loop, imports, wrk pipes
@@ -69,36 +68,6 @@ class Round:
 
 
 # --------------------------------------------------------------------------- the server
-
-
-def start_server(server: str, loop_kind: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``server`` pinned to CPU 0; return the process and its port once it listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    cmd = ["taskset", "-c", "0", sys.executable, str(SERVER_SCRIPT), server, str(port)]
-    proc = subprocess.Popen([*cmd, "--loop", loop_kind], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{server} exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    stop_server(proc)
-    raise RuntimeError(f"{server} did not listen within 20 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a server process, killing it if it does not exit within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def rss_bytes(pid: int) -> int:
@@ -224,7 +193,7 @@ def warm_up(port: int) -> None:
 
 def measure(server: str, args: argparse.Namespace) -> Round:
     """Start ``server``, hold ``args.connections`` idle connections on it, measure, stop it."""
-    proc, port = start_server(server, args.loop)
+    proc, port = start_server(server, loop_kind=args.loop)
     try:
         warm_up(port)
         time.sleep(args.settle)

@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # ``python benchmarks/bench_native.py`` puts benchmarks/ first on sys.path.
+from apps.launch import start_server, stop_server
 from apps.native_servers import ROUTING_SERVERS, SERVERS
 
-SERVER_SCRIPT = Path(__file__).resolve().parent / "apps" / "native_servers.py"
 UPLOAD_SIZE = 100 * 1024
 RAW_SERVERS = ("dualweb-raw", "raw-protocol")
 # Whom dualweb is compared with in the ratio table, and the issue's targets
@@ -103,43 +102,6 @@ Results = dict[str, dict[str, Samples]]
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(server: str, routes: int) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``server`` pinned to CPU 0 and return the process and its port once it listens."""
-    port = free_port()
-    cmd = ["taskset", "-c", "0", sys.executable, str(SERVER_SCRIPT), server, str(port)]
-    if routes:
-        cmd += ["--routes", str(routes)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{server} exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    stop_server(proc)
-    raise RuntimeError(f"{server} did not listen within 20 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a server process, killing it if it does not exit within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def cpu_seconds(pid: int) -> float:
