@@ -76,34 +76,33 @@ async def forever() -> None:
 # --------------------------------------------------------------------------- dualweb
 
 
-def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
-    """dualweb's native server with the web framework."""
-    sys.path.insert(0, str(ROOT))
-    from dualweb import web
+def tornado_style_app(web: Any, routes: int) -> Any:
+    """The benchmark app, written once against Tornado's API: ``web`` is
+    ``dualweb.web`` or ``tornado.web`` (the same code runs on both)."""
 
-    class Hello(web.RequestHandler):
+    class Hello(web.RequestHandler):  # type: ignore[misc]
         def get(self) -> None:
             self.write("Hello, world")
 
-    class Json(web.RequestHandler):
+    class Json(web.RequestHandler):  # type: ignore[misc]
         def get(self) -> None:
             self.write(JSON_DOC)
 
-    class User(web.RequestHandler):
+    class User(web.RequestHandler):  # type: ignore[misc]
         def get(self, user_id: str) -> None:
             self.write("user " + user_id)
 
-    class Upload(web.RequestHandler):
+    class Upload(web.RequestHandler):  # type: ignore[misc]
         def post(self) -> None:
             self.write(str(len(self.request.body)))
 
-    class Item(web.RequestHandler):
+    class Item(web.RequestHandler):  # type: ignore[misc]
         index = -1  # each route gets its own subclass, as real tables have distinct handlers
 
         def get(self, number: str) -> None:
             self.write(f"item {self.index} {number}")
 
-    class Shadowed(web.RequestHandler):
+    class Shadowed(web.RequestHandler):  # type: ignore[misc]
         def get(self, number: str) -> None:
             self.write("shadowed")
 
@@ -116,7 +115,15 @@ def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
         handlers.append((r"/item[0-9]+/([0-9]+)", Shadowed))
     else:
         handlers = [(r"/", Hello), (r"/json", Json), (r"/user/(\d+)", User), (r"/upload", Upload)]
-    app = web.Application(handlers)
+    return web.Application(handlers)
+
+
+def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
+    """dualweb's native server with the web framework."""
+    sys.path.insert(0, str(ROOT))
+    from dualweb import web
+
+    app = tornado_style_app(web, routes)
 
     async def main() -> None:
         app.listen(port, "127.0.0.1", backlog=1024)
@@ -172,44 +179,10 @@ def serve_tornado(port: int, routes: int, loop_kind: str) -> None:
     """Tornado 6 with the same handlers."""
     import tornado.web
 
-    class Hello(tornado.web.RequestHandler):
-        def get(self) -> None:
-            self.write("Hello, world")
-
-    class Json(tornado.web.RequestHandler):
-        def get(self) -> None:
-            self.write(JSON_DOC)
-
-    class User(tornado.web.RequestHandler):
-        def get(self, user_id: str) -> None:
-            self.write("user " + user_id)
-
-    class Upload(tornado.web.RequestHandler):
-        def post(self) -> None:
-            self.write(str(len(self.request.body)))
-
-    class Item(tornado.web.RequestHandler):
-        index = -1  # each route gets its own subclass, as real tables have distinct handlers
-
-        def get(self, number: str) -> None:
-            self.write(f"item {self.index} {number}")
-
-    class Shadowed(tornado.web.RequestHandler):
-        def get(self, number: str) -> None:
-            self.write("shadowed")
-
-    handlers: list[Any]
-    if routes:
-        handlers = [
-            (rf"/item{i}/([0-9]+)", type(f"Item{i}", (Item,), {"index": i}))
-            for i in range(routes)
-        ]
-        handlers.append((r"/item[0-9]+/([0-9]+)", Shadowed))
-    else:
-        handlers = [(r"/", Hello), (r"/json", Json), (r"/user/(\d+)", User), (r"/upload", Upload)]
+    app = tornado_style_app(tornado.web, routes)
 
     async def main() -> None:
-        tornado.web.Application(handlers).listen(port, "127.0.0.1", backlog=1024)
+        app.listen(port, "127.0.0.1", backlog=1024)
         check_loop(loop_kind)
         await forever()
 
