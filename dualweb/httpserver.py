@@ -101,7 +101,8 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             no_keep_alive=no_keep_alive,
             chunk_size=chunk_size,
             max_header_size=max_header_size,
-            header_timeout=idle_connection_timeout or 3600,
+            # None (or 0) leaves the connection's own idle default (3600 s) in force.
+            header_timeout=idle_connection_timeout or None,
             max_body_size=max_body_size or max_buffer_size,
             body_timeout=body_timeout,
             decompress=decompress_request,
