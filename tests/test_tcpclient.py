@@ -58,6 +58,15 @@ def closed_port(host: str = "127.0.0.1") -> int:
     return port
 
 
+async def ask_peer(stream: IOStream, server: TCPServer) -> bytes:
+    """Ask the peer server who we are (its one-line reply), then close both ends."""
+    await stream.write(b"?\n")
+    reply = await stream.read_until(b"\n")
+    stream.close()
+    server.stop()
+    return reply
+
+
 class SlowResolver(Resolver):
     """A resolver that never answers in time (stands in for a hung DNS server)."""
 
@@ -168,11 +177,7 @@ def test_source_ip_and_port_are_used() -> None:
         stream = await TCPClient().connect(
             "127.0.0.1", port, source_ip="127.0.0.1", source_port=source_port
         )
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply
+        return await ask_peer(stream, server)
 
     assert run(main) == b"127.0.0.1 %d\n" % source_port
 
@@ -190,11 +195,7 @@ def test_falls_back_to_the_next_address_when_the_first_refuses() -> None:
             ]
         )
         stream = await TCPClient(resolver=resolver).connect("twice.test", port)
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply
+        return await ask_peer(stream, server)
 
     assert run(main).startswith(b"127.0.0.1 ")
 
@@ -212,11 +213,7 @@ def test_happy_eyeballs_uses_the_other_family_when_the_first_fails() -> None:
             ]
         )
         stream = await TCPClient(resolver=resolver).connect("dual.test", port)
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply
+        return await ask_peer(stream, server)
 
     assert run(main).startswith(b"127.0.0.1 ")
 
@@ -227,11 +224,7 @@ def test_connect_over_ipv6_loopback() -> None:
         server = PeerServer()
         port = serve(server, "::1")
         stream = await TCPClient().connect("::1", port, af=socket.AF_INET6)
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply
+        return await ask_peer(stream, server)
 
     assert run(main).startswith(b"::1 ")
 
@@ -244,11 +237,7 @@ def test_override_resolver_maps_a_name_to_a_local_server() -> None:
             resolver=DefaultLoopResolver(), mapping={"api.example.test": "127.0.0.1"}
         )
         stream = await TCPClient(resolver=resolver).connect("api.example.test", port)
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply
+        return await ask_peer(stream, server)
 
     assert run(main).startswith(b"127.0.0.1 ")
 
@@ -278,11 +267,7 @@ def test_happy_eyeballs_races_the_other_family_when_the_first_hangs() -> None:
         start = time.monotonic()
         stream = await TCPClient(resolver=resolver).connect("dual.test", port, timeout=5)
         elapsed = time.monotonic() - start
-        await stream.write(b"?\n")
-        reply = await stream.read_until(b"\n")
-        stream.close()
-        server.stop()
-        return reply, elapsed
+        return await ask_peer(stream, server), elapsed
 
     try:
         reply, elapsed = run(main)
