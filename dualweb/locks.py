@@ -143,9 +143,25 @@ class Event:
 
 
 class _AsyncWithOnly:
-    """Makes a plain ``with`` fail loudly: these primitives must be used with ``async with``."""
+    """``async with`` releases on exit; a plain ``with`` fails loudly.
+
+    Shared by :class:`Semaphore` and :class:`Lock`, which provide ``release()``
+    and their own ``__aenter__``.
+    """
 
     __slots__ = ()
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: types.TracebackType | None,
+    ) -> None:
+        """Release."""
+        self.release()
 
     def __enter__(self) -> None:
         """Not supported: raises ``RuntimeError`` telling you to use ``async with``."""
@@ -249,15 +265,6 @@ class Semaphore(_AsyncWithOnly, _TimeoutGarbageCollector):
                 self.release()
             raise
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: types.TracebackType | None,
-    ) -> None:
-        """Release."""
-        self.release()
-
 
 class BoundedSemaphore(Semaphore):
     """A :class:`Semaphore` that refuses to be released more often than acquired.
@@ -304,12 +311,3 @@ class Lock(_AsyncWithOnly):
     async def __aenter__(self) -> None:
         """Acquire the lock, waiting if needed."""
         await self._block.__aenter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: types.TracebackType | None,
-    ) -> None:
-        """Release the lock."""
-        self.release()
