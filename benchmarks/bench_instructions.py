@@ -1,0 +1,210 @@
+"""Instructions per request (callgrind), a load-independent before/after measure.
+
+On a shared, noisy machine, requests/s and even CPU time wander by 10-20 %
+between runs; the number of instructions the interpreter executes for a
+request does not. This script counts them with ``valgrind --tool=callgrind``
+for the framework paths that matter, in-process:
+
+* ``wsgi-hello`` / ``wsgi-json``: ``WSGIAdapter(app)(environ, start_response)``
+  with a gunicorn-like environ (including ``RAW_URI``), i.e. adapter + core;
+* ``native-hello`` / ``native-close``: the native server's protocol object fed
+  ``GET / HTTP/1.1`` through ``data_received`` on a fake transport (codec,
+  driver and core; no sockets, no event-loop wake-ups), keep-alive and
+  ``Connection: close`` (a new protocol object per request).
+
+Each case runs twice, with ``--base`` and ``--base + --n`` requests; the
+difference divided by ``--n`` is the per-request count, start-up excluded.
+
+Run: ``python benchmarks/bench_instructions.py [--n 2000] [--cases ...]``
+(needs ``valgrind``, Debian package ``valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("wsgi-hello", "wsgi-json", "native-hello", "native-close")
+_JSON_DOC = {"message": "Hello, world", "id": 12345, "tags": ["a", "b", "c"], "ok": True}
+
+
+def _app() -> Any:
+    from dualweb.web import Application, RequestHandler
+
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write("Hello, world")
+
+    class Json(RequestHandler):
+        def get(self) -> None:
+            self.write(_JSON_DOC)
+
+    return Application([(r"/", Hello), (r"/json", Json)])
+
+
+def _run_wsgi(count: int, path: str) -> None:
+    import io
+
+    from dualweb.wsgi import WSGIAdapter
+
+    adapter = WSGIAdapter(_app())
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return None
+
+    for _ in range(count):
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "RAW_URI": path,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_SOFTWARE": "gunicorn/23.0.0",
+            "REMOTE_ADDR": "127.0.0.1",
+            "REMOTE_PORT": "40000",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_USER_AGENT": "wrk",
+            "HTTP_ACCEPT": "*/*",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for _chunk in adapter(environ, start_response):
+            pass
+
+
+class _FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8888)}.get(
+            name, default
+        )
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _run_native(count: int, close: bool) -> None:
+    from dualweb.httpserver import HTTPServer
+
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
+    request += b"Connection: close\r\n\r\n" if close else b"\r\n"
+
+    async def main() -> None:
+        server = HTTPServer(_app())
+        factory = server._protocol_factory  # benchmarks may use private hooks
+        if close:
+            for _ in range(count):
+                transport = _FakeTransport()
+                protocol: Any = factory()
+                protocol.connection_made(transport)
+                protocol.data_received(request)
+                protocol.connection_lost(None)
+        else:
+            transport = _FakeTransport()
+            protocol = factory()
+            protocol.connection_made(transport)
+            for _ in range(count):
+                protocol.data_received(request)
+            protocol.connection_lost(None)
+        assert transport.written > 0
+
+    asyncio.run(main())
+
+
+def run_case(case: str, count: int) -> None:
+    """Serve ``count`` requests of ``case`` in this process."""
+    if case == "wsgi-hello":
+        _run_wsgi(count, "/")
+    elif case == "wsgi-json":
+        _run_wsgi(count, "/json")
+    elif case == "native-hello":
+        _run_native(count, close=False)
+    elif case == "native-close":
+        _run_native(count, close=True)
+    else:
+        raise SystemExit(f"unknown case {case!r}; choose from {', '.join(CASES)}")
+
+
+def _instructions(case: str, count: int) -> int:
+    result = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            case,
+            "--count",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        # The same loop on every run (the fake transport never waits on it anyway).
+        env={**os.environ, "DUALWEB_UVLOOP": "0", "PYTHONPATH": str(ROOT)},
+    )
+    match = re.search(r"Collected\s*:\s*(\d+)", result.stderr) or re.search(
+        r"I\s+refs:\s*([\d,]+)", result.stderr
+    )
+    if match is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--n", type=int, default=2000, help="requests counted per case")
+    parser.add_argument("--base", type=int, default=200, help="warm-up requests subtracted")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.child:
+        run_case(args.child, args.count)
+        return
+    print(f"{'case':<14} {'instructions/request':>22}")
+    for case in args.cases.split(","):
+        low = _instructions(case, args.base)
+        high = _instructions(case, args.base + args.n)
+        print(f"{case:<14} {(high - low) / args.n:>22,.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
