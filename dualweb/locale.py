@@ -63,7 +63,7 @@ __all__ = [
 #: Joins a message context and a message in gettext catalogs (``msgctxt``).
 CONTEXT_SEPARATOR = "\x04"
 
-#: A CSV catalog: plural indicator -> message -> translation.
+# A CSV catalog: plural indicator -> message -> translation.
 _CSVTranslations = dict[str, dict[str, str]]
 
 _PLURAL_INDICATORS = ("plural", "singular", "unknown")
@@ -558,7 +558,7 @@ class CSVLocale(Locale):
             ``"unknown"``) -> message -> translation.
     """
 
-    def __init__(self, code: str, translations: _CSVTranslations) -> None:
+    def __init__(self, code: str, translations: dict[str, dict[str, str]]) -> None:
         self.translations = translations
         self._warned_pgettext = False
         super().__init__(code)
