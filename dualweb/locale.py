@@ -86,8 +86,8 @@ _MONTH_NAMES = (
     "December",
 )
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# Relative dates switch from days to "month day" at 5 days and add the year
-# after 334 days (11 months: "March 3" would be ambiguous a year later).
+# Past dates read as a weekday up to 5 days back, as "March 3" up to 334 days
+# back (11 months, so that the same day a year earlier is never ambiguous).
 _WEEKDAY_SPAN_DAYS = 5
 _NO_YEAR_SPAN_DAYS = 334
 
@@ -95,23 +95,17 @@ _NO_YEAR_SPAN_DAYS = 334
 class _Catalogs:
     """The process-wide translation state behind the module functions."""
 
-    __slots__ = ("default", "locales", "supported", "translations", "use_gettext")
+    __slots__ = ("default", "locales", "supported", "translations")
 
     def __init__(self) -> None:
         self.default = "en_US"
         self.translations: dict[str, _CSVTranslations | gettext.NullTranslations] = {}
-        self.use_gettext = False
         self.supported = frozenset((self.default,))
         self.locales: dict[str, Locale] = {}
 
-    def install(
-        self,
-        translations: dict[str, _CSVTranslations | gettext.NullTranslations],
-        use_gettext: bool,
-    ) -> None:
+    def install(self, translations: dict[str, _CSVTranslations | gettext.NullTranslations]) -> None:
         """Replace the loaded catalogs (and forget the Locale objects built from the old ones)."""
         self.translations = translations
-        self.use_gettext = use_gettext
         self._refresh()
         gen_log.debug("Supported locales: %s", sorted(self.supported))
 
@@ -186,7 +180,7 @@ def load_translations(directory: str, encoding: str | None = None) -> None:
             )
             continue
         translations[code] = _read_csv_catalog(path, encoding)
-    _catalogs.install(translations, use_gettext=False)
+    _catalogs.install(translations)
 
 
 def _decode_catalog(path: str, encoding: str | None) -> str:
@@ -262,7 +256,7 @@ def load_gettext_translations(directory: str, domain: str) -> None:
         catalog = _read_gettext_catalogs(directory, domain, code)
         if catalog is not None:
             translations[code] = catalog
-    _catalogs.install(translations, use_gettext=True)
+    _catalogs.install(translations)
 
 
 def _read_gettext_catalogs(
@@ -287,6 +281,12 @@ def _read_gettext_catalogs(
             chain = catalog
         else:
             chain.add_fallback(catalog)
+    if chain is None:
+        gen_log.error(
+            "%s: %r is not a language code gettext accepts; locale skipped",
+            os.path.join(directory, code),
+            code,
+        )
     return chain
 
 

@@ -305,10 +305,12 @@ def test_unreadable_gettext_catalog_is_logged_with_its_path(
     other_domain = mo_path(tmp_path, "it", domain="other")
     write_mo(other_domain, {"Sign out": "Esci"}, EN_PLURALS)
     (tmp_path / "README").write_text("not a locale directory")
+    write_mo(mo_path(tmp_path, "C"), {"Sign out": "?"}, EN_PLURALS)
     with caplog.at_level(logging.ERROR, logger="dualweb.general"):
         load_gettext_translations(str(tmp_path), "app")
     assert f"{broken}: cannot load the gettext catalog" in caplog.text
     assert "locale de skipped" in caplog.text
+    assert f"{tmp_path / 'C'}: 'C' is not a language code gettext accepts" in caplog.text
     assert get_supported_locales() == frozenset({"fr", "en_US"})
     assert get("fr").translate("Sign out") == "Se déconnecter"
 
