@@ -56,6 +56,8 @@ def test_browser_locale_ranks_by_quality(client_for: ClientFor) -> None:
     assert greet(client, "fr;q=0, de-de;q=0.2") == "de_DE Hallo"
     assert greet(client, "pt-BR, *;q=0.5") == "en_US Hello"
     assert greet(client, "FR-ca ; Q=0.8") == "fr Bonjour"
+    # q is found among other parameters, in any letter case.
+    assert greet(client, "fr;level=1;q=0.1, de-DE;Q=0.5") == "de_DE Hallo"
 
 
 @pytest.mark.parametrize(
