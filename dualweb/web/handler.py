@@ -57,6 +57,7 @@ from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
 from dualweb.web.errorpages import ErrorPagesMixin
 from dualweb.web.errors import HTTPError
+from dualweb.web.localization import LocaleMixin
 from dualweb.web.origin import OriginMixin
 from dualweb.web.output import (
     HTML_UTF8,
@@ -125,6 +126,7 @@ class RequestHandler(
     ArgumentsMixin,
     OutputMixin,
     ErrorPagesMixin,
+    LocaleMixin,
     UserMixin,
     CookieMixin,
     XSRFMixin,
