@@ -13,6 +13,7 @@ import http.client
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -221,9 +222,9 @@ def test_browser_authority(url: str, expected: tuple[str, str]) -> None:
 # -- the same answers as Tornado -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tornado_port() -> Iterator[int]:
-    tornado_web = pytest.importorskip("tornado.web")
+@contextmanager
+def tornado_server(app: Any) -> Iterator[int]:
+    """Serve a Tornado ``app`` on 127.0.0.1 in a thread; yield its port."""
     loop = asyncio.new_event_loop()
     box: dict[str, Any] = {}
     ready = threading.Event()
@@ -232,7 +233,7 @@ def tornado_port() -> Iterator[int]:
         asyncio.set_event_loop(loop)
 
         async def start() -> None:
-            box["server"] = server = make_app(tornado_web).listen(0, "127.0.0.1")
+            box["server"] = server = app.listen(0, "127.0.0.1")
             box["port"] = next(iter(server._sockets.values())).getsockname()[1]
             ready.set()
 
@@ -241,16 +242,25 @@ def tornado_port() -> Iterator[int]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert ready.wait(10)
-    yield box["port"]
+    try:
+        assert ready.wait(10)
+        yield box["port"]
+    finally:
 
-    async def stop() -> None:
-        box["server"].stop()
+        async def stop() -> None:
+            box["server"].stop()
 
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def tornado_port() -> Iterator[int]:
+    tornado_web = pytest.importorskip("tornado.web")
+    with tornado_server(make_app(tornado_web)) as port:
+        yield port
 
 
 def _fetch(port: int, path: str) -> tuple[int, str | None]:
