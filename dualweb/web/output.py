@@ -36,6 +36,12 @@ _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 VALID_REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]+")
 LINE_BREAKING = re.compile(r"[\r\n\x00]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# RFC 9110 field names are tokens: no spaces, colons, controls or non-ASCII.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Names already found valid, so the usual constant names are checked once per
+# process. Bounded, because a handler may pass names taken from a request.
+_CHECKED_NAMES: set[str] = set()
+_CHECKED_NAMES_LIMIT = 1000
 # What browsers (the WHATWG URL standard) ignore when they read a URL: C0
 # controls and spaces around it, and tabs and line breaks anywhere in it.
 _URL_STRIPPED = "".join(chr(i) for i in range(0x21))
@@ -62,6 +68,23 @@ def _check_header_value(value: str) -> str:
         f"Unsafe header value {value!r}: header values may not contain CR, LF, NUL, "
         "other control characters or characters outside latin-1"
     )
+
+
+def _check_header_name(handler: object, method: str, name: str) -> None:
+    """Raise unless ``name`` is a valid header name (then remember it)."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{type(handler).__name__}.{method}({name!r}, ...): header names must be str, "
+            f"not {type(name).__name__}"
+        )
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(
+            f"{type(handler).__name__}.{method}({name!r}, ...): invalid header name "
+            f"{name[:100]!r}; a header name must be an RFC 9110 token: ASCII letters, "
+            "digits and !#$%&'*+-.^_`|~, without spaces, colons, CR/LF or other characters"
+        )
+    if len(_CHECKED_NAMES) < _CHECKED_NAMES_LIMIT:
+        _CHECKED_NAMES.add(name)
 
 
 def convert_header_value(value: _HeaderTypes) -> str:
@@ -119,23 +142,39 @@ class OutputMixin:
         """Set the response header ``name`` to ``value``, replacing earlier values.
 
         ``value`` may be ``str``, ``bytes`` (latin-1), ``int`` or ``datetime``
-        (formatted as an HTTP date).
+        (formatted as an HTTP date). A ``str`` value must be latin-1 text;
+        encode anything else yourself (e.g. RFC 8187 for a filename).
 
         Raises:
-            ValueError: the value contains CR, LF, NUL or another control character.
-            TypeError: the value has another type.
+            ValueError: ``name`` is not an RFC 9110 token (it contains a space,
+                colon, CR, LF or a non-ASCII character, or is empty), or the
+                value contains CR, LF, NUL, another control character or a
+                character outside latin-1. The client gets a 500 through the
+                usual error path.
+            TypeError: the name is not a ``str``, or the value has another type.
         """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "set_header", name)
         self._headers[name] = convert_header_value(value)
 
     def add_header(self, name: str, value: _HeaderTypes) -> None:
         """Add another value for the response header ``name`` (e.g. a second ``Link``).
 
-        Same value rules and errors as :meth:`set_header`.
+        Same name and value rules and errors as :meth:`set_header`.
         """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "add_header", name)
         self._headers.add(name, convert_header_value(value))
 
     def clear_header(self, name: str) -> None:
-        """Remove the response header ``name`` (all its values), if it was set."""
+        """Remove the response header ``name`` (all its values), if it was set.
+
+        Raises:
+            ValueError: ``name`` is not a valid header name (see :meth:`set_header`).
+            TypeError: ``name`` is not a ``str``.
+        """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "clear_header", name)
         if name in self._headers:
             del self._headers[name]
 
