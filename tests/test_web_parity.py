@@ -75,6 +75,7 @@ REFUSED: list[tuple[str, str, bytes | None, dict[str, str], int, str]] = [
     ("POST", "/args", b"c=%ff", FORM, 400, "Invalid unicode in c: b'\\xff'"),
     ("GET", "/p/%ff", None, {}, 400, "Invalid unicode in url: b'\\xff'"),
     ("GET", "/n/%ff", None, {}, 400, "Invalid unicode in part: b'\\xff'"),
+    ("GET", "/p/ok%c3%28", None, {}, 400, "Invalid unicode in url: b'ok\\xc3('"),
     ("POST", "/args", b"--1234\r\ntruncated", MULTIPART, 400, "no final boundary"),
     ("POST", "/args", _multipart(b"Content-Disposition: form-data\r\n"), MULTIPART, 400,
      "part without a form-data name"),
