@@ -5,10 +5,11 @@ users import them: :class:`HTTPFile`, :func:`parse_body_arguments`,
 :func:`parse_multipart_form_data`, :func:`set_parse_body_config` and the
 ``Parse*Config`` classes.
 
-Bad bodies are client input, not programming errors: every problem is
-logged at WARNING on ``dualweb.general`` and the body is ignored, so a
-handler sees empty arguments rather than an exception. Multipart framing is
-decoded by werkzeug's sans-io ``MultipartDecoder``.
+A body that cannot be parsed raises :class:`HTTPInputError` (defined here,
+the lowest module that raises it, and re-exported by :mod:`dualweb.httputil`);
+the request lifecycle answers it with ``400 Bad Request`` and logs the detail,
+as Tornado 6.5+ does. Multipart framing is decoded by werkzeug's sans-io
+``MultipartDecoder``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dualweb.escape import parse_qs_bytes, utf8
-from dualweb.log import gen_log
 from dualweb.util import ObjectDict
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HTTPFile",
+    "HTTPInputError",
     "ParseBodyConfig",
     "ParseMultipartConfig",
     "ParseUrlEncodedConfig",
@@ -33,6 +34,15 @@ __all__ = [
     "parse_multipart_form_data",
     "set_parse_body_config",
 ]
+
+
+class HTTPInputError(Exception):
+    """The peer sent an HTTP message that cannot be parsed (a bad header line, start line, body...).
+
+    Raised by the parsers in :mod:`dualweb.httputil` (which re-exports it)
+    and by :func:`parse_body_arguments`; a request handler answers it with
+    ``400 Bad Request``.
+    """
 
 
 class HTTPFile(ObjectDict):
@@ -50,8 +60,8 @@ class ParseUrlEncodedConfig:
     """Limits for ``application/x-www-form-urlencoded`` bodies.
 
     Args:
-        max_arguments: the most fields accepted; a body with more is ignored
-            (with a warning on ``dualweb.general``).
+        max_arguments: the most fields accepted; a body with more is refused
+            (:class:`HTTPInputError`, so ``400 Bad Request``).
     """
 
     __slots__ = ("max_arguments",)
@@ -75,7 +85,7 @@ class ParseMultipartConfig:
 
     Args:
         enabled: parse multipart bodies at all.
-        max_parts: the most parts accepted; a body with more is ignored.
+        max_parts: the most parts accepted; a body with more is refused.
         max_part_header_size: the largest header block of one part, in bytes.
     """
 
@@ -150,20 +160,19 @@ def parse_body_arguments(
     """Parse a form body into ``arguments`` and ``files`` (both updated in place).
 
     Understands ``application/x-www-form-urlencoded`` and
-    ``multipart/form-data``; other content types are left alone. A body that
-    cannot be parsed (bad multipart framing, a missing boundary, too many
-    fields, a ``Content-Encoding`` other than ``identity``) is logged at
-    WARNING on ``dualweb.general`` and ignored; this function never raises
-    for bad client input.
+    ``multipart/form-data``; other content types are left alone.
+
+    Raises:
+        HTTPInputError: the form body cannot be parsed: bad multipart framing,
+            a missing boundary, a part without a form-data name or in an
+            unknown charset, too many fields or parts, or a
+            ``Content-Encoding`` other than ``identity``. Nothing is added to
+            ``arguments`` or ``files`` then.
     """
     if config is None:
         config = _default_body_config
-    if headers is not None:
-        encoding = headers.get("Content-Encoding")
-        if encoding and encoding.strip().lower() != "identity":
-            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
-            return
     if content_type.startswith("application/x-www-form-urlencoded"):
+        _refuse_content_encoding(headers)
         try:
             parsed = parse_qs_bytes(
                 body,
@@ -171,22 +180,31 @@ def parse_body_arguments(
                 max_num_fields=config.urlencoded.max_arguments,
             )
         except ValueError as e:
-            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
-            return
+            raise HTTPInputError(f"Invalid x-www-form-urlencoded body: {e}") from e
         for name, values in parsed.items():
             if values:
                 arguments.setdefault(name, []).extend(values)
     elif content_type.startswith("multipart/form-data"):
+        _refuse_content_encoding(headers)
         # werkzeug is imported only when a form body needs it: importing it
         # costs tens of milliseconds of startup.
         from werkzeug.http import parse_options_header
 
-        _, params = parse_options_header(content_type)
+        mimetype, params = parse_options_header(content_type)
+        if mimetype != "multipart/form-data":
+            raise HTTPInputError(f"Invalid multipart/form-data: Content-Type {content_type!r}")
         boundary = params.get("boundary")
         if not boundary:
-            gen_log.warning("Invalid multipart/form-data: no boundary in Content-Type")
-            return
+            raise HTTPInputError("Invalid multipart/form-data: no boundary in Content-Type")
         parse_multipart_form_data(utf8(boundary), body, arguments, files, config=config.multipart)
+
+
+def _refuse_content_encoding(headers: HTTPHeaders | None) -> None:
+    # A compressed form body is only readable once the server has
+    # decompressed it (decompress_request), which also drops the header.
+    encoding = headers.get("Content-Encoding") if headers is not None else None
+    if encoding and encoding.strip().lower() != "identity":
+        raise HTTPInputError(f"Unsupported Content-Encoding: {encoding[:100]}")
 
 
 def parse_multipart_form_data(
@@ -202,32 +220,40 @@ def parse_multipart_form_data(
     ``boundary`` comes from the ``Content-Type`` header (surrounding quotes are
     removed). Fields with a ``filename`` become :class:`HTTPFile` entries in
     ``files``; other fields are appended to ``arguments`` as bytes (converted
-    to UTF-8 when the part declares another ``charset``). A malformed body is
-    logged at WARNING on ``dualweb.general`` and ignored, never raising.
+    to UTF-8 when the part declares another ``charset``).
+
+    Raises:
+        HTTPInputError: the body is malformed, breaks a limit of ``config``,
+            has a part without a form-data name or a field in an unknown
+            charset (or bytes invalid in its charset), or multipart parsing
+            is disabled. Nothing is added to ``arguments`` or ``files`` then.
     """
     if config is None:
         config = _default_body_config.multipart
     if not config.enabled:
-        gen_log.warning("multipart/form-data parsing is disabled; body ignored")
-        return
+        raise HTTPInputError("multipart/form-data parsing is disabled")
     if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
         boundary = boundary[1:-1]
     if not boundary:
-        gen_log.warning("Invalid multipart/form-data: empty boundary")
-        return
+        raise HTTPInputError("Invalid multipart/form-data: empty boundary")
     if data.rfind(b"--" + boundary + b"--") == -1:
-        gen_log.warning("Invalid multipart/form-data: no final boundary")
-        return
+        raise HTTPInputError("Invalid multipart/form-data: no final boundary")
     try:
         parts = _decode_multipart(boundary, data, config)
+    except HTTPInputError:
+        raise
     except Exception as e:
         # The decoder reports malformed input with ValueError (and, for its
         # own limits, werkzeug's RequestEntityTooLarge); a client must never
-        # be able to turn a body into a crash, so everything is caught.
-        gen_log.warning("Invalid multipart/form-data: %s", e or type(e).__name__)
-        return
-    for event, value in parts:
-        _store_part(event, value, arguments, files)
+        # be able to turn a body into a crash, so everything becomes a 400.
+        raise HTTPInputError(f"Invalid multipart/form-data: {e or type(e).__name__}") from e
+    # Every part is checked before anything is stored: a bad body adds nothing.
+    fields = [_read_part(event, value) for event, value in parts]
+    for name, field in fields:
+        if isinstance(field, HTTPFile):
+            files.setdefault(name, []).append(field)
+        else:
+            arguments.setdefault(name, []).append(field)
 
 
 _MultipartPart = tuple["mp.Field | mp.File", bytes]
@@ -250,7 +276,10 @@ def _decode_multipart(
         if isinstance(event, (mp.Field, mp.File)):
             header_size = sum(len(k) + len(v) + 4 for k, v in event.headers.items())
             if header_size > config.max_part_header_size:
-                raise ValueError(f"part header block over {config.max_part_header_size} bytes")
+                raise HTTPInputError(
+                    "Invalid multipart/form-data: part header block over "
+                    f"{config.max_part_header_size} bytes"
+                )
             current, chunks = event, []
         elif isinstance(event, mp.Data):
             chunks.append(event.data)
@@ -265,44 +294,41 @@ def _decode_multipart(
             return parts
 
 
-def _store_part(
-    event: mp.Field | mp.File,
-    value: bytes,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
-) -> None:
+def _read_part(event: mp.Field | mp.File, value: bytes) -> tuple[str, bytes | HTTPFile]:
+    """Return ``(name, field bytes or HTTPFile)`` for one decoded part."""
     from werkzeug.http import parse_options_header
 
     disposition, params = parse_options_header(event.headers.get("Content-Disposition"))
     name = params.get("name")
     if disposition != "form-data" or not name:
-        gen_log.warning("Invalid multipart/form-data: part without a form-data name; skipped")
-        return
+        raise HTTPInputError("Invalid multipart/form-data: part without a form-data name")
     content_type = event.headers.get("Content-Type")
     filename = params.get("filename")
     if filename:
-        files.setdefault(name, []).append(
-            HTTPFile(
-                filename=filename,
-                body=value,
-                content_type=content_type or "application/unknown",
-            )
+        return name, HTTPFile(
+            filename=filename,
+            body=value,
+            content_type=content_type or "application/unknown",
         )
-        return
     if content_type:
-        value = _to_utf8(value, parse_options_header(content_type)[1].get("charset"))
-    arguments.setdefault(name, []).append(value)
+        charset = parse_options_header(content_type)[1].get("charset")
+        value = _to_utf8(name, value, charset)
+    return name, value
 
 
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
-def _to_utf8(value: bytes, charset: str | None) -> bytes:
+def _to_utf8(name: str, value: bytes, charset: str | None) -> bytes:
     """Re-encode a form field declared in another charset as UTF-8 (handlers decode UTF-8)."""
     if not charset or charset.lower() in _UTF8_NAMES:
         return value
     try:
         return value.decode(charset).encode("utf-8")
-    except (LookupError, UnicodeDecodeError):
-        # An unknown or wrong charset: hand over the bytes as received.
-        return value
+    except (LookupError, ValueError) as e:
+        # LookupError: no such text codec; ValueError: bytes invalid in that
+        # charset, or a name the codec machinery rejects (e.g. one with NUL).
+        raise HTTPInputError(
+            f"Invalid multipart/form-data: field {name[:100]!r} in charset "
+            f"{charset[:100]!r}: {e}"
+        ) from None

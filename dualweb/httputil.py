@@ -31,6 +31,7 @@ from typing import Any
 
 from dualweb._formdata import (
     HTTPFile,
+    HTTPInputError,
     ParseBodyConfig,
     ParseMultipartConfig,
     ParseUrlEncodedConfig,
@@ -88,10 +89,6 @@ responses: dict[int, str] = http.client.responses
 
 #: The whitespace HTTP allows around header values.
 HTTP_WHITESPACE = " \t"
-
-
-class HTTPInputError(Exception):
-    """The peer sent an HTTP message that cannot be parsed (a bad header line, start line, ...)."""
 
 
 class HTTPOutputError(Exception):

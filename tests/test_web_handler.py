@@ -727,7 +727,7 @@ def test_invalid_utf8_argument_is_400(client_for: Any, query: str) -> None:
     client = client_for(app_with((r"/", ArgsHandler)))
     resp = client.get("/?" + query)
     assert resp.status == 400
-    assert resp.reason == "Invalid unicode in a"
+    assert resp.reason == "Bad Request"
 
 
 def test_invalid_utf8_path_argument_is_400(client_for: Any) -> None:
@@ -739,7 +739,7 @@ def test_invalid_utf8_path_argument_is_400(client_for: Any) -> None:
     assert client.get("/p/%E2%98%83").text == "☃"
     resp = client.get("/p/%ff")
     assert resp.status == 400
-    assert resp.reason == "Invalid unicode in url"
+    assert resp.reason == "Bad Request"
 
 
 def test_hostile_argument_name_not_echoed_in_reason(client_for: Any) -> None:
@@ -751,7 +751,7 @@ def test_hostile_argument_name_not_echoed_in_reason(client_for: Any) -> None:
     resp = client.get("/?%3Cscript%3E=%ff")
     assert resp.status == 400
     assert "<" not in resp.reason
-    assert resp.reason == "Invalid unicode in argument"
+    assert resp.reason == "Bad Request"
 
 
 @pytest.mark.parametrize(

@@ -166,8 +166,9 @@ class ArgumentsMixin:
             name: the argument name, or ``None`` for regex path arguments.
 
         Raises:
-            HTTPError: 400 with reason "Invalid unicode in <name>" when the
-                bytes are not valid UTF-8.
+            HTTPError: 400 (``Bad Request``) when the bytes are not valid
+                UTF-8; the log message names the argument (``url`` for a path
+                argument) and shows the start of the bytes, as in Tornado.
         """
         if not isinstance(value, bytes):
             # Already text, or None for an optional group that did not match.
@@ -175,18 +176,6 @@ class ArgumentsMixin:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            where = name or "url"
-            # The argument name comes from the client: only echo it on the
-            # status line when it is short, printable ASCII.
-            shown = where if _is_plain(where) else "argument"
-            raise HTTPError(
-                400,
-                "Invalid unicode in %s: %r",
-                where,
-                value[:40],
-                reason=f"Invalid unicode in {shown}",
-            ) from None
-
-
-def _is_plain(name: str) -> bool:
-    return len(name) <= 64 and name.isascii() and name.isprintable() and "<" not in name
+            # The name comes from the client: quoted when it could forge log lines.
+            where = "url" if name is None else name if name.isprintable() else repr(name)
+            raise HTTPError(400, "Invalid unicode in %s: %r", where, value[:40]) from None

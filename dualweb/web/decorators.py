@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 from dualweb.connection import AsyncUnavailableError
 from dualweb.web.errors import HTTPError
 from dualweb.web.handler import RequestHandler
+from dualweb.web.output import browser_authority
 
 __all__ = ["addslash", "asynchronous", "authenticated", "removeslash", "stream_request_body"]
 
@@ -26,7 +27,11 @@ def authenticated(method: _Method) -> _Method:
 
     Anonymous GET/HEAD requests are redirected to :meth:`get_login_url` with
     a ``next`` argument holding the requested URL; other methods get
-    ``403 Forbidden``. The ``login_url`` setting must be set.
+    ``403 Forbidden``. The ``login_url`` setting must be set. ``next`` always
+    names this site: a request path a browser would read as another host
+    (``//evil.example/x``, ``/\\evil.example/x``) is given with its leading
+    slashes collapsed (``/evil.example/x``), so a login page that redirects
+    to ``next`` cannot be turned into an open redirect.
     """
 
     @functools.wraps(method)
@@ -38,7 +43,7 @@ def authenticated(method: _Method) -> _Method:
                     if urlsplit(url).scheme:
                         next_url = self.request.full_url()
                     else:
-                        next_url = self.request.uri or "/"
+                        next_url = _same_site(self.request.uri or "/")
                     url += "?" + urlencode({"next": next_url})
                 self.redirect(url)
                 return None
@@ -48,15 +53,30 @@ def authenticated(method: _Method) -> _Method:
     return cast(_Method, wrapper)
 
 
-def _local_path(path: str) -> str:
-    # "//evil.example/" must not become a protocol-relative redirect target.
-    return "/" + path.lstrip("/")
+# What may precede the first real character of a path a browser reads as a host.
+_LEADING_NOISE = "/\\" + "".join(chr(i) for i in range(0x21))
+
+
+def _same_site(uri: str) -> str:
+    """``uri``, or, if a browser would read it as another host, its path on this site."""
+    if browser_authority(uri) == ("", ""):
+        return uri
+    return "/" + uri.lstrip(_LEADING_NOISE)
+
+
+def _refuse_off_site(path: str) -> None:
+    if browser_authority(path) != ("", ""):
+        # Tornado answers 403 here too: "//evil.example/" must not become a
+        # redirect to another host.
+        raise HTTPError(403, "Refusing to redirect %r: a browser would read it as a host", path)
 
 
 def addslash(method: _Method) -> _Method:
     """Redirect ``/path`` to ``/path/`` (GET/HEAD, permanently, keeping the query); 404 otherwise.
 
-    Use with a route pattern like ``r"/foo/?"``.
+    Use with a route pattern like ``r"/foo/?"``. A path a browser would read
+    as another host (``//evil.example``, ``/\\evil.example``) is answered
+    ``403 Forbidden`` instead of being redirected, as in Tornado.
     """
 
     @functools.wraps(method)
@@ -64,7 +84,8 @@ def addslash(method: _Method) -> _Method:
         path = self.request.path
         if not path.endswith("/"):
             if self.request.method in ("GET", "HEAD"):
-                uri = _local_path(path + "/")
+                uri = path + "/"
+                _refuse_off_site(uri)
                 if self.request.query:
                     uri += "?" + self.request.query
                 self.redirect(uri, permanent=True)
@@ -79,6 +100,8 @@ def removeslash(method: _Method) -> _Method:
     """Redirect ``/path/`` to ``/path`` (GET/HEAD, permanently, keeping the query); 404 otherwise.
 
     ``/`` itself is left alone. Use with a route pattern like ``r"/foo/*"``.
+    A path a browser would read as another host once stripped
+    (``//evil.example/``) is answered ``403 Forbidden``, as in Tornado.
     """
 
     @functools.wraps(method)
@@ -87,8 +110,9 @@ def removeslash(method: _Method) -> _Method:
         if path.endswith("/"):
             if self.request.method in ("GET", "HEAD"):
                 stripped = path.rstrip("/")
+                _refuse_off_site(stripped)
                 if stripped:
-                    uri = _local_path(stripped)
+                    uri = stripped
                     if self.request.query:
                         uri += "?" + self.request.query
                     self.redirect(uri, permanent=True)

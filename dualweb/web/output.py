@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 
-__all__ = ["OutputMixin", "etag_matches", "is_absolute"]
+__all__ = ["OutputMixin", "browser_authority", "etag_matches", "is_absolute"]
 
 _HeaderTypes = bytes | str | int | datetime.datetime
 
@@ -36,6 +36,20 @@ _VALID_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 VALID_REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]+")
 LINE_BREAKING = re.compile(r"[\r\n\x00]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# RFC 9110 field names are tokens: no spaces, colons, controls or non-ASCII.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Names already found valid, so the usual constant names are checked once per
+# process. Bounded, because a handler may pass names taken from a request.
+_CHECKED_NAMES: set[str] = set()
+_CHECKED_NAMES_LIMIT = 1000
+# What browsers (the WHATWG URL standard) ignore when they read a URL: C0
+# controls and spaces around it, and tabs and line breaks anywhere in it.
+_URL_STRIPPED = "".join(chr(i) for i in range(0x21))
+_URL_DELETED = str.maketrans("", "", "\t\n\r")
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+_AUTHORITY_END = re.compile(r"[/?#]")
+# Schemes whose host browsers find after any number of slashes (even none).
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 _REPRESENTATION_HEADERS = ("Content-Encoding", "Content-Language", "Content-Type")
 _LIST_WRITE_MESSAGE = (
     "write() only accepts bytes, unicode, and dict objects. Lists not accepted "
@@ -54,6 +68,23 @@ def _check_header_value(value: str) -> str:
         f"Unsafe header value {value!r}: header values may not contain CR, LF, NUL, "
         "other control characters or characters outside latin-1"
     )
+
+
+def _check_header_name(handler: object, method: str, name: str) -> None:
+    """Raise unless ``name`` is a valid header name (then remember it)."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{type(handler).__name__}.{method}({name!r}, ...): header names must be str, "
+            f"not {type(name).__name__}"
+        )
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(
+            f"{type(handler).__name__}.{method}({name!r}, ...): invalid header name "
+            f"{name[:100]!r}; a header name must be an RFC 9110 token: ASCII letters, "
+            "digits and !#$%&'*+-.^_`|~, without spaces, colons, CR/LF or other characters"
+        )
+    if len(_CHECKED_NAMES) < _CHECKED_NAMES_LIMIT:
+        _CHECKED_NAMES.add(name)
 
 
 def convert_header_value(value: _HeaderTypes) -> str:
@@ -111,23 +142,39 @@ class OutputMixin:
         """Set the response header ``name`` to ``value``, replacing earlier values.
 
         ``value`` may be ``str``, ``bytes`` (latin-1), ``int`` or ``datetime``
-        (formatted as an HTTP date).
+        (formatted as an HTTP date). A ``str`` value must be latin-1 text;
+        encode anything else yourself (e.g. RFC 8187 for a filename).
 
         Raises:
-            ValueError: the value contains CR, LF, NUL or another control character.
-            TypeError: the value has another type.
+            ValueError: ``name`` is not an RFC 9110 token (it contains a space,
+                colon, CR, LF or a non-ASCII character, or is empty), or the
+                value contains CR, LF, NUL, another control character or a
+                character outside latin-1. The client gets a 500 through the
+                usual error path.
+            TypeError: the name is not a ``str``, or the value has another type.
         """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "set_header", name)
         self._headers[name] = convert_header_value(value)
 
     def add_header(self, name: str, value: _HeaderTypes) -> None:
         """Add another value for the response header ``name`` (e.g. a second ``Link``).
 
-        Same value rules and errors as :meth:`set_header`.
+        Same name and value rules and errors as :meth:`set_header`.
         """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "add_header", name)
         self._headers.add(name, convert_header_value(value))
 
     def clear_header(self, name: str) -> None:
-        """Remove the response header ``name`` (all its values), if it was set."""
+        """Remove the response header ``name`` (all its values), if it was set.
+
+        Raises:
+            ValueError: ``name`` is not a valid header name (see :meth:`set_header`).
+            TypeError: ``name`` is not a ``str``.
+        """
+        if name not in _CHECKED_NAMES:
+            _check_header_name(self, "clear_header", name)
         if name in self._headers:
             del self._headers[name]
 
@@ -172,10 +219,18 @@ class OutputMixin:
             permanent: use 301 instead of 302.
             status: an explicit 3xx status (overrides ``permanent``).
 
+        A protocol-relative ``//host/path`` is honoured as written, as in
+        Tornado: a URL built from request input must be checked by the caller,
+        e.g. with ``browser_authority(url) == ("", "")`` (see
+        :func:`browser_authority`) for a target that stays on this site.
+
         Raises:
             RuntimeError: the headers were already sent.
-            ValueError: ``status`` is not a 3xx code, or ``url`` contains
-                CR, LF or another control character.
+            ValueError: ``status`` is not a 3xx code; ``url`` contains CR, LF or
+                another control character; or a browser would find a host in
+                ``url`` that it does not show plainly (``/\\evil.example``,
+                ``///evil.example``, ``https:evil.example``, a tab inside
+                ``//evil.example``), the signature of an open-redirect attack.
         """
         if self._headers_written:
             raise RuntimeError("Cannot redirect after headers have been written")
@@ -183,6 +238,7 @@ class OutputMixin:
             status = 301 if permanent else 302
         elif not (isinstance(status, int) and 300 <= status <= 399):
             raise ValueError(f"redirect status must be a 3xx code, got {status!r}")
+        _refuse_disguised_host(type(self).__name__, url)
         self.set_header("Location", utf8(url))
         self.set_status(status)
         self.finish()
@@ -234,6 +290,50 @@ _BASE_SET_HEADER = OutputMixin.set_header
 def is_absolute(path: str) -> bool:
     """Return whether ``path`` is an absolute URL or an absolute path (not relative)."""
     return path.startswith(("/", "http:", "https:"))
+
+
+def browser_authority(url: str) -> tuple[str, str]:
+    """Return the ``(scheme, authority)`` a browser would go to for the redirect target ``url``.
+
+    Both are lower-cased; the authority is ``host[:port]`` with any user
+    info. Both are empty for a target that stays on the current site (a path,
+    a query or a fragment). Browsers read URLs more loosely than
+    :mod:`urllib.parse`: they ignore spaces and control characters around the
+    URL and tabs and line breaks inside it, read ``\\`` as ``/``, and find
+    the host of an ``http(s)`` URL after any number of slashes. So
+    ``/\\evil.example``, ``///evil.example`` and ``https:evil.example`` all
+    name the host ``evil.example``, and a check like
+    ``url.startswith("/") and not url.startswith("//")`` is not enough to
+    keep a redirect on the site; ``browser_authority(url) == ("", "")`` is.
+    Never raises.
+    """
+    text = url.strip(_URL_STRIPPED).translate(_URL_DELETED).replace("\\", "/")
+    return _authority(text, browser=True)
+
+
+def _authority(text: str, browser: bool) -> tuple[str, str]:
+    """(scheme, authority) of ``text``, read by a browser or by the letter of RFC 3986."""
+    match = _URL_SCHEME.match(text)
+    scheme = match.group(1).lower() if match else ""
+    rest = text[match.end() :] if match else text
+    if browser and (scheme in _SPECIAL_SCHEMES or (not scheme and rest.startswith("//"))):
+        return scheme, _AUTHORITY_END.split(rest.lstrip("/"), 1)[0].lower()
+    if rest.startswith("//"):
+        return scheme, _AUTHORITY_END.split(rest[2:], 1)[0].lower()
+    return scheme, ""
+
+
+def _refuse_disguised_host(handler_name: str, url: str) -> None:
+    """Raise ValueError when a browser would find a host in ``url`` that it does not show."""
+    seen = browser_authority(url)
+    if seen[1] and seen != _authority(url, browser=False):
+        raise ValueError(
+            f"{handler_name}.redirect({url[:200]!r}): a browser would send the client to "
+            f"{seen[1]!r}, a host this URL does not show plainly (backslashes, extra "
+            "slashes, a missing '//', or tabs or spaces around it): an open-redirect "
+            "attempt. If the URL comes from the request, redirect only when "
+            'dualweb.web.output.browser_authority(url) == ("", "").'
+        )
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:

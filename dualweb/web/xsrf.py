@@ -197,10 +197,11 @@ class XSRFMixin:
         setting is on; override it to change or skip the check.
 
         Raises:
-            HTTPError: 403 with the reason "'_xsrf' argument missing from POST",
-                "'_xsrf' argument has invalid format" or "XSRF cookie does not
-                match POST argument" (also shown on the status line and the
-                default error page, so the client can tell what went wrong).
+            HTTPError: 403. The client sees the standard ``403 Forbidden``; the
+                cause ("'_xsrf' argument missing from POST", "'_xsrf' argument
+                has invalid format" or "XSRF cookie does not match POST
+                argument") is the error's log message, logged at WARNING on
+                ``dualweb.general``, as in Tornado.
         """
         host = self._xsrf_host
         headers = self.request.headers
@@ -210,13 +211,13 @@ class XSRFMixin:
             or headers.get("X-Csrftoken")
         )
         if not submitted:
-            raise HTTPError(403, _MISSING, reason=_MISSING)
+            raise HTTPError(403, _MISSING)
         _, token, _ = decode_xsrf_token(submitted)
         _, expected, _ = self._get_raw_xsrf_token()
         if not token:
-            raise HTTPError(403, _INVALID, reason=_INVALID)
+            raise HTTPError(403, _INVALID)
         if not hmac.compare_digest(token, expected):
-            raise HTTPError(403, _MISMATCH, reason=_MISMATCH)
+            raise HTTPError(403, _MISMATCH)
 
     def xsrf_form_html(self) -> str:
         """Return a hidden ``<input>`` named ``_xsrf`` holding :attr:`xsrf_token`.
