@@ -354,3 +354,38 @@ def test_template_is_compiled_once_and_exposes_its_code() -> None:
 def test_generate_accepts_bytes_source_and_returns_bytes() -> None:
     template = Template("caf\u00e9 {{ x }}".encode())
     assert template.generate(x="\u00e9") == "caf\u00e9 \u00e9".encode()
+
+
+# -- parity with tornado.template through loaders --------------------------------------
+
+LOADER_CORPUS = {
+    "base.html": (
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <title>{% block title %}Site{% end %}</title>\n"
+        "  </head>\n  <body>\n    {% block body %}\n      default body\n    {% end %}\n"
+        "    {% include 'footer.html' %}\n  </body>\n</html>\n"
+    ),
+    "footer.html": "<footer>\n  {% block footer %}(c) {{ year }}{% end %}\n</footer>\n",
+    "page.html": (
+        "{% extends 'base.html' %}\n  text outside blocks is dropped\n"
+        "{% block title %}{{ title }}{% end %}\n"
+        "{% block body %}\n  <ul>\n  {% for i, row in enumerate(rows) %}\n"
+        "    <li class=\"{{ 'odd' if i % 2 else 'even' }}\">{{ row }}</li>\n"
+        "    {% if i == 1 %}{% continue %}{% end %}\n"
+        "  {% else %}\n    <li>end</li>\n  {% end %}\n  </ul>\n"
+        "  {% apply linkify %}   see   http://a.b   {% end %}\n"
+        "  {% set total = len(rows) %}{{ total }} rows\n"
+        "{% end %}\n{% block footer %}custom footer {{ year }}{% end %}\n"
+    ),
+    "raw.txt": "{% autoescape None %}{{ '<raw>' }}\n   spaced   \n",
+    "js/app.js": "var x = {{ json_encode(data) }};\n\n\n   var y;\n",
+    "js/inc.js": "{% include 'app.js' %}{% include '../raw.txt' %}",
+    "pre.html": "<pre>\n  keep   this\n</pre>\n   squeeze   this\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADER_CORPUS))
+def test_loader_parity_with_tornado(name: str) -> None:
+    variables = {"title": "<T>", "year": 2026, "rows": ["a&b", "<c>", "d"], "data": {"k": "</"}}
+    ours = DictLoader(LOADER_CORPUS).load(name).generate(**variables)
+    theirs = tornado.template.DictLoader(LOADER_CORPUS).load(name).generate(**variables)
+    assert ours == theirs
