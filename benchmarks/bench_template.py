@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import timeit
@@ -76,40 +77,25 @@ TORNADO_TEMPLATES = {
     "badge.html": """<span class="badge {{ kind }}">{{ label }}</span>""",
 }
 
-JINJA_TEMPLATES = {
-    "base.html": """<!DOCTYPE html>
-<html>
-  <head>
-    <title>{% block title %}Site{% endblock %}</title>
-    {% block head %}{% endblock %}
-  </head>
-  <body>
-    <header><a href="/">{{ site_name }}</a> | {{ user_name }}</header>
-    <main>{% block content %}{% endblock %}</main>
-    <footer>&copy; {{ year }}</footer>
-  </body>
-</html>
-""",
-    "page.html": """{% extends "base.html" %}
-{% block title %}{{ title }} - Site{% endblock %}
-{% block head %}<meta name="description" content="{{ description }}">{% endblock %}
-{% block content %}
-  <h1>{{ title }}</h1>
-  <table>
-    {% for row in rows %}
-      <tr class="{{ 'odd' if row.id % 2 else 'even' }}">
-        <td>{{ row.id }}</td>
-        <td>{{ row.name }}</td>
-        <td><a href="mailto:{{ row.email }}">{{ row.email }}</a></td>
-        <td>{{ modules.Badge(row) }}</td>
-      </tr>
-    {% endfor %}
-  </table>
-  {% if not rows %}<p>No rows.</p>{% endif %}
-{% endblock %}
-""",
-    "badge.html": """<span class="badge {{ kind }}">{{ label }}</span>""",
-}
+
+
+def to_jinja(text: str) -> str:
+    """The Tornado-syntax template in Jinja2 syntax (``{% end %}`` tags, the module call)."""
+    opened: list[str] = []
+
+    def tag(match: re.Match[str]) -> str:
+        word = match.group(1).split()[0]
+        if word in ("block", "for", "if"):
+            opened.append(word)
+        elif word == "end":
+            return "{% end" + opened.pop() + " %}"
+        return match.group(0)
+
+    text = re.sub(r"{%\s*(.*?)\s*%}", tag, text)
+    return text.replace("{% module Badge(row) %}", "{{ modules.Badge(row) }}")
+
+
+JINJA_TEMPLATES = {name: to_jinja(text) for name, text in TORNADO_TEMPLATES.items()}
 
 
 class Row:
@@ -151,16 +137,9 @@ def without_module(templates: dict[str, str], call: str) -> dict[str, str]:
     return {**templates, "page.html": templates["page.html"].replace(call, INLINE_CELL)}
 
 
-def dualweb_renderer(templates: dict[str, str]) -> Any:
-    loader = dualweb.template.DictLoader(templates)
-    page = loader.load("page.html")
-    badge = loader.load("badge.html")
-    modules = _Modules(lambda row: badge.generate(**_badge_args(row)))
-    return lambda: page.generate(_tt_modules=modules, **PAGE_ARGS)
-
-
-def tornado_renderer(templates: dict[str, str]) -> Any:
-    loader = tornado.template.DictLoader(templates)
+def tornado_syntax_renderer(engine: Any, templates: dict[str, str]) -> Any:
+    """``page.html`` rendered by ``engine`` (``dualweb.template`` or ``tornado.template``)."""
+    loader = engine.DictLoader(templates)
     page = loader.load("page.html")
     badge = loader.load("badge.html")
     modules = _Modules(lambda row: badge.generate(**_badge_args(row)))
@@ -208,8 +187,8 @@ def main() -> None:
     print(f"{'page':<16}{'engine':<10}{'µs/render':>12}{'renders/s':>12}{'vs dualweb':>12}")
     for label, (tornado_templates, jinja_templates) in scenarios.items():
         engines = {
-            "dualweb": dualweb_renderer(tornado_templates),
-            "tornado": tornado_renderer(tornado_templates),
+            "dualweb": tornado_syntax_renderer(dualweb.template, tornado_templates),
+            "tornado": tornado_syntax_renderer(tornado.template, tornado_templates),
             "jinja2": jinja2_renderer(jinja_templates),
         }
         if engines["dualweb"]() != engines["tornado"]():

@@ -227,26 +227,6 @@ def test_template_module_and_set_resources(client_for: ClientFor, tmp_path: Path
     )
 
 
-def test_module_resources_without_body_tag_is_a_clear_error(
-    client_for: ClientFor, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = app_with({"page.html": "{% module Entry('x') %}"}, tmp_path, ui_modules={"Entry": Entry})
-    with caplog.at_level(logging.ERROR):
-        response = client_for(app).get("/")
-    assert response.status == 500
-    assert "has no </body> to insert them before" in caplog.text
-
-
-def test_unknown_module_names_the_registry(
-    client_for: ClientFor, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = app_with({"page.html": "{% module Nope() %}"}, tmp_path)
-    with caplog.at_level(logging.ERROR):
-        response = client_for(app).get("/")
-    assert response.status == 500
-    assert "no UI module named 'Nope'" in caplog.text
-
-
 def test_render_string_and_render_after_finish(client_for: ClientFor, tmp_path: Path) -> None:
     class Twice(RequestHandler):
         def get(self) -> None:
@@ -265,25 +245,32 @@ def test_render_string_and_render_after_finish(client_for: ClientFor, tmp_path: 
     assert app.settings["seen"] is True
 
 
-def test_template_syntax_error_is_logged_with_file_and_line(
-    client_for: ClientFor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+# (page.html source, settings, what the error log must contain; {root} is the template path)
+ERROR_PAGES = [
+    ("{% module Entry('x') %}", {"ui_modules": {"Entry": Entry}},
+     ["Render.render(): the page uses UI modules", "has no </body> to insert them before"]),
+    ("{% module Nope() %}", {}, ["no UI module named 'Nope'"]),
+    ("ok\n{% if x y %}{% end %}", {}, ["ParseError: invalid Python", "at page.html:2"]),
+    ("one\ntwo\n{{ missing_variable }}", {},
+     ['File "{root}/page.html", line 3', "NameError: name 'missing_variable' is not defined"]),
+]
+
+
+@pytest.mark.parametrize("source, settings, logged", ERROR_PAGES)
+def test_template_errors_are_500_and_logged_precisely(
+    client_for: ClientFor,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    source: str,
+    settings: dict[str, Any],
+    logged: list[str],
 ) -> None:
-    app = app_with({"page.html": "ok\n{% if %}"}, tmp_path)
+    app = app_with({"page.html": source}, tmp_path, **settings)
     with caplog.at_level(logging.ERROR):
         response = client_for(app).get("/")
     assert response.status == 500
-    assert "at page.html:2" in caplog.text
-
-
-def test_runtime_error_traceback_names_the_template_line(
-    client_for: ClientFor, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = app_with({"page.html": "one\ntwo\n{{ missing_variable }}"}, tmp_path)
-    with caplog.at_level(logging.ERROR):
-        response = client_for(app).get("/")
-    assert response.status == 500
-    assert f'File "{tmp_path / "page.html"}", line 3' in caplog.text
-    assert "NameError: name 'missing_variable' is not defined" in caplog.text
+    for fragment in logged:
+        assert fragment.format(root=tmp_path) in caplog.text
 
 
 @pytest.mark.parametrize(
