@@ -386,3 +386,43 @@ def test_jinja2_loader_syntax_error_names_the_file(
 def test_exports() -> None:
     assert dualweb.web.UIModule is UIModule
     assert dualweb.web.TemplateModule is TemplateModule
+
+
+class Profile(UIModule):
+    def render(self, label: str) -> bytes:
+        assert self.handler.ui is self.ui
+        return self.render_string(
+            "profile.html",
+            label=label,
+            who=self.current_user,
+            where=self.request.path,
+            code=self.locale.code,
+            shouted=self.ui.shout("x"),
+        )
+
+
+def test_ui_module_attributes_and_builtin_modules(client_for: ClientFor, tmp_path: Path) -> None:
+    root = write_templates(
+        tmp_path,
+        {
+            "user.html": (
+                "{% module Profile('<me>') %}|{% module linkify('see http://a.b') %}|"
+                "{{ modules.Profile('again') }}"
+            ),
+            "profile.html": "{{ label }} {{ who }} {{ where }} {{ code }} {{ shouted }}",
+        },
+    )
+    app = Application(
+        [("/user", UserPage)],
+        template_path=root,
+        ui_modules={"Profile": Profile},
+        ui_methods={"shout": shout},
+    )
+    response = client_for(app).get("/user")
+    assert response.status == 200, response.body
+    assert response.text == (
+        "&lt;me&gt; ann &amp; bob /user en_US X from UserPage|"
+        'see <a href="http://a.b">http://a.b</a>|'
+        # modules.X(...) in {{ }} is escaped like any expression (use {% module %}).
+        "again ann &amp;amp; bob /user en_US X from UserPage"
+    )

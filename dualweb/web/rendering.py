@@ -88,6 +88,11 @@ class RenderingMixin:
             ui = handler._ui = ui_namespace(handler, application.ui_methods, modules)
             return ui
 
+    @ui.setter
+    def ui(self, value: ObjectDict) -> None:
+        handler: RequestHandler = self  # type: ignore[assignment]
+        handler._ui = value
+
     def get_template_namespace(self) -> dict[str, Any]:
         """Return the names available to templates rendered by this handler.
 
