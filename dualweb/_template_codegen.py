@@ -220,8 +220,10 @@ def _load(
 ) -> TemplateSource:
     try:
         return load(template, name)
-    except ParseError:
-        raise
+    except ParseError as e:
+        if e.lineno:
+            raise  # an error inside the loaded template names its own file and line
+        raise ParseError(e.message, template.name, line) from e
     except Exception as e:
         raise ParseError(
             f"{{% {what} {name!r} %}} could not be loaded: {e}", template.name, line

@@ -389,3 +389,14 @@ def test_loader_parity_with_tornado(name: str) -> None:
     ours = DictLoader(LOADER_CORPUS).load(name).generate(**variables)
     theirs = tornado.template.DictLoader(LOADER_CORPUS).load(name).generate(**variables)
     assert ours == theirs
+
+
+def test_loader_errors_name_the_referring_line() -> None:
+    with pytest.raises(ParseError) as info:
+        Template("a\n\n{% include 'x.html' %}", name="t.html")
+    assert str(info.value).endswith("at t.html:3")
+    loader = DictLoader({"a.html": "a\n{% include 'b.html' %}", "b.html": "{% include 'a.html' %}"})
+    with pytest.raises(ParseError) as cycle:
+        loader.load("a.html")
+    assert "a.html -> b.html -> a.html" in str(cycle.value)
+    assert cycle.value.lineno == 1 and cycle.value.filename == "b.html"

@@ -426,3 +426,13 @@ def test_ui_module_attributes_and_builtin_modules(client_for: ClientFor, tmp_pat
         # modules.X(...) in {{ }} is escaped like any expression (use {% module %}).
         "again ann &amp;amp; bob /user en_US X from UserPage"
     )
+
+
+def test_render_from_a_coroutine_natively(native_client_for: ClientFor, tmp_path: Path) -> None:
+    class AsyncPage(RequestHandler):
+        async def get(self) -> None:
+            await self.render("page.html", title="async <ok>")
+
+    root = write_templates(tmp_path, {"page.html": "{{ title }}"})
+    client = native_client_for(Application([("/", AsyncPage)], template_path=root))
+    assert client.get("/").text == "async &lt;ok&gt;"
