@@ -245,11 +245,21 @@ def test_render_string_and_render_after_finish(client_for: ClientFor, tmp_path: 
     assert app.settings["seen"] is True
 
 
+class Relative(UIModule):
+    def render(self) -> str:
+        return ""
+
+    def javascript_files(self) -> str:
+        return "js/app.js"
+
+
 # (page.html source, settings, what the error log must contain; {root} is the template path)
 ERROR_PAGES = [
     ("{% module Entry('x') %}", {"ui_modules": {"Entry": Entry}},
      ["Render.render(): the page uses UI modules", "has no </body> to insert them before"]),
     ("{% module Nope() %}", {}, ["no UI module named 'Nope'"]),
+    ("<html><head></head><body>{% module Relative() %}</body></html>",
+     {"ui_modules": {"Relative": Relative}}, ["'js/app.js' is relative and needs static_url"]),
     ("ok\n{% if x y %}{% end %}", {}, ["ParseError: invalid Python", "at page.html:2"]),
     ("one\ntwo\n{{ missing_variable }}", {},
      ['File "{root}/page.html", line 3', "NameError: name 'missing_variable' is not defined"]),
@@ -436,3 +446,24 @@ def test_render_from_a_coroutine_natively(native_client_for: ClientFor, tmp_path
     root = write_templates(tmp_path, {"page.html": "{{ title }}"})
     client = native_client_for(Application([("/", AsyncPage)], template_path=root))
     assert client.get("/").text == "async &lt;ok&gt;"
+
+
+def test_without_cache_templates_are_reloaded_once_per_request(
+    client_for: ClientFor, tmp_path: Path
+) -> None:
+    resets: list[int] = []
+
+    class CountingLoader(DictLoader):
+        def reset(self) -> None:
+            resets.append(1)
+            super().reset()
+
+    loader = CountingLoader(
+        {"page.html": "{% for i in range(3) %}{% module Template('row.html', i=i) %}{% end %}",
+         "row.html": "[{{ i }}]"}
+    )
+    app = Application([("/", Render)], template_loader=loader, compiled_template_cache=False)
+    client = client_for(app)
+    assert client.get("/").text == "[0][1][2]"
+    assert client.get("/").text == "[0][1][2]"
+    assert len(resets) == 2

@@ -51,6 +51,11 @@ class RenderingMixin:
         weakref.WeakKeyDictionary()
     )
     _template_loader_lock: ClassVar[threading.Lock] = threading.Lock()
+    # Without the compiled template cache, each loader is reset once per request
+    # (not once per render_string: a page may render a module's template 100 times).
+    _reset_loaders: ClassVar[weakref.WeakKeyDictionary[Any, set[str]]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     _ui: ObjectDict
 
@@ -149,13 +154,17 @@ class RenderingMixin:
             module = sys.modules.get(type(self).__module__)
             module_file = getattr(module, "__file__", None) or "."
             path = os.path.dirname(os.path.abspath(module_file))
+        settings = self.application.settings
+        cached = settings.get("compiled_template_cache", not settings.get("debug", False))
         with self._template_loader_lock:
             loaders = self._template_loaders.setdefault(self.application, {})
             loader = loaders.get(path)
             if loader is None:
                 loader = loaders[path] = self.create_template_loader(path)
-        settings = self.application.settings
-        if not settings.get("compiled_template_cache", not settings.get("debug", False)):
+            reset = not cached and path not in self._reset_loaders.setdefault(self, set())
+            if reset:
+                self._reset_loaders[self].add(path)
+        if reset:
             loader.reset()
         return loader
 
