@@ -34,18 +34,19 @@ Jinja2 can be used instead, with the same handler namespace, through
 
 from __future__ import annotations
 
-import datetime
 import linecache
 import os.path
 import posixpath
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import CodeType, FrameType, FunctionType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dualweb import escape
 from dualweb._template_codegen import TemplateSource, generate_source
+from dualweb._template_jinja import Jinja2Loader, Jinja2Template
 from dualweb._template_parse import ParseError, filter_whitespace, parse
+from dualweb._template_runtime import DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from dualweb._template_parse import ParsedFile
@@ -61,8 +62,10 @@ __all__ = [
     "filter_whitespace",
 ]
 
-ParseError.__module__ = __name__
-filter_whitespace.__module__ = __name__
+# Documented (and pickled) as dualweb.template names.
+for _public in (ParseError, filter_whitespace, Jinja2Loader, Jinja2Template):
+    _public.__module__ = __name__
+del _public
 
 
 class _UnsetMarker:
@@ -74,77 +77,6 @@ class _UnsetMarker:
 
 _UNSET: Any = _UnsetMarker()
 _DEFAULT_AUTOESCAPE = "xhtml_escape"
-
-
-# -- the helpers generated code calls ------------------------------------------
-
-
-def _to_str(value: Any) -> str:
-    """Unescaped output: ``str`` as is, ``bytes`` decoded, anything else through ``str()``."""
-    if type(value) is str:
-        return value
-    if isinstance(value, bytes):
-        # surrogateescape keeps invalid UTF-8 byte for byte through the final encode.
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
-
-
-def _to_bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _xhtml(value: Any) -> str:
-    """:func:`~dualweb.escape.xhtml_escape` of ``str(value)``, without the extra calls."""
-    if type(value) is str:
-        text: str = value
-    elif type(value) is int:
-        return str(value)  # digits need no escaping
-    else:
-        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#x27;")
-    )
-
-
-def _escaper(function: Callable[[Any], Any]) -> Callable[[Any], str]:
-    """The output function for ``{% autoescape function %}``.
-
-    As in Tornado, a custom function receives the value as UTF-8 ``bytes``
-    (non-strings through ``str()`` first) and may return ``str`` or ``bytes``.
-    """
-    if function is escape.xhtml_escape:
-        return _xhtml
-
-    def custom(value: Any) -> str:
-        if isinstance(value, str):
-            data = value.encode("utf-8")
-        elif isinstance(value, bytes):
-            data = value
-        else:
-            data = str(value).encode("utf-8")
-        return _to_str(function(data))
-
-    return custom
-
-
-_DEFAULT_NAMESPACE: dict[str, Any] = {
-    "escape": escape.xhtml_escape,
-    "xhtml_escape": escape.xhtml_escape,
-    "url_escape": escape.url_escape,
-    "json_encode": escape.json_encode,
-    "squeeze": escape.squeeze,
-    "linkify": escape.linkify,
-    "datetime": datetime,
-    "_tt_utf8": escape.utf8,
-    "_tt_string_types": (str, bytes),
-    "_tt_escaper": _escaper,
-    "_tt_s": _to_str,
-    "_tt_bytes": _to_bytes,
-}
 
 
 def _function_code(module_code: CodeType) -> CodeType:
@@ -242,7 +174,7 @@ class Template:
                 shows the template file and line that raised it.
         """
         namespace = {
-            **_DEFAULT_NAMESPACE,
+            **DEFAULT_NAMESPACE,
             "__name__": self._global_name,
             **self.namespace,
             **kwargs,
@@ -466,131 +398,3 @@ def _is_relative_reference(name: str, parent_path: str | None) -> bool:
         and not parent_path.startswith(("<", "/"))
         and not name.startswith("/")
     )
-
-
-# -- Jinja2 ------------------------------------------------------------------------
-
-# Namespace entries whose value is HTML: Jinja2 must not escape what they return.
-_HTML_CALLABLES = ("xsrf_form_html",)
-_HTML_NAMESPACES = ("modules", "_tt_modules")
-
-
-class Jinja2Loader:
-    """Use Jinja2 templates with ``RequestHandler.render``: ``template_loader=Jinja2Loader(path)``.
-
-    The templates get the same namespace as Tornado-syntax templates
-    (``handler``, ``request``, ``current_user``, ``xsrf_form_html()``,
-    ``reverse_url``, ``escape``, ``json_encode``, UI methods, ``modules``,
-    ...). HTML produced by ``xsrf_form_html()`` and ``modules.Name(...)`` is
-    marked safe; autoescaping is on. Needs ``jinja2`` (``pip install
-    dualweb[templates]``), imported when the loader is created.
-
-    Args:
-        root_directory: the directory holding the templates (ignored when
-            ``environment`` is given).
-        environment: a ready ``jinja2.Environment`` to use instead.
-        options: more ``jinja2.Environment`` arguments (e.g. ``extensions``).
-
-    Raises:
-        ImportError: jinja2 is not installed (the message says how to install it).
-        TypeError: neither ``root_directory`` nor ``environment`` is given.
-    """
-
-    def __init__(
-        self, root_directory: str | None = None, environment: Any = None, **options: Any
-    ) -> None:
-        if environment is None:
-            if root_directory is None:
-                raise TypeError("Jinja2Loader needs a root_directory or an environment")
-            jinja2 = _import_jinja2()
-            options.setdefault("autoescape", True)
-            loader = jinja2.FileSystemLoader(root_directory)
-            environment = jinja2.Environment(loader=loader, **options)
-        self.environment = environment
-        self.root = os.path.abspath(root_directory) if root_directory else None
-
-    def resolve_path(self, name: str, parent_path: str | None = None) -> str:
-        """Return ``name``: Jinja2 resolves names itself."""
-        return name
-
-    def load(self, name: str, parent_path: str | None = None) -> Jinja2Template:
-        """Return the Jinja2 template ``name`` (cached by Jinja2).
-
-        Raises:
-            jinja2.TemplateNotFound: there is no such template.
-            jinja2.TemplateSyntaxError: it is invalid (names the file and line).
-        """
-        return Jinja2Template(self.environment.get_template(name))
-
-    def reset(self) -> None:
-        """Forget compiled templates (Jinja2 also reloads changed files by itself)."""
-        cache = getattr(self.environment, "cache", None)
-        if cache is not None:
-            cache.clear()
-
-
-class Jinja2Template:
-    """A Jinja2 template with :class:`Template`'s :meth:`generate` (made by :class:`Jinja2Loader`).
-
-    Args:
-        template: the ``jinja2.Template``.
-    """
-
-    def __init__(self, template: Any) -> None:
-        self.template = template
-        self.name: str = template.name
-
-    def generate(self, **kwargs: Any) -> bytes:
-        """Render with ``kwargs`` plus the default template names; return UTF-8 bytes."""
-        markup = _markup_class()
-        namespace = {
-            name: value for name, value in _DEFAULT_NAMESPACE.items() if not name.startswith("_")
-        }
-        namespace.update(kwargs)
-        for name in _HTML_CALLABLES:
-            function = namespace.get(name)
-            if callable(function):
-                namespace[name] = _returning_markup(function, markup)
-        for name in _HTML_NAMESPACES:
-            if name in namespace:
-                namespace[name] = _SafeModules(namespace[name], markup)
-        return str(self.template.render(namespace)).encode("utf-8")
-
-
-def _import_jinja2() -> Any:
-    try:
-        import jinja2
-    except ImportError:
-        raise ImportError(
-            "Jinja2Loader needs jinja2: pip install 'dualweb[templates]' (or pip install jinja2)"
-        ) from None
-    return jinja2
-
-
-def _markup_class() -> Any:
-    from markupsafe import Markup
-
-    return Markup
-
-
-def _returning_markup(function: Callable[..., Any], markup: Any) -> Callable[..., Any]:
-    def safe(*args: Any, **kwargs: Any) -> Any:
-        return markup(_to_str(function(*args, **kwargs)))
-
-    return safe
-
-
-class _SafeModules:
-    """``modules.Name(...)`` for Jinja2: the UI module's HTML is not escaped again."""
-
-    __slots__ = ("_markup", "_modules")
-
-    def __init__(self, modules: Any, markup: Any) -> None:
-        self._modules = modules
-        self._markup = markup
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        return _returning_markup(getattr(self._modules, name), self._markup)
-
-    def __getitem__(self, name: str) -> Callable[..., Any]:
-        return _returning_markup(self._modules[name], self._markup)
