@@ -6,7 +6,8 @@ the same name: :class:`RequestHandler`, :class:`Application`,
 :class:`RedirectHandler`, :class:`ErrorHandler`, :class:`FallbackHandler`,
 :func:`authenticated`, :func:`addslash`, :func:`removeslash`,
 :func:`stream_request_body`, :class:`OutputTransform`,
-:class:`GZipContentEncoding`, :class:`URLSpec` / :data:`url`, the signed
+:class:`GZipContentEncoding`, :class:`URLSpec` / :data:`url`, :class:`UIModule`
+and :class:`TemplateModule`, the signed
 value helpers, and :class:`AsyncUnavailableError` (raised for async-only
 features under WSGI).
 
@@ -43,6 +44,7 @@ from dualweb.web.signing import (
     get_signature_key_version,
 )
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
+from dualweb.web.ui import TemplateModule, UIModule
 
 MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
 MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
@@ -63,6 +65,8 @@ __all__ = [
     "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
+    "TemplateModule",
+    "UIModule",
     "URLSpec",
     "addslash",
     "asynchronous",
@@ -76,12 +80,10 @@ __all__ = [
     "url",
 ]
 
-# Names whose modules are written separately (static files, UI modules);
+# Names whose modules are written separately (static files);
 # imported on first use so this package works while they are absent.
 _LAZY = {
     "StaticFileHandler": "dualweb.web.static",
-    "UIModule": "dualweb.web.ui",
-    "TemplateModule": "dualweb.web.ui",
 }
 
 

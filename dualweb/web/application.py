@@ -31,6 +31,7 @@ from dualweb.routing import (
 from dualweb.web.handler import RequestHandler
 from dualweb.web.handlers import ErrorHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
+from dualweb.web.ui import load_ui_methods, load_ui_modules
 
 if TYPE_CHECKING:
     from dualweb.httpserver import HTTPServer
@@ -130,8 +131,8 @@ class Application(ReversibleRouter):
             self.transforms = transforms
         self.default_host = default_host
         self.settings: dict[str, Any] = settings
-        self.ui_modules: dict[str, Any] = {}
-        self.ui_methods: dict[str, Any] = {}
+        self.ui_modules: dict[str, Any] = load_ui_modules(settings.get("ui_modules"))
+        self.ui_methods: dict[str, Any] = load_ui_methods(settings.get("ui_methods"))
         if settings.get("debug"):
             settings.setdefault("autoreload", True)
             settings.setdefault("compiled_template_cache", False)

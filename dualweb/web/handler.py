@@ -67,6 +67,7 @@ from dualweb.web.output import (
     OutputMixin,
     etag_matches,
 )
+from dualweb.web.rendering import RenderingMixin
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
@@ -131,6 +132,7 @@ class RequestHandler(
     CookieMixin,
     XSRFMixin,
     OriginMixin,
+    RenderingMixin,
 ):
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
@@ -179,6 +181,7 @@ class RequestHandler(
         "_reason",
         "_status_code",
         "_transforms",
+        "_ui",
         "_write_buffer",
         "_xsrf_token",
         "application",
@@ -321,17 +324,6 @@ class RequestHandler(
     def reverse_url(self, name: str, *args: Any) -> str:
         """Return the URL of the route named ``name`` (see :meth:`Application.reverse_url`)."""
         return self.application.reverse_url(name, *args)
-
-    def get_template_namespace(self) -> dict[str, Any]:
-        """Return the names available to templates rendered by this handler."""
-        return {
-            "handler": self,
-            "request": self.request,
-            "current_user": self.current_user,
-            "locale": self.locale,
-            "_": self.locale.translate,
-            "reverse_url": self.reverse_url,
-        }
 
     def _request_summary(self) -> str:
         request = self.request
