@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dualweb import locale
+from dualweb.template import DictLoader
 from dualweb.web import Application, RequestHandler
 from dualweb.web.localization import accept_language_codes
 from tests.support import Client
@@ -149,3 +150,14 @@ def test_locale_in_templates_namespace(client_for: ClientFor) -> None:
 
     client = client_for(app_with(Namespace))
     assert client.get("/", headers={"Accept-Language": "es-419, es"}).text == "es Buenas"
+
+
+def test_templates_translate_with_underscore_and_pgettext(client_for: ClientFor) -> None:
+    class Page(RequestHandler):
+        def get(self) -> None:
+            self.render("page.html")
+
+    loader = DictLoader({"page.html": '{{ _("Hello") }}/{{ pgettext("greeting", "Hello") }}'})
+    client = client_for(Application([(r"/", Page)], template_loader=loader))
+    response = client.get("/", headers={"Accept-Language": "es"})
+    assert (response.status, response.text) == (200, "Buenas/Buenas")

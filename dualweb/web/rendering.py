@@ -102,7 +102,7 @@ class RenderingMixin:
         """Return the names available to templates rendered by this handler.
 
         ``handler``, ``request``, ``current_user``, ``locale``, ``_``,
-        ``xsrf_form_html``, ``reverse_url``, the UI methods, and the UI
+        ``pgettext``, ``xsrf_form_html``, ``reverse_url``, the UI methods, and the UI
         modules as ``modules``. (Templates add ``escape``, ``url_escape``,
         ``json_encode``, ``squeeze``, ``linkify``, ``datetime``.) Override
         it to add names to every template.
@@ -114,6 +114,7 @@ class RenderingMixin:
             "current_user": self.current_user,
             "locale": locale,
             "_": locale.translate,
+            "pgettext": locale.pgettext,
             "xsrf_form_html": self.xsrf_form_html,
             "reverse_url": self.reverse_url,
         }
