@@ -6,14 +6,14 @@ the same name: :class:`RequestHandler`, :class:`Application`,
 :class:`RedirectHandler`, :class:`ErrorHandler`, :class:`FallbackHandler`,
 :func:`authenticated`, :func:`addslash`, :func:`removeslash`,
 :func:`stream_request_body`, :class:`OutputTransform`,
-:class:`GZipContentEncoding`, :class:`URLSpec` / :data:`url`, the signed
+:class:`GZipContentEncoding`, :class:`StaticFileHandler`, :class:`URLSpec` / :data:`url`, the signed
 value helpers, and :class:`AsyncUnavailableError` (raised for async-only
 features under WSGI).
 
 The implementation is split by concern: :mod:`.handler` (the lifecycle),
 :mod:`.output`, :mod:`.arguments`, :mod:`.userinfo`, :mod:`.cookies`,
 :mod:`.xsrf`, :mod:`.signing`, :mod:`.application`, :mod:`.handlers`,
-:mod:`.decorators`, :mod:`.transforms`, :mod:`.errors`.
+:mod:`.decorators`, :mod:`.transforms`, :mod:`.errors`, :mod:`.static`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from dualweb.web.signing import (
     decode_signed_value,
     get_signature_key_version,
 )
+from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 
 MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
@@ -63,6 +64,7 @@ __all__ = [
     "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
     "URLSpec",
     "addslash",
     "asynchronous",
@@ -76,10 +78,9 @@ __all__ = [
     "url",
 ]
 
-# Names whose modules are written separately (static files, UI modules);
+# Names whose modules are written separately (UI modules);
 # imported on first use so this package works while they are absent.
 _LAZY = {
-    "StaticFileHandler": "dualweb.web.static",
     "UIModule": "dualweb.web.ui",
     "TemplateModule": "dualweb.web.ui",
 }

@@ -66,6 +66,7 @@ from dualweb.web.output import (
     OutputMixin,
     etag_matches,
 )
+from dualweb.web.staticurl import StaticURLMixin
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
@@ -129,6 +130,7 @@ class RequestHandler(
     CookieMixin,
     XSRFMixin,
     OriginMixin,
+    StaticURLMixin,
 ):
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 
