@@ -30,6 +30,7 @@ better served by the front-end server there.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import mimetypes
 import os
@@ -41,6 +42,7 @@ from typing import Any, ClassVar
 from werkzeug.http import parse_date, parse_range_header
 
 from dualweb.connection import COMPLETED
+from dualweb.httputil import format_timestamp
 from dualweb.log import gen_log
 from dualweb.web.errors import HTTPError
 from dualweb.web.handler import RequestHandler
@@ -51,6 +53,7 @@ _CHUNK_SIZE = 64 * 1024
 # Types whose charset a browser would otherwise guess.
 _CHARSET_TYPES = frozenset(("application/javascript", "application/json", "image/svg+xml"))
 _UNSAFE_IN_PATH = ("\x00", "\\")
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class StaticFileHandler(RequestHandler):
@@ -80,7 +83,7 @@ class StaticFileHandler(RequestHandler):
 
     _static_hashes: ClassVar[dict[str, str | None]] = {}
     _lock = threading.Lock()
-    _real_roots: ClassVar[dict[str, str]] = {}
+    _root_forms: ClassVar[dict[str, tuple[str, str]]] = {}
 
     root: str
     default_filename: str | None
@@ -190,16 +193,18 @@ class StaticFileHandler(RequestHandler):
 
     @staticmethod
     def _file_chunks(abspath: str, start: int, end: int) -> Generator[bytes, None, None]:
-        with open(abspath, "rb") as file:
-            if start:
-                file.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                chunk = file.read(min(_CHUNK_SIZE, remaining))
+        # A raw descriptor and pread: no buffered file object, no seek.
+        fd = os.open(abspath, _OPEN_FLAGS)
+        try:
+            position = start
+            while position < end:
+                chunk = os.pread(fd, min(_CHUNK_SIZE, end - position), position)
                 if not chunk:
                     return  # the file shrank under us
-                remaining -= len(chunk)
+                position += len(chunk)
                 yield chunk
+        finally:
+            os.close(fd)
 
     async def _stream(self, content: bytes | Iterable[bytes]) -> None:
         from dualweb.iostream import StreamClosedError
@@ -226,7 +231,7 @@ class StaticFileHandler(RequestHandler):
         self.set_header("Accept-Ranges", "bytes")
         self.set_etag_header()
         if self.modified is not None:
-            self.set_header("Last-Modified", self.modified)
+            self.set_header("Last-Modified", _http_date(self.modified))
         content_type = self.get_content_type()
         if content_type:
             self.set_header("Content-Type", content_type)
@@ -258,15 +263,7 @@ class StaticFileHandler(RequestHandler):
     def get_content_type(self) -> str:
         """The ``Content-Type`` guessed from the file name (``charset=UTF-8`` for text)."""
         assert self.absolute_path is not None
-        mime_type, encoding = mimetypes.guess_type(self.absolute_path)
-        if encoding == "gzip":
-            return "application/gzip"
-        if encoding is not None or mime_type is None:
-            # A compressed file is served as it is, not as what it decompresses to.
-            return "application/octet-stream"
-        if mime_type.startswith("text/") or mime_type in _CHARSET_TYPES:
-            return mime_type + "; charset=UTF-8"
-        return mime_type
+        return _content_type(os.path.basename(self.absolute_path))
 
     def set_extra_headers(self, path: str) -> None:
         """Override to add headers to every file response (``path`` as in the URL)."""
@@ -307,11 +304,7 @@ class StaticFileHandler(RequestHandler):
         """
         if any(bad in absolute_path for bad in _UNSAFE_IN_PATH):
             raise HTTPError(403, "%r contains a forbidden character", self.path)
-        real_root = self._real_root(root)
-        real = os.path.realpath(absolute_path)
-        if real != real_root and not real.startswith(real_root + os.sep):
-            raise HTTPError(403, "%s is not in the static root directory", self.path)
-        info = self._stat_path(real)
+        info = self._stat_inside(root, absolute_path)
         if stat.S_ISDIR(info.st_mode) and self.default_filename is not None:
             request_path = self.request.path
             if not request_path.endswith("/"):
@@ -320,31 +313,59 @@ class StaticFileHandler(RequestHandler):
                 self.redirect(request_path + "/", permanent=True)
                 return None
             absolute_path = os.path.join(absolute_path, self.default_filename)
-            real = os.path.realpath(absolute_path)
-            if not real.startswith(real_root + os.sep):
-                raise HTTPError(403, "%s is not in the static root directory", self.path)
-            info = self._stat_path(real)
+            info = self._stat_inside(root, absolute_path)
         if not stat.S_ISREG(info.st_mode):
             raise HTTPError(403, "%s is not a file", self.path)
         self._stat_result = info
         return absolute_path
 
+    def _stat_inside(self, root: str, absolute_path: str) -> os.stat_result:
+        """``os.stat`` of ``absolute_path``; HTTPError unless it resolves to a path inside root.
+
+        Walks the components below the root with ``lstat`` (for a file
+        directly in the root: one system call, whose result is the file's
+        stat); only when a component is a symlink is the full resolved path
+        computed and checked.
+        """
+        lexical_root, real_root = self._roots(root)
+        if absolute_path.startswith(lexical_root + os.sep):
+            relative = absolute_path[len(lexical_root) + 1 :]
+        elif absolute_path == lexical_root:
+            relative = ""
+        else:
+            raise HTTPError(403, "%s is not in the static root directory", self.path)
+        current = real_root
+        info = None
+        for part in relative.split(os.sep):
+            if not part:
+                continue
+            current = current + os.sep + part
+            info = self._stat_path(current, os.lstat)
+            if stat.S_ISLNK(info.st_mode):
+                real = os.path.realpath(absolute_path)
+                if not real.startswith(real_root + os.sep):
+                    raise HTTPError(403, "%s is not in the static root directory", self.path)
+                return self._stat_path(real, os.stat)
+        return info if info is not None else self._stat_path(real_root, os.stat)
+
     @staticmethod
-    def _stat_path(path: str) -> os.stat_result:
+    def _stat_path(path: str, stat_function: Any) -> os.stat_result:
         try:
-            return os.stat(path)
+            info: os.stat_result = stat_function(path)
         except (FileNotFoundError, NotADirectoryError):
             raise HTTPError(404) from None
         except (OSError, ValueError):
             # Unreadable, or a name the OS rejects (too long, ...).
             raise HTTPError(403) from None
+        return info
 
     @classmethod
-    def _real_root(cls, root: str) -> str:
-        real = cls._real_roots.get(root)
-        if real is None:
-            real = cls._real_roots[root] = os.path.realpath(root)
-        return real
+    def _roots(cls, root: str) -> tuple[str, str]:
+        """``(absolute, resolved)`` forms of ``root``, cached."""
+        roots = cls._root_forms.get(root)
+        if roots is None:
+            roots = cls._root_forms[root] = (os.path.abspath(root), os.path.realpath(root))
+        return roots
 
     def _stat(self) -> os.stat_result:
         if self._stat_result is None:
@@ -427,7 +448,7 @@ class StaticFileHandler(RequestHandler):
         """
         root = settings["static_path"]
         abspath = cls.get_absolute_path(root, path)
-        real_root = cls._real_root(root)
+        real_root = cls._roots(root)[1]
         if not os.path.realpath(abspath).startswith(real_root + os.sep):
             gen_log.error("static_url: %r is not inside static_path %r", path, root)
             return None
@@ -435,4 +456,24 @@ class StaticFileHandler(RequestHandler):
 
 
 _BASE_GET = StaticFileHandler.get
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_type(file_name: str) -> str:
+    # Cached by name: mimetypes' lookup costs more than the rest of the headers.
+    mime_type, encoding = mimetypes.guess_type(file_name)
+    if encoding == "gzip":
+        return "application/gzip"
+    if encoding is not None or mime_type is None:
+        # A compressed file is served as it is, not as what it decompresses to.
+        return "application/octet-stream"
+    if mime_type.startswith("text/") or mime_type in _CHARSET_TYPES:
+        return mime_type + "; charset=UTF-8"
+    return mime_type
+
+
+@functools.lru_cache(maxsize=512)
+def _http_date(when: datetime.datetime) -> str:
+    # Files keep their modification time: format each one once, not per request.
+    return format_timestamp(when)
 
