@@ -20,6 +20,7 @@ from tests.support import Client, Response
 
 SECRET = b"top secret, outside the root\n"
 TEXT = b"hello static world\n"
+CHANGED = b"changed\n"
 BIG = bytes(range(256)) * 1200  # 300 KiB: streamed in chunks natively
 
 
@@ -391,12 +392,12 @@ def test_static_hash_cache(
     app = Application([(r"/url", UrlHandler)], static_path=str(root), debug=debug)
     client = client_for(app)
     first = client.get("/url?path=hello.txt").text
-    (root / "hello.txt").write_bytes(b"changed\n")
+    (root / "hello.txt").write_bytes(CHANGED)
     second = client.get("/url?path=hello.txt").text
     etag = client.get("/static/hello.txt").headers["Etag"]
     if debug:  # static_hash_cache=False: every URL and Etag reflects the file now
-        assert second == f"/static/hello.txt?v={sha512(b'changed' + bytes([10]))}"
-        assert etag == f'"{sha512(b"changed" + bytes([10]))}"'
+        assert second == f"/static/hello.txt?v={sha512(CHANGED)}"
+        assert etag == f'"{sha512(CHANGED)}"'
     else:
         assert second == first
         StaticFileHandler.reset()
@@ -526,3 +527,39 @@ def test_file_closed_when_client_goes_away(
         # The server keeps serving.
         assert client.get("/static/hello.txt").body == TEXT
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# -- version limits -------------------------------------------------------------------
+
+
+class SmallVersions(StaticFileHandler):
+    MAX_VERSION_CONTENT_SIZE = 1000
+    MAX_CACHED_VERSIONS = 2
+    _static_hashes: dict[str, str | None] = {}
+
+
+def test_large_files_get_no_version(client_for: Callable[..., Client], root: Path) -> None:
+    app = Application(
+        [(r"/url", UrlHandler)], static_path=str(root), static_handler_class=SmallVersions
+    )
+    client = client_for(app)
+    assert client.get("/url?path=big.bin").text == "/static/big.bin"
+    response = client.get("/static/big.bin")
+    assert response.status == 200
+    assert "Etag" not in response.headers
+    assert "Last-Modified" in response.headers
+    assert client.get("/url?path=hello.txt").text == f"/static/hello.txt?v={sha512(TEXT)}"
+
+
+def test_version_cache_is_bounded(client_for: Callable[..., Client], root: Path) -> None:
+    app = Application(
+        [(r"/url", UrlHandler)], static_path=str(root), static_handler_class=SmallVersions
+    )
+    client = client_for(app)
+    first = client.get("/url?path=hello.txt").text
+    (root / "hello.txt").write_bytes(b"new\n")
+    assert client.get("/url?path=hello.txt").text == first  # cached
+    client.get("/url?path=app.js")
+    client.get("/url?path=sub/index.html")  # evicts hello.txt, the least recently used
+    new_url = f"/static/hello.txt?v={sha512(b'new' + bytes([10]))}"
+    assert client.get("/url?path=hello.txt").text == new_url

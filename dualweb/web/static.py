@@ -80,6 +80,10 @@ class StaticFileHandler(RequestHandler):
 
     #: ``max-age`` in seconds for versioned (``?v=``) URLs: ten years.
     CACHE_MAX_AGE = 86400 * 365 * 10
+    #: Larger files are not hashed (hashing blocks the loop): they get no version.
+    MAX_VERSION_CONTENT_SIZE = 64 * 1024 * 1024
+    #: How many content hashes are kept (least recently used dropped first).
+    MAX_CACHED_VERSIONS = 10000
 
     _static_hashes: ClassVar[dict[str, str | None]] = {}
     _lock = threading.Lock()
@@ -397,30 +401,59 @@ class StaticFileHandler(RequestHandler):
 
     @classmethod
     def get_content_version(cls, abspath: str) -> str:
-        """The version string of a file: the SHA-512 hex digest of its content."""
+        """The version string of a file: the SHA-512 hex digest of its content.
+
+        The hash is computed synchronously (on the event loop, natively), so
+        content over :attr:`MAX_VERSION_CONTENT_SIZE` is not hashed: such
+        files get no version (no ``?v=``, no ``Etag``; ``Last-Modified``
+        still validates them).
+
+        Raises:
+            ValueError: the content is larger than ``MAX_VERSION_CONTENT_SIZE``.
+            OSError: the file cannot be read.
+        """
         data = cls.get_content(abspath)
+        chunks: Iterable[bytes] = [data] if isinstance(data, bytes) else data
         hasher = hashlib.sha512()
-        if isinstance(data, bytes):
-            hasher.update(data)
-        else:
-            for chunk in data:
+        size = 0
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > cls.MAX_VERSION_CONTENT_SIZE:
+                    raise ValueError(
+                        f"{abspath} is larger than MAX_VERSION_CONTENT_SIZE "
+                        f"({cls.MAX_VERSION_CONTENT_SIZE} bytes)"
+                    )
                 hasher.update(chunk)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # closes the file now when the hash stopped early
         return hasher.hexdigest()
 
     @classmethod
     def _version_of(cls, abspath: str, use_cache: bool = True) -> str | None:
         if use_cache:
-            hashes = cls._static_hashes
-            if abspath in hashes:
-                return hashes[abspath]
+            with cls._lock:
+                hashes = cls._static_hashes
+                if abspath in hashes:
+                    # Move it to the most recently used end.
+                    version = hashes[abspath] = hashes.pop(abspath)
+                    return version
         try:
-            version: str | None = cls.get_content_version(abspath)
-        except Exception:
-            gen_log.error("Could not open static file %r", abspath)
+            version = cls.get_content_version(abspath)
+        except ValueError as exc:
+            gen_log.debug("No version for static file: %s", exc)
+            version = None
+        except Exception as exc:
+            gen_log.error("Could not open static file %r: %s", abspath, exc)
             version = None
         if use_cache:
             with cls._lock:
-                cls._static_hashes[abspath] = version
+                hashes = cls._static_hashes
+                hashes[abspath] = version
+                while len(hashes) > cls.MAX_CACHED_VERSIONS:
+                    del hashes[next(iter(hashes))]  # the least recently used
         return version
 
     # -- URLs ---------------------------------------------------------------
