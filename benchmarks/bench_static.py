@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from apps.launch import free_port, stop_server
 from apps.static_servers import SERVERS
-from bench_native import cpu_seconds, run_wrk
+from bench_native import run_wrk
 
 SCRIPT = Path(__file__).resolve().parent / "apps" / "static_servers.py"
 FILES = {"4k.bin": 4 * 1024, "1m.bin": 1024 * 1024}
@@ -69,6 +69,13 @@ def start(server: str, root: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"{server} did not answer within 20 s")
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """The process's (user, system) CPU seconds so far, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def rss_kib(pid: int) -> int:
     """The process's resident set size in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -82,29 +89,33 @@ Servers = dict[str, tuple[subprocess.Popen[bytes], int]]
 
 def throughput(procs: Servers, args: argparse.Namespace) -> None:
     """wrk rounds over every (file, server) pair; print medians and the ratios."""
-    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for name in FILES:
         for _proc, port in procs.values():
             run_wrk(f"http://127.0.0.1:{port}/static/{name}", [], 1, args.connections)  # warm-up
         for _round in range(args.repeat):
             for server, (proc, port) in procs.items():
-                cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+                (user0, sys0), t0 = cpu_split(proc.pid), time.monotonic()
                 url = f"http://127.0.0.1:{port}/static/{name}"
                 requests = run_wrk(url, [], args.duration, args.connections)
-                cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-                sample = (requests / (t1 - t0), 1e6 * (cpu1 - cpu0) / requests)
-                samples.setdefault((name, server), []).append(sample)
+                (user1, sys1), t1 = cpu_split(proc.pid), time.monotonic()
+                user, system = (1e6 * (user1 - user0) / requests, 1e6 * (sys1 - sys0) / requests)
+                samples.setdefault((name, server), []).append((requests / (t1 - t0), user, system))
     print(f"\nthroughput: wrk -t1 -c{args.connections} keep-alive, median of {args.repeat} x "
           f"{args.duration} s")
-    print(f"{'file':8} {'server':8} {'req/s':>8} {'MiB/s':>8} {'CPU µs/req':>11}")
+    print(f"{'file':8} {'server':8} {'req/s':>8} {'MiB/s':>8} {'CPU µs/req':>11} "
+          f"{'user':>7} {'system':>7}")
     for name, size in FILES.items():
         medians = {}
         for server in procs:
             rows = samples[(name, server)]
-            rate = statistics.median(r for r, _ in rows)
-            cost = statistics.median(c for _, c in rows)
+            rate = statistics.median(r for r, _, _ in rows)
+            cost = statistics.median(u + s for _, u, s in rows)
+            user = statistics.median(u for _, u, _ in rows)
+            system = statistics.median(s for _, _, s in rows)
             medians[server] = (rate, cost)
-            print(f"{name:8} {server:8} {rate:8.0f} {rate * size / 2**20:8.1f} {cost:11.1f}")
+            print(f"{name:8} {server:8} {rate:8.0f} {rate * size / 2**20:8.1f} {cost:11.1f} "
+                  f"{user:7.1f} {system:7.1f}")
         if "dualweb" in medians and "tornado" in medians:
             (rate_d, cost_d), (rate_t, cost_t) = medians["dualweb"], medians["tornado"]
             print(f"{name:8} ratio    dualweb/tornado: {rate_d / rate_t:.2f}x req/s, "
