@@ -526,16 +526,7 @@ def define(
     callback: Callable[[Any], None] | None = None,
 ) -> None:
     """Declare an option on the global :data:`options` (see :meth:`OptionParser.define`)."""
-    options.define(
-        name,
-        default=default,
-        type=type,
-        help=help,
-        metavar=metavar,
-        multiple=multiple,
-        group=group,
-        callback=callback,
-    )
+    options.define(name, default, type, help, metavar, multiple, group, callback)
 
 
 def parse_command_line(args: list[str] | None = None, final: bool = True) -> list[str]:
