@@ -563,3 +563,18 @@ def test_version_cache_is_bounded(client_for: Callable[..., Client], root: Path)
     client.get("/url?path=sub/index.html")  # evicts hello.txt, the least recently used
     new_url = f"/static/hello.txt?v={sha512(b'new' + bytes([10]))}"
     assert client.get("/url?path=hello.txt").text == new_url
+
+
+def test_streamed_file_through_gzip(
+    native_client_for: Callable[..., Client], root: Path
+) -> None:
+    import gzip
+
+    text = b"".join(b"line %d\n" % i for i in range(40000))  # > 64 KiB: streamed in chunks
+    (root / "log.txt").write_bytes(text)
+    client = native_client_for(Application(static_path=str(root), compress_response=True))
+    response = client.get("/static/log.txt", headers={"Accept-Encoding": "gzip"})
+    assert response.status == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Content-Length" not in response.headers
+    assert gzip.decompress(response.body) == text
