@@ -71,8 +71,11 @@ def start(check_time: int = 500) -> None:
     """Watch the source files on the current event loop; restart the process when one changes.
 
     Safe to call more than once per loop. When no loop is running yet, the
-    watching begins once it runs. The files watched are logged when it
-    begins (``dualweb.general``, INFO).
+    watcher is scheduled on this thread's current loop (created if there is
+    none, as :meth:`IOLoop.current` does) and begins when that loop runs: so
+    create the application inside the coroutine given to ``asyncio.run()``,
+    or run the loop with ``IOLoop.current().start()``. The files watched are
+    logged when watching begins (``dualweb.general``, INFO).
 
     Args:
         check_time: milliseconds between checks.
