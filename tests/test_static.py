@@ -578,3 +578,29 @@ def test_streamed_file_through_gzip(
     assert response.headers["Content-Encoding"] == "gzip"
     assert "Content-Length" not in response.headers
     assert gzip.decompress(response.body) == text
+
+
+class Vanishing(StaticFileHandler):
+    """The file disappears after validation (a deploy replacing files, say)."""
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        validated = super().validate_absolute_path(root, absolute_path)
+        if validated is not None:
+            os.unlink(validated)
+        return validated
+
+
+class OwnValidation(StaticFileHandler):
+    """A validate_absolute_path that does not stat (so the handler's stat is the first)."""
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        return absolute_path
+
+
+@pytest.mark.parametrize("handler", [Vanishing, OwnValidation])
+def test_file_gone_before_reading_is_404(
+    client_for: Callable[..., Client], root: Path, handler: type[StaticFileHandler]
+) -> None:
+    client = client_for(Application([(r"/v/(.*)", handler, {"path": str(root)})]))
+    name = "hello.txt" if handler is Vanishing else "missing.txt"
+    assert client.get("/v/" + name).status == 404

@@ -36,8 +36,8 @@ import mimetypes
 import os
 import stat
 import threading
-from collections.abc import Awaitable, Generator, Iterable
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from typing import Any, ClassVar, TypeVar
 
 from werkzeug.http import parse_date, parse_range_header
 
@@ -50,6 +50,7 @@ from dualweb.web.handler import RequestHandler
 __all__ = ["StaticFileHandler"]
 
 _CHUNK_SIZE = 64 * 1024
+_T = TypeVar("_T")
 # Types whose charset a browser would otherwise guess.
 _CHARSET_TYPES = frozenset(("application/javascript", "application/json", "image/svg+xml"))
 _UNSAFE_IN_PATH = ("\x00", "\\")
@@ -198,7 +199,7 @@ class StaticFileHandler(RequestHandler):
     @staticmethod
     def _file_chunks(abspath: str, start: int, end: int) -> Generator[bytes, None, None]:
         # A raw descriptor and pread: no buffered file object, no seek.
-        fd = os.open(abspath, _OPEN_FLAGS)
+        fd = _file_op(_open_for_reading, abspath)
         try:
             position = start
             while position < end:
@@ -344,24 +345,13 @@ class StaticFileHandler(RequestHandler):
             if not part:
                 continue
             current = current + os.sep + part
-            info = self._stat_path(current, os.lstat)
+            info = _file_op(os.lstat, current)
             if stat.S_ISLNK(info.st_mode):
                 real = os.path.realpath(absolute_path)
                 if not real.startswith(real_root + os.sep):
                     raise HTTPError(403, "%s is not in the static root directory", self.path)
-                return self._stat_path(real, os.stat)
-        return info if info is not None else self._stat_path(real_root, os.stat)
-
-    @staticmethod
-    def _stat_path(path: str, stat_function: Any) -> os.stat_result:
-        try:
-            info: os.stat_result = stat_function(path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise HTTPError(404) from None
-        except (OSError, ValueError):
-            # Unreadable, or a name the OS rejects (too long, ...).
-            raise HTTPError(403) from None
-        return info
+                return _file_op(os.stat, real)
+        return info if info is not None else _file_op(os.stat, real_root)
 
     @classmethod
     def _roots(cls, root: str) -> tuple[str, str]:
@@ -374,7 +364,7 @@ class StaticFileHandler(RequestHandler):
     def _stat(self) -> os.stat_result:
         if self._stat_result is None:
             assert self.absolute_path is not None
-            self._stat_result = os.stat(self.absolute_path)
+            self._stat_result = _file_op(os.stat, self.absolute_path)
         return self._stat_result
 
     def get_content_size(self) -> int:
@@ -489,6 +479,21 @@ class StaticFileHandler(RequestHandler):
 
 
 _BASE_GET = StaticFileHandler.get
+
+
+def _file_op(operation: Callable[[str], _T], path: str) -> _T:
+    """Run a file system call, turning its failures into 404 (missing) or 403 (anything else)."""
+    try:
+        return operation(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise HTTPError(404) from None
+    except (OSError, ValueError):
+        # Unreadable, or a name the OS rejects (too long, NUL, ...).
+        raise HTTPError(403) from None
+
+
+def _open_for_reading(path: str) -> int:
+    return os.open(path, _OPEN_FLAGS)
 
 
 @functools.lru_cache(maxsize=1024)
