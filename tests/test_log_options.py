@@ -166,3 +166,11 @@ def test_define_logging_options_on_another_parser() -> None:
     assert logger.level == logging.ERROR
     assert isinstance(logger.handlers[0].formatter, LogFormatter)
     logger.handlers.clear()
+
+
+def test_bad_level_is_explained() -> None:
+    result = run("--logging=verbose")
+    assert result.returncode != 0
+    assert "--logging must be debug, info, warning, error, critical or none, got 'verbose'" in (
+        result.stderr
+    )
