@@ -156,15 +156,24 @@ def enable_pretty_logging(options: Any = None, logger: logging.Logger | None = N
         logger: the logger to configure; defaults to the root logger.
 
     Does nothing when ``options.logging`` is ``None`` or ``"none"``.
+
+    Raises:
+        ValueError: ``options.logging`` is not a level name, or
+            ``options.log_rotate_mode`` is neither ``"size"`` nor ``"time"``.
     """
     if options is None:
         options = _global_options()
     level = getattr(options, "logging", "info")
     if level is None or str(level).lower() == "none":
         return
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(
+            f"--logging must be debug, info, warning, error, critical or none, got {level!r}"
+        )
     if logger is None:
         logger = logging.getLogger()
-    logger.setLevel(getattr(logging, str(level).upper()))
+    logger.setLevel(number)
     prefix = getattr(options, "log_file_prefix", None)
     if prefix:
         _add_file_handler(options, logger, prefix)

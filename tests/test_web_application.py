@@ -137,15 +137,6 @@ def test_debug_implies_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Application().settings == {}
 
 
-def test_static_path_without_static_module_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("dualweb.web.static") is not None:
-        pytest.skip("dualweb.web.static exists")
-    with pytest.raises(RuntimeError, match=r"static_path setting needs dualweb\.web\.static"):
-        Application(static_path="/tmp")
-
-
 # -- access log ---------------------------------------------------------------
 
 

@@ -259,7 +259,8 @@ ERROR_PAGES = [
      ["Render.render(): the page uses UI modules", "has no </body> to insert them before"]),
     ("{% module Nope() %}", {}, ["no UI module named 'Nope'"]),
     ("<html><head></head><body>{% module Relative() %}</body></html>",
-     {"ui_modules": {"Relative": Relative}}, ["'js/app.js' is relative and needs static_url"]),
+     {"ui_modules": {"Relative": Relative}},
+     ["Render: you must define the 'static_path' setting in your application to use static_url"]),
     ("ok\n{% if x y %}{% end %}", {}, ["ParseError: invalid Python", "at page.html:2"]),
     ("one\ntwo\n{{ missing_variable }}", {},
      ['File "{root}/page.html", line 3', "NameError: name 'missing_variable' is not defined"]),
@@ -467,3 +468,22 @@ def test_without_cache_templates_are_reloaded_once_per_request(
     assert client.get("/").text == "[0][1][2]"
     assert client.get("/").text == "[0][1][2]"
     assert len(resets) == 2
+
+
+def test_static_url_in_templates_and_module_files(client_for: ClientFor, tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / "js").mkdir(parents=True)
+    (static / "js" / "app.js").write_text("alert(1)")
+    (static / "site.css").write_text("body {}")
+    page = (
+        '<html><head></head><body>{{ static_url("site.css") }}'
+        "{% module Relative() %}</body></html>"
+    )
+    app = app_with(
+        {"page.html": page}, tmp_path / "templates",
+        static_path=str(static), ui_modules={"Relative": Relative},
+    )
+    response = client_for(app).get("/")
+    assert response.status == 200
+    assert re.search(r"</head><body>/static/site\.css\?v=[0-9a-f]{128}", response.text)
+    assert re.search(r'<script src="/static/js/app\.js\?v=[0-9a-f]{128}"', response.text)

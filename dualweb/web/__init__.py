@@ -6,21 +6,18 @@ the same name: :class:`RequestHandler`, :class:`Application`,
 :class:`RedirectHandler`, :class:`ErrorHandler`, :class:`FallbackHandler`,
 :func:`authenticated`, :func:`addslash`, :func:`removeslash`,
 :func:`stream_request_body`, :class:`OutputTransform`,
-:class:`GZipContentEncoding`, :class:`URLSpec` / :data:`url`, :class:`UIModule`
-and :class:`TemplateModule`, the signed
+:class:`GZipContentEncoding`, :class:`StaticFileHandler`, :class:`URLSpec` / :data:`url`,
+:class:`UIModule` and :class:`TemplateModule`, the signed
 value helpers, and :class:`AsyncUnavailableError` (raised for async-only
 features under WSGI).
 
 The implementation is split by concern: :mod:`.handler` (the lifecycle),
 :mod:`.output`, :mod:`.arguments`, :mod:`.userinfo`, :mod:`.cookies`,
 :mod:`.xsrf`, :mod:`.signing`, :mod:`.application`, :mod:`.handlers`,
-:mod:`.decorators`, :mod:`.transforms`, :mod:`.errors`.
+:mod:`.decorators`, :mod:`.transforms`, :mod:`.errors`, :mod:`.static`.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 from dualweb.routing import URLSpec, url
 from dualweb.web.application import Application
@@ -43,6 +40,7 @@ from dualweb.web.signing import (
     decode_signed_value,
     get_signature_key_version,
 )
+from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import TemplateModule, UIModule
 
@@ -65,6 +63,7 @@ __all__ = [
     "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
     "TemplateModule",
     "UIModule",
     "URLSpec",
@@ -80,20 +79,3 @@ __all__ = [
     "url",
 ]
 
-# Names whose modules are written separately (static files);
-# imported on first use so this package works while they are absent.
-_LAZY = {
-    "StaticFileHandler": "dualweb.web.static",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dualweb.web' has no attribute {name!r}")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError:
-        raise AttributeError(
-            f"dualweb.web.{name} is not available yet ({module} is missing)"
-        ) from None

@@ -68,6 +68,7 @@ from dualweb.web.output import (
     etag_matches,
 )
 from dualweb.web.rendering import RenderingMixin
+from dualweb.web.staticurl import StaticURLMixin
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
@@ -133,6 +134,7 @@ class RequestHandler(
     XSRFMixin,
     OriginMixin,
     RenderingMixin,
+    StaticURLMixin,
 ):
     """Base class for HTTP request handlers: subclass it and define ``get``, ``post``, ...
 

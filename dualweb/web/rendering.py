@@ -77,6 +77,8 @@ class RenderingMixin:
 
         def reverse_url(self, name: str, *args: Any) -> str: ...
 
+        def static_url(self, path: str, include_host: bool | None = None, **kwargs: Any) -> str: ...
+
         def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]: ...
 
     # -- the namespace --------------------------------------------------------
@@ -102,8 +104,8 @@ class RenderingMixin:
         """Return the names available to templates rendered by this handler.
 
         ``handler``, ``request``, ``current_user``, ``locale``, ``_``,
-        ``pgettext``, ``xsrf_form_html``, ``reverse_url``, the UI methods, and the UI
-        modules as ``modules``. (Templates add ``escape``, ``url_escape``,
+        ``pgettext``, ``static_url``, ``xsrf_form_html``, ``reverse_url``, the
+        UI methods, and the UI modules as ``modules``. (Templates add ``escape``, ``url_escape``,
         ``json_encode``, ``squeeze``, ``linkify``, ``datetime``.) Override
         it to add names to every template.
         """
@@ -115,6 +117,7 @@ class RenderingMixin:
             "locale": locale,
             "_": locale.translate,
             "pgettext": locale.pgettext,
+            "static_url": self.static_url,
             "xsrf_form_html": self.xsrf_form_html,
             "reverse_url": self.reverse_url,
         }
@@ -243,13 +246,8 @@ class RenderingMixin:
         urls: list[str] = []
         for path in paths:
             if not is_absolute(path):
-                static_url = getattr(self, "static_url", None)
-                if static_url is None:
-                    raise RuntimeError(
-                        f"{type(self).__name__}: the UI module file {path!r} is relative and "
-                        "needs static_url (the static_path setting); use an absolute URL"
-                    )
-                path = static_url(path)
+                # Raises, naming the handler, when the static_path setting is missing.
+                path = self.static_url(path)
             if path not in urls:
                 urls.append(path)
         return urls
