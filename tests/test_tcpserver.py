@@ -20,20 +20,10 @@ import pytest
 from dualweb.iostream import IOStream, SSLIOStream, StreamClosedError
 from dualweb.netutil import bind_sockets
 from dualweb.tcpserver import TCPServer
-from tests.test_netutil import make_cert, run
+from tests.harness import run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 class EchoServer(TCPServer):

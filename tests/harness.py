@@ -1,0 +1,216 @@
+"""The one way tests run dualweb natively, on either event loop.
+
+* :func:`new_loop` makes a loop of a given kind: ``"asyncio"`` (asyncio's own
+  selector loop, made explicitly because importing dualweb switches the default
+  policy to uvloop) or ``"uvloop"``; :data:`LOOP_KINDS` lists both, and the
+  ``kind`` fixture (tests/conftest.py) runs a test once per kind.
+* :func:`run` runs one coroutine to completion on a fresh loop, for tests that
+  drive dualweb from inside the loop.
+* :class:`LoopThread` runs a loop in a background thread; :class:`ServerThread`
+  serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
+  tests that talk to it over a real socket. Closing it fails the test if the
+  server left a task running: a leaked task is a connection never cleaned up.
+* :func:`make_cert` makes the self-signed certificate the TLS tests share (the
+  ``cert`` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+LOOP_KINDS = ("asyncio", "uvloop")
+
+# A task whose coroutine is defined inside the dualweb package (connection
+# handling, a handler's lifecycle) must be gone once the server has closed every
+# connection; tasks the test itself started are its own business.
+_DUALWEB_DIR = os.path.dirname(os.path.abspath(importlib.util.find_spec("dualweb").origin or ""))
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind``: "asyncio" (asyncio's own) or "uvloop"."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    if kind == "asyncio":
+        # Explicitly asyncio's own loop: importing dualweb makes uvloop the default policy.
+        return asyncio.SelectorEventLoop()
+    raise ValueError(f"unknown loop kind {kind!r}")
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on ``loop`` (not running) and let it unwind, so nothing is
+    garbage-collected later with "Task was destroyed but it is pending!"."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+def run(factory: Callable[[], Coroutine[Any, Any, _T]], kind: str = "asyncio") -> _T:
+    """Run ``factory()`` on a fresh loop of ``kind`` with a 10 s limit, then clean up."""
+    loop = new_loop(kind)
+    try:
+        return loop.run_until_complete(asyncio.wait_for(factory(), 10))
+    finally:
+        _finish_tasks(loop)
+        loop.close()
+
+
+def _task_file(task: asyncio.Task[Any]) -> str:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code.co_filename if code is not None else ""
+
+
+class LoopThread:
+    """An event loop of ``kind`` running in a daemon thread; :meth:`call` runs code on it.
+
+    :meth:`close` fails the test if the loop reported an unhandled error
+    ("Task exception was never retrieved", an exception in a callback).
+    """
+
+    def __init__(self, kind: str = "asyncio") -> None:
+        self.kind = kind
+        self.loop = new_loop(kind)
+        self.unhandled: list[str] = []
+        self.loop.set_exception_handler(self._record_unhandled)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def _record_unhandled(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.unhandled.append(f"{context.get('message')}: {context.get('exception')!r}")
+        loop.default_exception_handler(context)
+
+    def call(self, fn: Callable[[], _T], timeout: float = 10) -> _T:
+        """Run ``fn()`` on the loop (inside a running task) and return its result."""
+
+        async def wrapper() -> _T:
+            return fn()
+
+        return self.run(wrapper, timeout)
+
+    def run(self, factory: Callable[[], Coroutine[Any, Any, _T]], timeout: float = 10) -> _T:
+        """Run the coroutine ``factory()`` on the loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(factory(), self.loop).result(timeout)
+
+    def close(self) -> list[asyncio.Task[Any]]:
+        """Stop the loop, cancel what is left on it, close it; returns the tasks that
+        were still pending (before the cancelling)."""
+
+        async def settle() -> list[asyncio.Task[Any]]:
+            # Closing connections may need a few loop turns for their last
+            # callbacks; wait (at most 0.5 s) until nothing else is pending.
+            current = asyncio.current_task()
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+                pending = [t for t in asyncio.all_tasks() if t is not current]
+                if not pending:
+                    break
+            return pending
+
+        leftover = self.run(settle)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        _finish_tasks(self.loop)
+        self.loop.close()
+        assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
+        return leftover
+
+
+class ServerThread(LoopThread):
+    """dualweb's HTTPServer serving ``app`` from a loop of ``kind`` in a daemon thread.
+
+    ``sockets`` defaults to one fresh listening socket on 127.0.0.1 (its port is
+    :attr:`port`); ``server_kwargs`` go to ``HTTPServer``. Set
+    :attr:`allow_leftover_handlers` for a test that knowingly leaves a handler
+    task running (only for a known bug, with the bug named next to it).
+    """
+
+    allow_leftover_handlers = False
+
+    def __init__(
+        self,
+        app: Any,
+        kind: str = "asyncio",
+        sockets: list[socket.socket] | None = None,
+        **server_kwargs: Any,
+    ) -> None:
+        from dualweb.httpserver import HTTPServer
+        from dualweb.netutil import bind_sockets
+
+        if sockets is None:
+            sockets = bind_sockets(0, "127.0.0.1")
+            self.port: int = sockets[0].getsockname()[1]
+        super().__init__(kind)
+
+        def setup() -> HTTPServer:
+            server = HTTPServer(app, **server_kwargs)
+            server.add_sockets(sockets)
+            return server
+
+        self.server = self.call(setup)
+
+    def connections(self) -> int:
+        """How many connections the server is tracking right now."""
+        return self.call(lambda: len(self.server._connections))
+
+    def close(self) -> list[asyncio.Task[Any]]:
+        """Stop the server, close its connections and the loop; fail on a leaked task."""
+
+        async def shutdown() -> None:
+            self.server.stop()
+            await self.server.close_all_connections()
+
+        self.run(shutdown)
+        leftover = super().close()
+        owned = [t for t in leftover if _task_file(t).startswith(_DUALWEB_DIR + os.sep)]
+        if self.allow_leftover_handlers:
+            owned = [t for t in owned if os.path.basename(_task_file(t)) != "handler.py"]
+        names = [f"{t.get_coro().__qualname__} in {_task_file(t)}" for t in owned]  # type: ignore[union-attr]
+        assert not names, f"tasks left running after the server closed ({self.kind}): {names}"
+        return leftover
+
+
+def make_cert(directory: Path) -> tuple[str, str]:
+    """A self-signed certificate for localhost, 127.0.0.1 and ::1: (certfile, keyfile)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+            "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return str(cert), str(key)
+
+
+def ipv6_available() -> bool:
+    """Whether this machine can bind ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
