@@ -10,6 +10,8 @@
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
   tests that talk to it over a real socket. Closing it fails the test if the
   server left a task running: a leaked task is a connection never cleaned up.
+* :class:`ServerProcess` runs a server program (an example, gunicorn) as a
+  subprocess on a :func:`free_port` and talks to it over a real socket.
 * :func:`make_cert` makes the self-signed certificate the TLS tests share (the
   ``cert`` fixture).
 """
@@ -17,18 +19,25 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
 LOOP_KINDS = ("asyncio", "uvloop")
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 # A task whose coroutine is defined inside the dualweb package (connection
 # handling, a handler's lifecycle) must be gone once the server has closed every
@@ -185,6 +194,109 @@ class ServerThread(LoopThread):
         names = [f"{t.get_coro().__qualname__} in {_task_file(t)}" for t in owned]  # type: ignore[union-attr]
         assert not names, f"tasks left running after the server closed ({self.kind}): {names}"
         return leftover
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers in subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(port: int, http: bool) -> bool:
+    """Whether a server on ``port`` accepts a connection (and, with ``http``, answers)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            if not http:
+                return True
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return sock.recv(16).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+class ServerProcess:
+    """A server program run as a subprocess in its own session, listening on 127.0.0.1.
+
+    ``args`` follow ``python``; the program runs in ``cwd`` (default examples/) with
+    the repository on ``PYTHONPATH``. The constructor returns once the server
+    answers an HTTP request on ``port`` (with ``http=False``: accepts a connection),
+    and raises with the program's stderr if it exits or is not ready within
+    ``timeout`` seconds. :meth:`stop` signals the whole process group.
+    """
+
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        cwd: Path = EXAMPLES,
+        http: bool = True,
+        timeout: float = 20,
+    ) -> None:
+        self.port = port
+        fd, self._stderr_path = tempfile.mkstemp(prefix="dualweb-test-", suffix=".stderr")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        with os.fdopen(fd, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        self._final_stderr: str | None = None
+        deadline = time.monotonic() + timeout
+        while not _ready(port, http):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{args} exited early:\n{self.stop()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{args} not serving on {port} in {timeout} s:\n{self.stop()}")
+            time.sleep(0.05)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One request on a fresh connection: (status, headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
+
+    def stderr(self) -> str:
+        """What the program wrote to stderr so far."""
+        if self._final_stderr is not None:
+            return self._final_stderr
+        return Path(self._stderr_path).read_text(errors="replace")
+
+    def wait_for_stderr(self, text: str, timeout: float = 5.0) -> str:
+        """Stderr once it contains ``text`` (or after ``timeout`` seconds, whatever it holds)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.stderr()
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Send ``sig`` to the process group, wait (SIGKILL after 10 s); returns stderr.
+        The exit status is then ``self.proc.returncode``."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self._final_stderr is None:
+            self._final_stderr = self.stderr()
+            os.unlink(self._stderr_path)
+        return self._final_stderr
 
 
 def make_cert(directory: Path) -> tuple[str, str]:
