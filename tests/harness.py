@@ -218,11 +218,12 @@ def _ready(port: int, http: bool) -> bool:
 class ServerProcess:
     """A server program run as a subprocess in its own session, listening on 127.0.0.1.
 
-    ``args`` follow ``python``; the program runs in ``cwd`` (default examples/) with
-    the repository on ``PYTHONPATH``. The constructor returns once the server
-    answers an HTTP request on ``port`` (with ``http=False``: accepts a connection),
-    and raises with the program's stderr if it exits or is not ready within
-    ``timeout`` seconds. :meth:`stop` signals the whole process group.
+    ``args`` follow ``python``; the program runs in ``cwd`` (default examples/)
+    with the repository on ``PYTHONPATH`` and ``env`` added to the environment.
+    The constructor returns once the server answers an HTTP request on ``port``
+    (with ``http=False``: accepts a connection), and raises with the program's
+    stderr if it exits or is not ready within ``timeout`` seconds. :meth:`stop`
+    signals the whole process group.
     """
 
     def __init__(
@@ -230,17 +231,18 @@ class ServerProcess:
         args: list[str],
         port: int,
         cwd: Path = EXAMPLES,
+        env: Mapping[str, str] | None = None,
         http: bool = True,
         timeout: float = 20,
     ) -> None:
         self.port = port
         fd, self._stderr_path = tempfile.mkstemp(prefix="dualweb-test-", suffix=".stderr")
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        environ = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
         with os.fdopen(fd, "wb") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, *args],
                 cwd=cwd,
-                env=env,
+                env=environ,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 start_new_session=True,

@@ -11,14 +11,19 @@ import pytest
 from tests.harness import ServerProcess, free_port
 
 
+def start_example(name: str, *args: str) -> ServerProcess:
+    """examples/``name`` running natively on a free port (``--port``); stop it when done."""
+    port = free_port()
+    return ServerProcess([name, "--port", str(port), *args], port)
+
+
 @pytest.fixture
 def example() -> Iterator[Callable[..., ServerProcess]]:
-    """``example(name, *args)`` → examples/``name`` running natively on a free port."""
+    """``example(name, *args)``: :func:`start_example`, stopped after the test."""
     started: list[ServerProcess] = []
 
     def run(name: str, *args: str) -> ServerProcess:
-        port = free_port()
-        served = ServerProcess([name, "--port", str(port), *args], port)
+        served = start_example(name, *args)
         started.append(served)
         return served
 
