@@ -10,6 +10,7 @@
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
   tests that talk to it over a real socket. Closing it fails the test if the
   server left a task running: a leaked task is a connection never cleaned up.
+* :func:`tornado_server` serves a Tornado app the same way, for comparisons.
 * :class:`ServerProcess` runs a server program (an example, gunicorn) as a
   subprocess on a :func:`free_port` and talks to it over a real socket.
 * :func:`make_cert` makes the self-signed certificate the TLS tests share (the
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import importlib.util
 import os
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -194,6 +196,21 @@ class ServerThread(LoopThread):
         names = [f"{t.get_coro().__qualname__} in {_task_file(t)}" for t in owned]  # type: ignore[union-attr]
         assert not names, f"tasks left running after the server closed ({self.kind}): {names}"
         return leftover
+
+
+@contextlib.contextmanager
+def tornado_server(app: Any) -> Iterator[int]:
+    """Serve a Tornado ``app`` (for comparisons) on 127.0.0.1 from a :class:`LoopThread`;
+    yields its port."""
+    running = LoopThread("asyncio")
+    try:
+        server = running.call(lambda: app.listen(0, "127.0.0.1"))
+        try:
+            yield next(iter(server._sockets.values())).getsockname()[1]
+        finally:
+            running.call(server.stop)
+    finally:
+        running.close()
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import pytest
 tornado_web = pytest.importorskip("tornado.web")
 
 import dualweb.web  # noqa: E402
-from tests.harness import LoopThread  # noqa: E402
+from tests.harness import tornado_server  # noqa: E402
 
 _HEADERS = ("Content-Type", "Content-Length", "Etag", "Location", "Vary", "Content-Encoding")
 
@@ -188,11 +188,8 @@ def _normalize(path: str, result: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def tornado_port() -> Iterator[int]:
-    running = LoopThread("asyncio")
-    server = running.call(lambda: make_app(tornado_web).listen(0, "127.0.0.1"))
-    yield next(iter(server._sockets.values())).getsockname()[1]
-    running.call(server.stop)
-    running.close()
+    with tornado_server(make_app(tornado_web)) as port:
+        yield port
 
 
 def test_same_answers_as_tornado(client_for: Any, mode: str, tornado_port: int) -> None:
