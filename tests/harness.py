@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 # A task whose coroutine is defined inside the dualweb package (connection
-# handling, a handler's lifecycle) must be gone once the server has closed every
-# connection; tasks the test itself started are its own business.
+# handling, a handler's lifecycle) must be gone once a test's coroutine returned
+# or its server closed every connection; tasks the test started are its business.
 _DUALWEB_DIR = os.path.dirname(os.path.abspath(importlib.util.find_spec("dualweb").origin or ""))
 
 
@@ -70,11 +70,40 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
+async def _settled() -> list[asyncio.Task[Any]]:
+    """The other tasks still pending once dualweb had a chance to finish its own.
+
+    Closing connections may need a few loop turns for their last callbacks, so
+    wait (at most 0.5 s) until no task of dualweb's is pending."""
+    current = asyncio.current_task()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        if not _dualweb_tasks(pending):
+            break
+    return pending
+
+
+def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
+    """The tasks whose coroutine is defined inside the dualweb package, described."""
+    return [
+        f"{t.get_coro().__qualname__} in {_task_file(t)}"  # type: ignore[union-attr]
+        for t in tasks
+        if _task_file(t).startswith(_DUALWEB_DIR + os.sep)
+    ]
+
+
 def run(factory: Callable[[], Coroutine[Any, Any, _T]], kind: str = "asyncio") -> _T:
-    """Run ``factory()`` on a fresh loop of ``kind`` with a 10 s limit, then clean up."""
+    """Run ``factory()`` on a fresh loop of ``kind`` with a 10 s limit, then clean up.
+
+    Fails if dualweb left a task of its own running after ``factory()`` returned.
+    """
     loop = new_loop(kind)
     try:
-        return loop.run_until_complete(asyncio.wait_for(factory(), 10))
+        result = loop.run_until_complete(asyncio.wait_for(factory(), 10))
+        leaked = _dualweb_tasks(loop.run_until_complete(_settled()))
+        assert not leaked, f"tasks left running ({kind}): {leaked}"
+        return result
     finally:
         _finish_tasks(loop)
         loop.close()
@@ -124,18 +153,7 @@ class LoopThread:
         """Stop the loop, cancel what is left on it, close it; returns the tasks that
         were still pending (before the cancelling)."""
 
-        async def settle() -> list[asyncio.Task[Any]]:
-            # Closing connections may need a few loop turns for their last
-            # callbacks; wait (at most 0.5 s) until nothing else is pending.
-            current = asyncio.current_task()
-            for _ in range(50):
-                await asyncio.sleep(0.01)
-                pending = [t for t in asyncio.all_tasks() if t is not current]
-                if not pending:
-                    break
-            return pending
-
-        leftover = self.run(settle)
+        leftover = self.run(_settled)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         _finish_tasks(self.loop)
@@ -190,11 +208,10 @@ class ServerThread(LoopThread):
 
         self.run(shutdown)
         leftover = super().close()
-        owned = [t for t in leftover if _task_file(t).startswith(_DUALWEB_DIR + os.sep)]
         if self.allow_leftover_handlers:
-            owned = [t for t in owned if os.path.basename(_task_file(t)) != "handler.py"]
-        names = [f"{t.get_coro().__qualname__} in {_task_file(t)}" for t in owned]  # type: ignore[union-attr]
-        assert not names, f"tasks left running after the server closed ({self.kind}): {names}"
+            leftover = [t for t in leftover if os.path.basename(_task_file(t)) != "handler.py"]
+        leaked = _dualweb_tasks(leftover)
+        assert not leaked, f"tasks left running after the server closed ({self.kind}): {leaked}"
         return leftover
 
 
