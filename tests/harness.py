@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +68,7 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
 
 
 async def _settled() -> list[asyncio.Task[Any]]:
@@ -93,14 +94,19 @@ def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
     ]
 
 
-def run(factory: Callable[[], Coroutine[Any, Any, _T]], kind: str = "asyncio") -> _T:
-    """Run ``factory()`` on a fresh loop of ``kind`` with a 10 s limit, then clean up.
+def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio") -> _T:
+    """Run ``factory()`` (a coroutine function, or anything returning an awaitable:
+    a ``gen.coroutine``) on a fresh loop of ``kind`` with a 10 s limit, then clean up.
 
     Fails if dualweb left a task of its own running after ``factory()`` returned.
     """
+
+    async def main() -> _T:
+        return await factory()
+
     loop = new_loop(kind)
     try:
-        result = loop.run_until_complete(asyncio.wait_for(factory(), 10))
+        result = loop.run_until_complete(asyncio.wait_for(main(), 10))
         leaked = _dualweb_tasks(loop.run_until_complete(_settled()))
         assert not leaked, f"tasks left running ({kind}): {leaked}"
         return result
