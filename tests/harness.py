@@ -8,8 +8,11 @@
   drive dualweb from inside the loop.
 * :class:`LoopThread` runs a loop in a background thread; :class:`ServerThread`
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
-  tests that talk to it over a real socket. Closing it fails the test if the
-  server left a task running: a leaked task is a connection never cleaned up.
+  tests that talk to it over a real socket.
+* Both fail the test when dualweb left a task of its own running (after the
+  coroutine returned, or after the server closed its connections: a leaked task
+  is a connection or handler never cleaned up); a loop thread also fails on an
+  error the loop reported unhandled ("Task exception was never retrieved").
 * :func:`tornado_server` serves a Tornado app the same way, for comparisons.
 * :class:`ServerProcess` runs a server program (an example, gunicorn) as a
   subprocess on a :func:`free_port` and talks to it over a real socket.
