@@ -74,18 +74,20 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_default_executor())
 
 
-async def _settled() -> list[asyncio.Task[Any]]:
-    """The other tasks still pending once dualweb had a chance to finish its own.
+async def _leaked_tasks(
+    leaks: Callable[[list[asyncio.Task[Any]]], list[str]],
+) -> list[str]:
+    """``leaks(pending tasks)`` once dualweb had a chance to finish its own tasks.
 
     Closing connections may need a few loop turns for their last callbacks, so
-    wait (at most 0.5 s) until no task of dualweb's is pending."""
+    wait (at most 2 s, under load) until ``leaks`` finds nothing."""
     current = asyncio.current_task()
-    for _ in range(50):
+    for _ in range(200):
         await asyncio.sleep(0.01)
-        pending = [t for t in asyncio.all_tasks() if t is not current]
-        if not _dualweb_tasks(pending):
+        leaked = leaks([t for t in asyncio.all_tasks() if t is not current])
+        if not leaked:
             break
-    return pending
+    return leaked
 
 
 def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
@@ -110,7 +112,7 @@ def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio") -> _T:
     loop = new_loop(kind)
     try:
         result = loop.run_until_complete(asyncio.wait_for(main(), 10))
-        leaked = _dualweb_tasks(loop.run_until_complete(_settled()))
+        leaked = loop.run_until_complete(_leaked_tasks(_dualweb_tasks))
         assert not leaked, f"tasks left running ({kind}): {leaked}"
         return result
     finally:
@@ -158,17 +160,24 @@ class LoopThread:
         """Run the coroutine ``factory()`` on the loop and return its result."""
         return asyncio.run_coroutine_threadsafe(factory(), self.loop).result(timeout)
 
-    def close(self) -> list[asyncio.Task[Any]]:
-        """Stop the loop, cancel what is left on it, close it; returns the tasks that
-        were still pending (before the cancelling)."""
+    def _leaks(self, tasks: list[asyncio.Task[Any]]) -> list[str]:
+        """Which of the tasks still pending at close count as leaked (described)."""
+        return _dualweb_tasks(tasks)
 
-        leftover = self.run(_settled)
+    def close(self) -> None:
+        """Stop the loop, cancel what is left on it and close it; fail on a task dualweb
+        left running or an error the loop reported unhandled."""
+
+        async def leaked() -> list[str]:
+            return await _leaked_tasks(self._leaks)
+
+        leaks = self.run(leaked)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         _finish_tasks(self.loop)
         self.loop.close()
+        assert not leaks, f"tasks left running at close ({self.kind}): {leaks}"
         assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
-        return leftover
 
 
 class ServerThread(LoopThread):
@@ -208,20 +217,20 @@ class ServerThread(LoopThread):
         """How many connections the server is tracking right now."""
         return self.call(lambda: len(self.server._connections))
 
-    def close(self) -> list[asyncio.Task[Any]]:
-        """Stop the server, close its connections and the loop; fail on a leaked task."""
+    def _leaks(self, tasks: list[asyncio.Task[Any]]) -> list[str]:
+        if self.allow_leftover_handlers:
+            tasks = [t for t in tasks if os.path.basename(_task_file(t)) != "handler.py"]
+        return _dualweb_tasks(tasks)
+
+    def close(self) -> None:
+        """Stop the server, close its connections, then the loop (see LoopThread.close)."""
 
         async def shutdown() -> None:
             self.server.stop()
             await self.server.close_all_connections()
 
         self.run(shutdown)
-        leftover = super().close()
-        if self.allow_leftover_handlers:
-            leftover = [t for t in leftover if os.path.basename(_task_file(t)) != "handler.py"]
-        leaked = _dualweb_tasks(leftover)
-        assert not leaked, f"tasks left running after the server closed ({self.kind}): {leaked}"
-        return leftover
+        super().close()
 
 
 @contextlib.contextmanager
