@@ -14,9 +14,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dualweb"
 
 # Cycles being removed in other branches right now (issue 6, item 4). Delete an
 # entry once its branch is merged; the test fails while a listed cycle is gone.
+# web/rendering and web/ui (from the template work on main) import application and
+# handler and so joined the second cycle there.
 KNOWN_CYCLES: list[frozenset[str]] = [
     frozenset({"dualweb.connection", "dualweb.httputil", "dualweb._formdata"}),
-    frozenset({"dualweb.web.application", "dualweb.web.handler", "dualweb.web.handlers"}),
+    frozenset(
+        {
+            "dualweb.web.application",
+            "dualweb.web.handler",
+            "dualweb.web.handlers",
+            "dualweb.web.rendering",
+            "dualweb.web.ui",
+        }
+    ),
 ]
 
 
