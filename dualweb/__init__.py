@@ -9,9 +9,12 @@ Submodules are imported lazily on first attribute access, so
 
 When uvloop is installed (``pip install dualweb[speedups]``), importing
 dualweb makes new asyncio event loops use it, so ``asyncio.run(main())`` and
-``IOLoop.current().start()`` both run on uvloop. Set the environment variable
-``DUALWEB_UVLOOP=0`` to keep asyncio's own loop; an event-loop policy that the
-application installed itself is never replaced.
+``IOLoop.current().start()`` both run on uvloop. It stays off when the
+environment variable ``DUALWEB_UVLOOP=0`` is set, when the application installed
+its own event-loop policy (before importing dualweb, or after: the last policy
+set wins), when dualweb is first imported inside a running event loop, and on
+Python 3.14+, where event-loop policies are deprecated.
+:func:`dualweb.ioloop.install_uvloop` switches it on explicitly.
 """
 
 from __future__ import annotations
@@ -62,9 +65,22 @@ _SUBMODULES = frozenset(
 
 
 def __getattr__(name: str) -> ModuleType:
-    """Import the public submodule ``name`` on first access."""
+    """Import the public submodule ``name`` on first access.
+
+    Raises ``AttributeError`` for any other name, and for a listed submodule
+    that is not part of this release (so ``hasattr(dualweb, name)`` is False).
+    """
     if name in _SUBMODULES:
-        return importlib.import_module("dualweb." + name)
+        qualified = "dualweb." + name
+        try:
+            return importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise  # the submodule exists but one of its own imports is missing
+            raise AttributeError(
+                f"module 'dualweb' has no attribute {name!r}: dualweb.{name} is not "
+                "available in this version"
+            ) from exc
     raise AttributeError(f"module 'dualweb' has no attribute {name!r}")
 
 

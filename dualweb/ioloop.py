@@ -10,8 +10,14 @@ Times are on :meth:`IOLoop.time`'s scale, which is ``time.time()`` as in
 Tornado, so the common ``io_loop.add_timeout(time.time() + 5, cb)`` works;
 ``datetime.timedelta`` deadlines are relative.
 
-uvloop is never switched on behind your back: call :func:`install_uvloop`
-at startup, before any loop exists, to run on it.
+When uvloop is installed (``pip install dualweb[speedups]``), importing
+dualweb makes new asyncio event loops use it, so ``asyncio.run(main())`` and
+``IOLoop.current().start()`` both run on uvloop. It stays off when the
+environment variable ``DUALWEB_UVLOOP=0`` is set, when the application installed
+its own event-loop policy (before importing dualweb, or after: the last policy
+set wins), when dualweb is first imported inside a running event loop, and on
+Python 3.14+, where event-loop policies are deprecated. :func:`install_uvloop`
+switches it on explicitly, at startup, before any loop exists.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ from dualweb.netutil import _current_loop, ssl_options_to_context
 
 if TYPE_CHECKING:
     from dualweb.ioloop import IOLoop
-    from dualweb.tcpserver import TCPServer
 
 __all__ = [
     "BaseIOStream",
@@ -557,23 +556,35 @@ class _StreamProtocol(asyncio.Protocol):
 
 
 class _ServerStreamProtocol(_StreamProtocol):
-    """The default :class:`~dualweb.tcpserver.TCPServer` protocol: a stream per connection."""
+    """A listening server's protocol: a stream per connection, handed to ``on_stream``.
 
-    __slots__ = ("server",)
+    ``on_stream(stream, address)`` is called once the connection is made (the
+    default :class:`~dualweb.tcpserver.TCPServer` protocol passes its
+    ``handle_stream`` caller); the sizes are passed to each stream. Taking a
+    callback keeps this module below ``tcpserver`` in the layering.
+    """
 
-    def __init__(self, server: TCPServer) -> None:
-        self.server = server
+    __slots__ = ("_max_buffer_size", "_on_stream", "_read_chunk_size")
+
+    def __init__(
+        self,
+        on_stream: Callable[[IOStream, Any], None],
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+    ) -> None:
+        self._on_stream = on_stream
+        self._max_buffer_size = max_buffer_size
+        self._read_chunk_size = read_chunk_size
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        server = self.server
         cls = SSLIOStream if transport.get_extra_info("sslcontext") is not None else IOStream
-        stream = cls(_NO_SOCKET, max_buffer_size=server.max_buffer_size,
-                     read_chunk_size=server.read_chunk_size)
+        stream = cls(_NO_SOCKET, max_buffer_size=self._max_buffer_size,
+                     read_chunk_size=self._read_chunk_size)
         stream.socket = transport.get_extra_info("socket")
         stream._protocol = self
         self.stream = stream
         stream._attach(cast(asyncio.Transport, transport))
-        server._on_new_stream(stream, transport.get_extra_info("peername"))
+        self._on_stream(stream, transport.get_extra_info("peername"))
 
 
 # Internal constructions whose socket comes from a transport afterwards.

@@ -240,7 +240,9 @@ class TCPServer:
         :meth:`handle_stream`. Subclasses that speak a protocol directly on
         the transport (the HTTP server) return their own protocol here.
         """
-        return _ServerStreamProtocol(self)
+        return _ServerStreamProtocol(
+            self._on_new_stream, self.max_buffer_size, self.read_chunk_size
+        )
 
     def _on_new_stream(self, stream: IOStream, address: Any) -> None:
         """Call :meth:`handle_stream`, logging anything it raises."""

@@ -5,7 +5,8 @@
 * ``"wsgi"`` sends requests through ``webtest.TestApp`` wrapped around
   ``wsgiref.validate.validator(WSGIAdapter(app))`` (PEP 3333 checked on every request);
 * ``"native"`` starts dualweb's own ``HTTPServer`` on 127.0.0.1, port 0, in a
-  background thread with its own event loop, and talks to it over a real socket.
+  background thread with its own event loop (asyncio's or uvloop:
+  :class:`tests.harness.ServerThread`), and talks to it over a real socket.
 
 Cookies are not remembered between requests: tests pass ``Cookie`` headers
 explicitly, so what each request carries is visible in the test.
@@ -13,15 +14,15 @@ explicitly, so what each request carries is visible in the test.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import importlib.util
 import json
-import threading
 import wsgiref.validate
 from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
+
+from tests.harness import ServerThread
 
 MODES = ["wsgi"] + (["native"] if importlib.util.find_spec("dualweb.httpserver") else [])
 
@@ -145,32 +146,12 @@ class WSGIClient(Client):
 
 
 class NativeClient(Client):
-    """Serves the app with dualweb's HTTPServer in a thread; requests go over a real socket."""
+    """Serves the app with dualweb's HTTPServer on a loop of ``loop_kind`` in a thread
+    (:class:`tests.harness.ServerThread`); requests go over a real socket."""
 
-    def __init__(self, app: Any, **server_kwargs: Any):
-        from dualweb.httpserver import HTTPServer
-        from dualweb.netutil import bind_sockets
-
-        self._loop = asyncio.new_event_loop()
-        sockets = bind_sockets(0, "127.0.0.1")
-        self.port = sockets[0].getsockname()[1]
-        started = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-
-            async def setup() -> None:
-                self.server = HTTPServer(app, **server_kwargs)
-                self.server.add_sockets(sockets)
-                started.set()
-
-            self._loop.create_task(setup())
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        if not started.wait(10):
-            raise RuntimeError("native server did not start")
+    def __init__(self, app: Any, loop_kind: str = "asyncio", **server_kwargs: Any):
+        self.running = ServerThread(app, loop_kind, **server_kwargs)
+        self.port = self.running.port
 
     def request(
         self,
@@ -189,21 +170,14 @@ class NativeClient(Client):
             conn.close()
 
     def close(self) -> None:
-        async def shutdown() -> None:
-            self.server.stop()
-            await self.server.close_all_connections()
-
-        fut = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
-        fut.result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self.running.close()
 
 
-def make_client(app: Any, mode: str, **kwargs: Any) -> Client:
-    """Return a client for ``app`` in ``mode`` ("wsgi" or "native")."""
+def make_client(app: Any, mode: str, loop_kind: str = "asyncio", **kwargs: Any) -> Client:
+    """Return a client for ``app`` in ``mode`` ("wsgi" or "native", natively on a loop
+    of ``loop_kind``: "asyncio" or "uvloop")."""
     if mode == "wsgi":
         return WSGIClient(app, **kwargs)
     if mode == "native":
-        return NativeClient(app, **kwargs)
+        return NativeClient(app, loop_kind, **kwargs)
     raise ValueError(mode)

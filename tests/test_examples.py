@@ -2,103 +2,37 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-ROOT = EXAMPLES.parent
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.harness import ServerProcess, free_port
 
 
-class Served:
-    """A running example program and a way to talk to it."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], port: int):
-        self.proc = proc
-        self.port = port
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
-
-
-def start_example(name: str, *args: str) -> Served:
+def start_example(name: str, *args: str) -> ServerProcess:
+    """examples/``name`` running natively on a free port (``--port``); stop it when done."""
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / name), "--port", str(port), *args],
-        cwd=EXAMPLES,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _, err = proc.communicate()
-            raise AssertionError(f"{name} exited early: {err.decode(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Served(proc, port)
-        except OSError:
-            time.sleep(0.05)
-    stop(proc)
-    raise AssertionError(f"{name} did not start listening on {port}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> str:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.stderr is not None
-    return proc.stderr.read().decode(errors="replace")
+    return ServerProcess([name, "--port", str(port), *args], port)
 
 
 @pytest.fixture
-def example() -> Iterator[object]:
-    started: list[Served] = []
+def example() -> Iterator[Callable[..., ServerProcess]]:
+    """``example(name, *args)``: :func:`start_example`, stopped after the test."""
+    started: list[ServerProcess] = []
 
-    def run(name: str, *args: str) -> Served:
+    def run(name: str, *args: str) -> ServerProcess:
         served = start_example(name, *args)
         started.append(served)
         return served
 
     yield run
     for served in started:
-        stop(served.proc)
+        served.stop()
 
 
-def test_hello_world_answers_like_the_notes(example) -> None:  # type: ignore[no-untyped-def]
+def test_hello_world_answers_like_the_notes(example: Callable[..., ServerProcess]) -> None:
     served = example("hello.py")
     status, headers, body = served.request("GET", "/")
     assert status == 200
@@ -109,7 +43,7 @@ def test_hello_world_answers_like_the_notes(example) -> None:  # type: ignore[no
     assert "Date" in headers and headers["Server"].startswith("Dualweb")
 
 
-def test_json_prepare_parses_body(example) -> None:  # type: ignore[no-untyped-def]
+def test_json_prepare_parses_body(example: Callable[..., ServerProcess]) -> None:
     served = example("json_prepare.py")
     status, headers, body = served.request(
         "POST", "/echo", body=b'{"name": "ada"}', headers={"Content-Type": "application/json"}
@@ -121,7 +55,7 @@ def test_json_prepare_parses_body(example) -> None:  # type: ignore[no-untyped-d
     assert json.loads(body) == {"received": None}
 
 
-def test_base_handler_overrides(example) -> None:  # type: ignore[no-untyped-def]
+def test_base_handler_overrides(example: Callable[..., ServerProcess]) -> None:
     served = example("base_handler.py")
     status, headers, _ = served.request("GET", "/me")
     assert status == 302
@@ -138,7 +72,7 @@ def test_base_handler_overrides(example) -> None:  # type: ignore[no-untyped-def
     assert (status, body) == (200, b"Hello, bob")
 
 
-def test_redirects_with_ioloop_start(example) -> None:  # type: ignore[no-untyped-def]
+def test_redirects_with_ioloop_start(example: Callable[..., ServerProcess]) -> None:
     served = example("redirects.py")
     status, headers, _ = served.request("GET", "/old")
     assert (status, headers["Location"]) == (301, "/new")
@@ -149,7 +83,7 @@ def test_redirects_with_ioloop_start(example) -> None:  # type: ignore[no-untype
     assert served.request("GET", "/new")[2] == b"This is the new page"
 
 
-def test_bind_start_forks_processes_sharing_one_port(example) -> None:  # type: ignore[no-untyped-def]
+def test_bind_start_forks_processes_sharing_one_port(example: Callable[..., ServerProcess]) -> None:
     served = example("multiprocess.py", "--processes", "2")
     pids: set[int] = set()
     task_ids: set[int] = set()
@@ -165,7 +99,7 @@ def test_bind_start_forks_processes_sharing_one_port(example) -> None:  # type: 
     assert served.proc.pid not in pids
 
 
-def test_debug_mode_serves_tracebacks(example) -> None:  # type: ignore[no-untyped-def]
+def test_debug_mode_serves_tracebacks(example: Callable[..., ServerProcess]) -> None:
     served = example("debug_mode.py")
     status, _, body = served.request("GET", "/boom")
     assert status == 500

@@ -12,24 +12,16 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from dualweb import gen
 from dualweb.ioloop import IOLoop
-
-_T = TypeVar("_T")
+from tests.harness import run
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
-
-
-def run(main: Callable[[], Awaitable[_T]]) -> _T:
-    async def runner() -> _T:
-        return await main()
-
-    return asyncio.run(runner())
 
 
 @gen.coroutine

@@ -17,7 +17,6 @@ import re
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,7 +34,7 @@ from dualweb.connection import (
 )
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import HTTPHeaders
-from dualweb.netutil import bind_sockets
+from tests.harness import ServerThread
 
 # --------------------------------------------------------------------------- a tiny app
 
@@ -173,91 +172,13 @@ def make_app() -> App:
 # --------------------------------------------------------------------------- server harness
 
 
-def loop_factories() -> list[Any]:
-    factories = [pytest.param(asyncio.new_event_loop, id="asyncio")]
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is in the test venv
-        return factories
-    factories.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
-    return factories
-
-
-class Running:
-    """HTTPServer serving ``app`` on 127.0.0.1:port in a background event loop thread."""
-
-    def __init__(
-        self,
-        app: Any,
-        loop_factory: Callable[[], asyncio.AbstractEventLoop],
-        sockets: list[socket.socket] | None = None,
-        **kwargs: Any,
-    ):
-        self.loop = loop_factory()
-        if sockets is None:
-            sockets = bind_sockets(0, "127.0.0.1")
-            self.port: int = sockets[0].getsockname()[1]
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-
-            async def setup() -> None:
-                self.server = HTTPServer(app, **kwargs)
-                self.server.add_sockets(sockets)
-                ready.set()
-
-            self.loop.create_task(setup())
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(5)
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        async def wrapper() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(5)
-
-    def connections(self) -> int:
-        return int(self.call(lambda: len(self.server._connections)))
-
-    def close(self) -> None:
-        async def shutdown() -> list[asyncio.Task[Any]]:
-            self.server.stop()
-            await self.server.close_all_connections()
-            await asyncio.sleep(0.05)
-            current = asyncio.current_task()
-            return [t for t in asyncio.all_tasks() if t is not current]
-
-        leftover = asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-        # Handler tasks may outlive their connection (like /forever); the
-        # server's own machinery must not leave any task behind.
-        server_files = {"http1connection.py", "httpserver.py", "tcpserver.py"}
-        owned = [t for t in leftover if os.path.basename(_task_file(t)) in server_files]
-        assert not owned, owned
-
-
-def _task_file(task: asyncio.Task[Any]) -> str:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code.co_filename if code is not None else ""
-
-
-@pytest.fixture(params=loop_factories())
-def loop_factory(request: pytest.FixtureRequest) -> Any:
-    return request.param
-
-
 @pytest.fixture
-def serve(loop_factory: Any) -> Iterator[Callable[..., Running]]:
-    servers: list[Running] = []
+def serve(kind: str) -> Iterator[Callable[..., ServerThread]]:
+    """``serve(app=make_app(), **server_kwargs)`` → a running server on a loop of ``kind``."""
+    servers: list[ServerThread] = []
 
-    def start(app: Any = None, **kwargs: Any) -> Running:
-        running = Running(app if app is not None else make_app(), loop_factory, **kwargs)
+    def start(app: Any = None, **kwargs: Any) -> ServerThread:
+        running = ServerThread(app if app is not None else make_app(), kind, **kwargs)
         servers.append(running)
         return running
 
@@ -714,31 +635,15 @@ def test_plain_callable_request_callback(serve: Any) -> None:
     assert resp.read() == b"POST /cb?x=1 b'data'"
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return str(cert), str(key)
-
-
 @pytest.mark.parametrize("as_context", [False, True], ids=["dict", "SSLContext"])
-def test_tls(serve: Any, certificate: tuple[str, str], as_context: bool) -> None:
-    cert, key = certificate
-    options: Any = {"certfile": cert, "keyfile": key}
+def test_tls(serve: Any, cert: tuple[str, str], as_context: bool) -> None:
+    certfile, keyfile = cert
+    options: Any = {"certfile": certfile, "keyfile": keyfile}
     if as_context:
         options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        options.load_cert_chain(cert, key)
+        options.load_cert_chain(certfile, keyfile)
     srv = serve(ssl_options=options)
-    client_ctx = ssl.create_default_context(cafile=cert)
+    client_ctx = ssl.create_default_context(cafile=certfile)
     client_ctx.check_hostname = False
     conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=5, context=client_ctx)
     for _ in range(2):
@@ -752,10 +657,10 @@ def test_tls(serve: Any, certificate: tuple[str, str], as_context: bool) -> None
 
 
 def test_failed_tls_handshakes_leave_no_connection_entry(
-    serve: Any, certificate: tuple[str, str]
+    serve: Any, cert: tuple[str, str]
 ) -> None:
-    cert, key = certificate
-    srv = serve(ssl_options={"certfile": cert, "keyfile": key})
+    certfile, keyfile = cert
+    srv = serve(ssl_options={"certfile": certfile, "keyfile": keyfile})
     for _ in range(3):
         with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
             get(srv.port, "/peer")  # plain HTTP: the handshake fails
@@ -764,7 +669,7 @@ def test_failed_tls_handshakes_leave_no_connection_entry(
     while srv.connections() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert srv.connections() == 0
-    client_ctx = ssl.create_default_context(cafile=cert)
+    client_ctx = ssl.create_default_context(cafile=certfile)
     client_ctx.check_hostname = False
     conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=5, context=client_ctx)
     conn.request("GET", "/peer")
@@ -923,6 +828,9 @@ def test_coroutine_handler_sees_client_disconnect(serve: Any) -> None:
             gone.set()
 
     srv = serve(web.Application([(r"/poll", LongPoll)]))
+    # Known bug (issue 6, item 12): the handler task is not cancelled after
+    # on_connection_close. Remove this line once it is.
+    srv.allow_leftover_handlers = True
     sock = connect(srv.port)
     sock.sendall(b"GET /poll HTTP/1.1\r\n\r\n")
     time.sleep(0.1)
@@ -999,7 +907,8 @@ def test_hostile_bytes_never_crash_the_server(serve: Any, caplog: pytest.LogCapt
 
     rng = random.Random(1234)
     srv = serve(idle_connection_timeout=1)
-    seeds = [b"GET / HTTP/1.1\r\n", b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\n", b""]
+    echo = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    seeds = [b"GET / HTTP/1.1\r\nHost: x\r\n", echo, b""]
     for i in range(40):
         garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
         payload = seeds[i % 3] + garbage + b"\r\n\r\n"
@@ -1007,8 +916,16 @@ def test_hostile_bytes_never_crash_the_server(serve: Any, caplog: pytest.LogCapt
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             raw = read_until_closed(sock)
-        status = raw[:12]
-        assert status == b"" or re.match(rb"HTTP/1\.1 (200|400|413|431|505)", status), raw[:200]
+        # Every request is complete, so every one gets an answer before the close.
+        if seeds[i % 3] is echo:
+            # The body is the first 5 bytes after the headers, whatever they are;
+            # the rest is a second (bad) request, answered or not.
+            head, _, rest = raw.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 "), raw[:200]
+            assert b"\r\nContent-Length: 5" in head, raw[:200]
+            assert rest[:5] == (garbage + b"\r\n\r\n")[:5], raw[:200]
+        else:
+            assert re.match(rb"HTTP/1\.1 (400|405|413|431|505) ", raw), raw[:200]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert get(srv.port, "/alive").read() == b"GET /alive 0"
 

@@ -22,19 +22,7 @@ from dualweb.iostream import (
     UnsatisfiableReadError,
 )
 from dualweb.netutil import bind_sockets
-from tests.test_netutil import make_cert, run
-
-LOOPS = ["asyncio", "uvloop"]
-
-
-@pytest.fixture(params=LOOPS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
+from tests.harness import run
 
 
 async def tcp_pair(**client_kwargs: Any) -> tuple[IOStream, IOStream]:

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from dualweb import gen
 from dualweb.ioloop import IOLoop
 from dualweb.locks import BoundedSemaphore, Condition, Event, Lock, Semaphore
-
-_T = TypeVar("_T")
+from tests.harness import run
 
 SHORT = datetime.timedelta(seconds=0.01)
-
-
-def run(main: Callable[[], Awaitable[_T]]) -> _T:
-    async def runner() -> _T:
-        return await main()
-
-    return asyncio.run(runner())
 
 
 # -- Condition -----------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """dualweb.netutil: listening sockets, accept handlers, resolvers and TLS helpers.
 
-Also home of :func:`make_cert`, the self-signed certificate the networking
-tests share (generated with the ``openssl`` command, no network needed).
+The shared TLS certificate is the ``cert`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ import os
 import socket
 import ssl
 import stat
-import subprocess
 import threading
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -34,63 +31,7 @@ from dualweb.netutil import (
     ssl_options_to_context,
     ssl_wrap_socket,
 )
-
-_T = TypeVar("_T")
-
-
-def run(factory: Callable[[], Coroutine[Any, Any, _T]], kind: str = "asyncio") -> _T:
-    """Run ``factory()`` on a fresh loop of ``kind`` with a 10 s limit, then clean up."""
-    if kind == "uvloop":
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    else:
-        # Explicitly asyncio's own loop: importing dualweb makes uvloop the default policy.
-        loop = asyncio.SelectorEventLoop()
-    try:
-        return loop.run_until_complete(asyncio.wait_for(factory(), 10))
-    finally:
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
-def ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-def make_cert(directory: Path) -> tuple[str, str]:
-    """A self-signed certificate for localhost, 127.0.0.1 and ::1: (certfile, keyfile)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-            "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return str(cert), str(key)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
-
+from tests.harness import ipv6_available, run
 
 # -- bind_sockets ------------------------------------------------------------------------
 

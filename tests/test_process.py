@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dualweb.process import CalledProcessError, Subprocess, cpu_count, fork_processes, task_id
-from tests.test_netutil import run
+from tests.harness import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ os.write(1, b"%d\\n" % fork_processes(0))
     assert sorted(int(x) for x in result.stdout.split()) == list(range(cpu_count()))
 
 
-def test_subprocess_streams_stdin_to_stdout_and_reports_exit(kind_loop: str) -> None:
+def test_subprocess_streams_stdin_to_stdout_and_reports_exit(kind: str) -> None:
     async def main() -> tuple[bytes, int, list[int]]:
         proc = Subprocess(
             [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"],
@@ -117,14 +117,9 @@ def test_subprocess_streams_stdin_to_stdout_and_reports_exit(kind_loop: str) -> 
         await asyncio.sleep(0)
         return output, code, exits
 
-    output, code, exits = run(main, kind_loop)
+    output, code, exits = run(main, kind)
     assert output == b"THROUGH A PIPE\n" * 1000
     assert code == 0 and exits == [0]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def kind_loop(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def test_subprocess_nonzero_exit_raises_called_process_error() -> None:

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import pytest
 
 from dualweb.ioloop import IOLoop
 from dualweb.queues import LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull
-
-_T = TypeVar("_T")
+from tests.harness import run
 
 SHORT = datetime.timedelta(seconds=0.01)
-
-
-def run(main: Callable[[], Awaitable[_T]]) -> _T:
-    async def runner() -> _T:
-        return await main()
-
-    return asyncio.run(runner())
 
 
 def test_fifo_order_sizes_and_nowait_errors() -> None:

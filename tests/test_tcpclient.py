@@ -20,17 +20,7 @@ from dualweb.netutil import (
 )
 from dualweb.tcpclient import TCPClient
 from dualweb.tcpserver import TCPServer
-from tests.test_netutil import ipv6_available, make_cert, run
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
+from tests.harness import ipv6_available, run
 
 
 class PeerServer(TCPServer):

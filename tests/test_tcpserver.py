@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -20,20 +19,7 @@ import pytest
 from dualweb.iostream import IOStream, SSLIOStream, StreamClosedError
 from dualweb.netutil import bind_sockets
 from dualweb.tcpserver import TCPServer
-from tests.test_netutil import make_cert, run
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return make_cert(tmp_path_factory.mktemp("tls"))
+from tests.harness import ServerProcess, free_port, run
 
 
 class EchoServer(TCPServer):
@@ -325,12 +311,6 @@ def test_add_sockets_rejects_the_same_socket_twice() -> None:
 # -- the example and multi-process mode ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _ask(port: int, line: bytes, deadline: float) -> bytes:
     """Send ``line`` and return the reply line, retrying while the server starts."""
     while True:
@@ -351,22 +331,16 @@ def _ask(port: int, line: bytes, deadline: float) -> bytes:
 
 
 def test_echo_server_example_runs_as_a_program() -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", str(port),
-         "--address", "127.0.0.1"],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    port = free_port()
+    args = ["echo_server.py", "--port", str(port), "--address", "127.0.0.1"]
+    proc = ServerProcess(args, port, http=False)
     try:
         deadline = time.monotonic() + 15
         assert _ask(port, b"echo me\n", deadline) == b"echo me\n"
         assert _ask(port, b"x" * 1000 + b"\n", deadline) == b"x" * 1000 + b"\n"
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == 0, stderr.decode()
+        stderr = proc.stop(signal.SIGINT)
+    assert proc.proc.returncode == 0, stderr
 
 
 MULTI_SCRIPT = """
@@ -404,14 +378,9 @@ def test_start_2_forks_two_workers_on_one_port_restarts_crashes_and_stops_on_sig
 ) -> None:
     script = tmp_path / "multi.py"
     script.write_text(MULTI_SCRIPT)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(port)],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    port = free_port()
+    server = ServerProcess([str(script), str(port)], port, http=False)
+    proc = server.proc
     try:
         deadline = time.monotonic() + 15
         workers: dict[int, int] = {}  # pid -> task id
@@ -439,10 +408,9 @@ def test_start_2_forks_two_workers_on_one_port_restarts_crashes_and_stops_on_sig
         survivors = [pid for pid in workers if _alive(pid)]
         assert len(survivors) == 1
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == 0, stderr.decode()
-    assert "exited with status 3, restarting" in stderr.decode()
+        stderr = server.stop()
+    assert proc.returncode == 0, stderr
+    assert "exited with status 3, restarting" in stderr
     deadline = time.monotonic() + 5
     children = list(workers) + list(replaced)
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:

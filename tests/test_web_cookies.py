@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -495,14 +496,33 @@ def test_any_accepted_value_parses_back(value: str) -> None:
     assert werkzeug.http.parse_cookie(header.partition(";")[0])["k"] == value
 
 
+def _idna_encodable(domain: str) -> bool:
+    try:
+        # dump_cookie encodes the host part alone: no ":port", no leading dots.
+        domain.partition(":")[0].lstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=st.text(max_size=20), domain=st.text(max_size=10), path=st.text(max_size=10))
 def test_set_cookie_never_emits_a_broken_header(value: str, domain: str, path: str) -> None:
+    # The rules, stated independently: a value may not hold whitespace or control
+    # characters, an attribute may not hold those or ";" either, and a domain must
+    # be a host name IDNA can encode (werkzeug's dump_cookie sends it that way).
+    refused = (
+        bool(re.search(r"[\x00-\x20\x7f]", value))
+        or any(re.search(r"[\x00-\x20;\x7f]", attribute) for attribute in (domain, path))
+        or not _idna_encodable(domain)
+    )
     bare = _Bare()
     try:
         bare.set_cookie("k", value, domain=domain or None, path=path)
     except ValueError:
+        assert refused, (value, domain, path)
         return
+    assert not refused, (value, domain, path)
     header = bare._new_cookies["k"]
     assert not any(ord(c) < 32 or ord(c) == 127 for c in header)
     # Exactly the attributes we asked for: nothing smuggled in through the values.

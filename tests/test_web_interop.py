@@ -9,10 +9,8 @@ the reason of an invalid-UTF-8 400.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import http.client
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 tornado_web = pytest.importorskip("tornado.web")
 
 import dualweb.web  # noqa: E402
+from tests.harness import tornado_server  # noqa: E402
 
 _HEADERS = ("Content-Type", "Content-Length", "Etag", "Location", "Vary", "Content-Encoding")
 
@@ -189,30 +188,8 @@ def _normalize(path: str, result: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def tornado_port() -> Iterator[int]:
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            server = make_app(tornado_web).listen(0, "127.0.0.1")
-            box["server"] = server
-            box["port"] = next(iter(server._sockets.values())).getsockname()[1]
-            ready.set()
-
-        box["task"] = loop.create_task(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield box["port"]
-    loop.call_soon_threadsafe(box["server"].stop)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with tornado_server(make_app(tornado_web)) as port:
+        yield port
 
 
 def test_same_answers_as_tornado(client_for: Any, mode: str, tornado_port: int) -> None:
