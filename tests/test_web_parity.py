@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import dualweb.web
+from tests.harness import tornado_server
 from tests.support import Client, Response
-from tests.test_web_redirect_safety import tornado_server
 
 ClientFor = Callable[..., Client]
 MULTIPART = {"Content-Type": "multipart/form-data; boundary=1234"}

@@ -8,12 +8,9 @@ a live Tornado server.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 
 import dualweb.web
 from dualweb.web.output import browser_authority
+from tests.harness import tornado_server
 from tests.support import Client
 
 ClientFor = Callable[..., Client]
@@ -220,40 +218,6 @@ def test_browser_authority(url: str, expected: tuple[str, str]) -> None:
 
 
 # -- the same answers as Tornado -------------------------------------------------------------
-
-
-@contextmanager
-def tornado_server(app: Any) -> Iterator[int]:
-    """Serve a Tornado ``app`` on 127.0.0.1 in a thread; yield its port."""
-    loop = asyncio.new_event_loop()
-    box: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            box["server"] = server = app.listen(0, "127.0.0.1")
-            box["port"] = next(iter(server._sockets.values())).getsockname()[1]
-            ready.set()
-
-        box["start"] = loop.create_task(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        yield box["port"]
-    finally:
-
-        async def stop() -> None:
-            box["server"].stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture(scope="module")
