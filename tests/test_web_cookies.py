@@ -528,3 +528,9 @@ def test_set_cookie_never_emits_a_broken_header(value: str, domain: str, path: s
     # Exactly the attributes we asked for: nothing smuggled in through the values.
     names = [part.split("=")[0].strip() for part in header.split("; ")[1:]]
     assert names == [n for n, v in (("Domain", domain), ("Path", path)) if v]
+
+
+@pytest.mark.parametrize("domain", ["a..b", "x" * 64 + ".example"])
+def test_unencodable_domain_is_refused_naming_the_handler(domain: str) -> None:
+    with pytest.raises(ValueError, match=r"_Bare\.set_cookie: invalid domain .* for cookie 'k'"):
+        _Bare().set_cookie("k", "v", domain=domain)

@@ -189,20 +189,27 @@ class CookieMixin:
             expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
                 days=expires_days
             )
-        header = dump_cookie(
-            name_str,
-            value_str,
-            max_age=None if max_age is None else int(max_age),
-            expires=_expires_value(expires) if expires else None,
-            path=path or None,
-            domain=domain or None,
-            secure=secure,
-            httponly=httponly,
-            # Tornado sends Max-Age alone when only max_age is given.
-            sync_expires=False,
-            samesite=_SAMESITE[samesite.lower()] if samesite else None,
-            partitioned=partitioned,
-        )
+        try:
+            header = dump_cookie(
+                name_str,
+                value_str,
+                max_age=None if max_age is None else int(max_age),
+                expires=_expires_value(expires) if expires else None,
+                path=path or None,
+                domain=domain or None,
+                secure=secure,
+                httponly=httponly,
+                # Tornado sends Max-Age alone when only max_age is given.
+                sync_expires=False,
+                samesite=_SAMESITE[samesite.lower()] if samesite else None,
+                partitioned=partitioned,
+            )
+        except UnicodeError as exc:
+            # werkzeug IDNA-encodes the domain; "a..b" or an over-long label fails there.
+            raise ValueError(
+                f"{type(self).__name__}.set_cookie: invalid domain {_shorten(str(domain))} "
+                f"for cookie {name_str!r}: not a host name ({exc})"
+            ) from None
         try:
             self._new_cookies[name_str] = header
         except AttributeError:
