@@ -242,6 +242,9 @@ class _RequestProxy:
         self.defaults = defaults
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("request", "defaults") or name.startswith("__"):
+            # Only reached while copy/pickle rebuild an instance without its __dict__.
+            raise AttributeError(name)
         value = getattr(self.request, name)
         if value is not None:
             return value

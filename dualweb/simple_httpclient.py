@@ -53,7 +53,12 @@ from dualweb.http1codec import (
     ProtocolError,
     Response,
 )
-from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from dualweb.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+)
 from dualweb.httputil import HTTPHeaders, encode_username_password
 from dualweb.log import gen_log
 from dualweb.netutil import OverrideResolver, Resolver, ssl_options_to_context
@@ -886,7 +891,7 @@ def _check_body(request: HTTPRequest) -> None:
     present = request.body is not None or request.body_producer is not None
     if expected != present:
         raise ValueError(
-            f"Body must {'not ' if not expected else ''}be None for method {request.method} "
+            f"Body must {'not ' if expected else ''}be None for method {request.method} "
             "(unless allow_nonstandard_methods is true)"
         )
 
@@ -913,7 +918,9 @@ def _redirected(request: HTTPRequest, code: int, location: str) -> HTTPRequest:
         new.auth_username = new.auth_password = None
         if "Authorization" in new.headers:
             del new.headers["Authorization"]
-    defaults = getattr(request, "defaults", None)
-    if defaults is None:
+    if original is request:
         return cast(HTTPRequest, new)
-    return cast(HTTPRequest, type(request)(new, defaults))
+    # The same view of the client's defaults, over the new request.
+    proxy = copy.copy(request)
+    proxy.request = new  # type: ignore[attr-defined]
+    return proxy
