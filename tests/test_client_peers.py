@@ -214,7 +214,7 @@ class IllegalResponsesTest(AsyncTestCase):
 
     @gen_test
     async def test_huge_headers(self) -> None:
-        huge = b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n"
+        huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n"
         await self.expect_error(huge, "Malformed HTTP response: header block too large")
 
     @gen_test
