@@ -112,9 +112,11 @@ class AsyncTestCase(unittest.TestCase):
 
     Test methods are plain functions (use :meth:`stop`/:meth:`wait` or
     ``self.io_loop.run_sync``) or ``async def``/generator functions decorated
-    with :func:`gen_test`. An exception raised in a loop callback fails the
-    test. At the end, pending tasks are cancelled and, with any socket the
-    test left open, reported as a :class:`LeakWarning` (a failure when
+    with :func:`gen_test`. An exception that reaches the loop's exception
+    handler (a ``call_soon`` callback, a task nobody awaited) fails the test;
+    ``IOLoop.add_callback`` logs its callbacks' exceptions itself, as in
+    Tornado. At the end, pending tasks are cancelled and, with any socket
+    the test left open, reported as a :class:`LeakWarning` (a failure when
     ``fail_on_leaks`` is true).
     """
 
