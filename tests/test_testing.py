@@ -168,7 +168,7 @@ def test_undecorated_generator_test_is_refused() -> None:
         def test_forgot(self):  # type: ignore[no-untyped-def]
             yield None
 
-    with pytest.raises(TypeError, match="decorate it with @dualweb.testing.gen_test"):
+    with pytest.raises(TypeError, match=r"decorate it with @dualweb\.testing\.gen_test"):
         Case("test_forgot")
 
 
