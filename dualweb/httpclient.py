@@ -465,10 +465,13 @@ class AsyncHTTPClient(Configurable):
             raise RuntimeError("fetch() called on a closed AsyncHTTPClient")
         if not isinstance(request, HTTPRequest):
             request = HTTPRequest(url=request, **kwargs)
+            if "headers" in kwargs:
+                request.headers = HTTPHeaders(request.headers)
         elif kwargs:
             raise ValueError("keyword options can't be combined with an HTTPRequest object")
-        # The caller's headers object stays untouched by what the client adds.
-        request.headers = HTTPHeaders(request.headers)
+        else:
+            # The caller's headers object stays untouched by what the client adds.
+            request.headers = HTTPHeaders(request.headers)
         future: asyncio.Future[HTTPResponse] = loop.create_future()
 
         def handle_response(response: HTTPResponse) -> None:

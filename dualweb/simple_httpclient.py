@@ -3,23 +3,23 @@
 Theory of operation
 -------------------
 
-Each fetch runs as one task (:meth:`SimpleAsyncHTTPClient._run`): it waits for
-a slot (at most ``max_clients`` fetches run at once; the rest queue), then
-sends the request on a connection and follows redirects.
+Each fetch runs as one task (:meth:`SimpleAsyncHTTPClient._run`): it reads
+the request's options once (the client's defaults filled in), waits for a
+slot (at most ``max_clients`` fetches run at once; the rest queue), then sends
+the request on a connection and follows redirects.
 
-Connections are :class:`_ClientProtocol` objects (plain ``asyncio.Protocol``,
-no streams) kept in a pool per (scheme, host, port, proxy, TLS settings).  A
-connection carries one exchange at a time: the request is serialized by a
-fresh :class:`~dualweb.http1codec.HTTP1ClientCodec`, the server's bytes go
-through the same codec, and the events reach a :class:`_ResponseReader` that
-runs the callbacks, decompresses and buffers the body.  When the response is
-complete and both sides allow it (:func:`_reusable`), the connection goes back
-to the pool; otherwise it is closed.
+Connections (:class:`dualweb._clientconn.ClientProtocol`, a plain
+``asyncio.Protocol``) are pooled per (scheme, host, port, proxy, TLS settings,
+local interface).  A connection carries one exchange at a time through its
+:class:`~dualweb.http1codec.HTTP1ClientCodec`; when the response is complete
+and both sides allow it (``_clientconn.reusable``), the connection goes back
+to the pool, otherwise it is closed.  Tornado's client opens a connection per
+request; this one does not.
 
 A pooled connection may have been closed by the server while idle.  If it
 fails before a single response byte arrived, an idempotent request is retried
-once on a new connection (a server may legitimately close an idle connection
-at any moment, RFC 9112 section 9.3.1).
+once on a new connection (a server may close an idle connection at any
+moment, RFC 9112 section 9.3.1).
 
 Failures reach the caller as exceptions from ``fetch()``: ``OSError`` for
 refused/reset/DNS (as Tornado's client), :class:`HTTPTimeoutError` (599) for
@@ -32,33 +32,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import socket
 import ssl
 import time
 import urllib.parse
-import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any, Final, NamedTuple, cast
 
+from dualweb._clientconn import (
+    ClientProtocol,
+    HTTPStreamClosedError,
+    HTTPTimeoutError,
+    ResponseReader,
+    Stale,
+    reusable,
+)
 from dualweb.connection import RequestStartLine
-from dualweb.http1codec import (
-    CONNECTION_CLOSED,
-    END_OF_MESSAGE,
-    NEED_DATA,
-    Data,
-    HTTP1ClientCodec,
-    ProtocolError,
-    Response,
-)
-from dualweb.httpclient import (
-    AsyncHTTPClient,
-    HTTPClientError,
-    HTTPRequest,
-    HTTPResponse,
-)
+from dualweb.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from dualweb.httputil import HTTPHeaders, encode_username_password
 from dualweb.log import gen_log
 from dualweb.netutil import OverrideResolver, Resolver, ssl_options_to_context
@@ -66,7 +58,6 @@ from dualweb.netutil import OverrideResolver, Resolver, ssl_options_to_context
 __all__ = ["HTTPStreamClosedError", "HTTPTimeoutError", "SimpleAsyncHTTPClient"]
 
 _USER_AGENT: Final = "dualweb/0.1.0"
-_REDIRECT_CODES: Final = frozenset((301, 302, 303, 307, 308))
 # RFC 9110 section 9.2.2; only these may be sent twice.
 _IDEMPOTENT: Final = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 _CONTENT_HEADERS: Final = (
@@ -75,52 +66,35 @@ _CONTENT_HEADERS: Final = (
     "Content-Encoding",
     "Transfer-Encoding",
 )
-# A connection idle longer than this is not reused (servers close idle ones anyway).
-_MAX_IDLE: Final = 60.0
-# How long to wait for "100 Continue" before sending the body anyway (as curl does).
-_CONTINUE_WAIT: Final = 1.0
+_NO_TIMEOUT: Final = 1e9
 
 
-class HTTPTimeoutError(HTTPClientError):
-    """A connect, queue or request timeout; ``code`` is 599 as in Tornado."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(599, message=message)
-
-    def __str__(self) -> str:
-        return self.message or "Timeout"
+# --------------------------------------------------------------------------- the request
 
 
-class HTTPStreamClosedError(HTTPClientError):
-    """The connection closed before a response arrived; ``code`` is 599 as in Tornado."""
+class _Options:
+    """An :class:`HTTPRequest`'s attributes with the client's defaults filled in.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(599, message=message)
-
-    def __str__(self) -> str:
-        return self.message or "Stream closed"
-
-
-class _Stale(Exception):
-    """A connection failed before any response byte arrived (maybe closed while pooled)."""
-
-    def __init__(self, real_error: BaseException | None) -> None:
-        super().__init__(real_error)
-        self.real_error = real_error
-
-
-def _reusable(keep_alive: bool, complete: bool) -> bool:
-    """May the connection carry another request after this exchange?
-
-    ``keep_alive`` is the codec's verdict on the response (version,
-    ``Connection`` header, framing), ``complete`` whether the whole response
-    was read and the whole request sent.  This is the single place to switch
-    to the reworked codec's own reuse indicator.
+    Built once per fetch (and per redirect) by :func:`_resolve`, so the hot
+    path reads plain attributes instead of going through the defaults proxy.
     """
-    return keep_alive and complete
 
 
-# --------------------------------------------------------------------------- the target
+def _resolve(request: Any) -> HTTPRequest:
+    """Read ``request`` (an HTTPRequest or the defaults proxy) into an :class:`_Options`."""
+    original = getattr(request, "request", request)
+    defaults = getattr(request, "defaults", None)
+    values = dict(original.__dict__)
+    values["headers"] = values.pop("_headers")
+    values["body"] = values.pop("_body")
+    if defaults:
+        for name, value in defaults.items():
+            if values.get(name) is None:
+                values[name] = value
+    values["original"] = original
+    options = _Options()
+    options.__dict__ = values
+    return cast(HTTPRequest, options)
 
 
 class _Target(NamedTuple):
@@ -133,7 +107,15 @@ class _Target(NamedTuple):
     password: str | None
 
 
+_TARGETS: dict[str, _Target] = {}
+_TARGETS_LIMIT: Final = 512
+
+
 def _parse_url(url: str) -> _Target:
+    """Split ``url``; cached, since a client fetches the same few URLs again and again."""
+    target = _TARGETS.get(url)
+    if target is not None:
+        return target
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -146,7 +128,10 @@ def _parse_url(url: str) -> _Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return _Target(scheme, host, port, netloc, path, parts.username, parts.password)
+    target = _Target(scheme, host, port, netloc, path, parts.username, parts.password)
+    if len(_TARGETS) < _TARGETS_LIMIT:
+        _TARGETS[url] = target
+    return target
 
 
 def _basic_auth(username: str, password: str | None) -> str:
@@ -154,377 +139,41 @@ def _basic_auth(username: str, password: str | None) -> str:
     return "Basic " + token.decode("ascii")
 
 
-# --------------------------------------------------------------------------- one response
-
-
-class _ResponseReader:
-    """Consumes one response's events: callbacks, decoding, buffering, limits."""
-
-    __slots__ = (
-        "chunks",
-        "code",
-        "decompressor",
-        "discard",
-        "follow",
-        "header_callback",
-        "headers",
-        "keep_alive",
-        "max_body_size",
-        "reason",
-        "size",
-        "streaming_callback",
-    )
-
-    def __init__(self, request: HTTPRequest, max_body_size: int) -> None:
-        self.streaming_callback = request.streaming_callback
-        self.header_callback = request.header_callback
-        self.follow = bool(request.follow_redirects) and (request.max_redirects or 0) > 0
-        self.decompressor: Any = None
-        self.discard = False
-        self.max_body_size = max_body_size
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.code = 0
-        self.reason = ""
-        self.headers = HTTPHeaders()
-        self.keep_alive = False
-
-    def start(self, event: Response, decompress: bool) -> None:
-        start_line = event.start_line
-        self.code = start_line.code
-        self.reason = start_line.reason
-        self.headers = headers = event.headers
-        self.keep_alive = event.keep_alive
-        callback = self.header_callback
-        if callback is not None:
-            callback(f"{start_line.version} {start_line.code} {start_line.reason}\r\n")
-            for name, value in headers.get_all():
-                callback(f"{name}: {value}\r\n")
-            callback("\r\n")
-        # A redirect's body is never shown to the caller.
-        self.discard = self.follow and self.code in _REDIRECT_CODES and "Location" in headers
-        encoding = headers.get("Content-Encoding")
-        if decompress and encoding is not None:
-            coding = encoding.strip().lower()
-            if coding in ("gzip", "x-gzip"):
-                self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif coding == "deflate":
-                self.decompressor = _DeflateDecoder()
-            if self.decompressor is not None:
-                # Tornado's convention: the body no longer has that encoding.
-                headers["X-Consumed-Content-Encoding"] = encoding
-                del headers["Content-Encoding"]
-
-    def data(self, chunk: bytes) -> None:
-        if self.decompressor is not None:
-            try:
-                chunk = self.decompressor.decompress(chunk)
-            except zlib.error as e:
-                raise HTTPClientError(599, f"Could not decode the response body: {e}") from None
-        self._keep(chunk)
-
-    def end(self) -> None:
-        if self.decompressor is not None:
-            self._keep(self.decompressor.flush())
-
-    def _keep(self, chunk: bytes) -> None:
-        if not chunk or self.discard:
-            return
-        self.size += len(chunk)
-        if self.size > self.max_body_size:
-            raise HTTPClientError(
-                599, f"Response body larger than max_body_size ({self.max_body_size} bytes)"
-            )
-        if self.streaming_callback is not None:
-            self.streaming_callback(chunk)
-        else:
-            self.chunks.append(chunk)
-
-
-class _DeflateDecoder:
-    """``Content-Encoding: deflate`` is zlib-wrapped per RFC 9110, raw in some servers."""
-
-    __slots__ = ("_decoder", "_started")
-
-    def __init__(self) -> None:
-        self._decoder = zlib.decompressobj()
-        self._started = False
-
-    def decompress(self, chunk: bytes) -> bytes:
-        if not self._started:
-            self._started = True
-            try:
-                return self._decoder.decompress(chunk)
-            except zlib.error:
-                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._decoder.decompress(chunk)
-
-    def flush(self) -> bytes:
-        return self._decoder.flush()
-
-
-# --------------------------------------------------------------------------- one connection
-
-
-class _ClientProtocol(asyncio.Protocol):
-    """One client connection; carries one exchange at a time (see the theory of operation)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_header_size: int | None) -> None:
-        self.loop = loop
-        self.max_header_size = max_header_size
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.idle_list: list[_ClientProtocol] | None = None
-        self.idle_since = 0.0
-        self.codec: HTTP1ClientCodec | None = None
-        self.reader: _ResponseReader | None = None
-        self.decompress = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.continue_waiter: asyncio.Future[None] | None = None
-        self.drain_waiter: asyncio.Future[None] | None = None
-        self.paused = False
-        self.got_bytes = False
-        self.complete = False
-        self.error: BaseException | None = None
-        self.raw: bytearray | None = None
-
-    # -- asyncio callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.raw is not None:
-            self._raw_received(data)
-            return
-        codec = self.codec
-        if codec is None or self.waiter is None or self.waiter.done():
-            # Bytes while idle (a late 408, garbage): this connection is unusable.
-            self.close()
-            return
-        self.got_bytes = True
-        waiter = self.continue_waiter
-        if waiter is not None and not waiter.done() and data[9:12] == b"100":
-            waiter.set_result(None)
-        codec.receive_data(data)
-        self._process()
-
-    def eof_received(self) -> bool:
-        if self.codec is not None and self.waiter is not None and not self.waiter.done():
-            self.codec.receive_data(b"")
-            self._process()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.idle_list is not None:
-            try:
-                self.idle_list.remove(self)
-            except ValueError:
-                pass
-            self.idle_list = None
-        if self.codec is not None and self.waiter is not None and not self.waiter.done():
-            self.codec.receive_data(b"")
-            self._process()
-        self._fail(exc)
-        drain = self.drain_waiter
-        if drain is not None and not drain.done():
-            drain.set_exception(self.error or HTTPStreamClosedError("Stream closed"))
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        drain = self.drain_waiter
-        if drain is not None and not drain.done():
-            drain.set_result(None)
-
-    # -- the exchange
-
-    def _process(self) -> None:
-        codec = self.codec
-        reader = self.reader
-        assert codec is not None and reader is not None
-        try:
-            while True:
-                event = codec.next_event()
-                if event is NEED_DATA:
-                    return
-                kind = type(event)
-                if kind is Data:
-                    reader.data(event.data)  # type: ignore[union-attr]
-                elif kind is Response:
-                    reader.start(event, self.decompress)  # type: ignore[arg-type]
-                    waiter = self.continue_waiter
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(None)
-                elif event is END_OF_MESSAGE:
-                    reader.end()
-                    self.complete = True
-                    self._succeed()
-                    return
-                elif kind is ProtocolError:
-                    raise HTTPClientError(599, f"Malformed HTTP response: {event.message}")  # type: ignore[union-attr]
-                elif event is CONNECTION_CLOSED:
-                    self._fail(None)
-                    return
-        except Exception as e:
-            # A malformed response, a failing callback or a limit: this
-            # connection's framing is no longer trustworthy.
-            self._fail(e)
-            self.close()
-
-    def _succeed(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, exc: BaseException | None) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return
-        if self.error is not None:
-            exc = self.error
-        elif not self.got_bytes:
-            exc = _Stale(exc)
-        elif exc is None:
-            exc = HTTPStreamClosedError("Connection closed before the response was complete")
-        self.error = exc
-        waiter.set_exception(exc)
-
-    def time_out(self) -> None:
-        """Fail the current exchange with a timeout and drop the connection."""
-        self.error = error = HTTPTimeoutError("Timeout during request")
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-        self.close()
-
-    async def exchange(
-        self,
-        start_line: RequestStartLine,
-        headers: HTTPHeaders,
-        body: bytes | None,
-        producer: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None,
-        reader: _ResponseReader,
-        decompress: bool,
-        expect_continue: bool,
-    ) -> None:
-        """Send one request and wait for its whole response (given to ``reader``).
-
-        Raises :class:`_Stale` when the connection failed before any response byte.
-        """
-        transport = self.transport
-        if self.closed or transport is None or transport.is_closing():
-            raise _Stale(None)
-        self.codec = codec = HTTP1ClientCodec(self.max_header_size)
-        self.reader = reader
-        self.decompress = decompress
-        self.got_bytes = self.complete = False
-        self.error = None
-        self.waiter = waiter = self.loop.create_future()
-        if expect_continue and (body or producer is not None):
-            transport.write(codec.send_request(start_line, headers))
-            if not await self._await_continue(waiter):
-                await waiter
-                self.complete = False  # the body was never sent
-                return
-            transport.write(codec.send_data(body) if body else b"")
-        else:
-            transport.write(codec.send_request(start_line, headers, body))
-        if producer is not None:
-            await self._produce(producer)
-        end = codec.send_end()
-        if end:
-            transport.write(end)
-        await waiter
-
-    async def _await_continue(self, waiter: asyncio.Future[None]) -> bool:
-        """Wait for 100 Continue (or a short delay); False if a final response came first."""
-        self.continue_waiter = go = self.loop.create_future()
-        try:
-            await asyncio.wait((go, waiter), timeout=_CONTINUE_WAIT)
-        finally:
-            self.continue_waiter = None
-        # A final answer before "100 Continue" means: don't send the body.
-        return not waiter.done() and not (self.reader is not None and self.reader.code)
-
-    async def _produce(
-        self, producer: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]
-    ) -> None:
-        codec = self.codec
-        assert codec is not None
-
-        def write(chunk: bytes) -> asyncio.Future[None]:
-            if self.closed or self.transport is None:
-                raise self.error or HTTPStreamClosedError("Stream closed while sending the body")
-            self.transport.write(codec.send_data(chunk))
-            if self.paused:
-                self.drain_waiter = self.loop.create_future()
-                return self.drain_waiter
-            done = self.loop.create_future()
-            done.set_result(None)
-            return done
-
-        try:
-            await producer(write)
-        except Exception:
-            if self.error is not None:
-                raise self.error from None
-            raise
-
-    # -- CONNECT through a proxy
-
-    def _raw_received(self, data: bytes) -> None:
-        raw = self.raw
-        assert raw is not None
-        raw += data
-        waiter = self.waiter
-        if b"\r\n\r\n" in raw and waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def tunnel(self, target: _Target, proxy_auth: str | None) -> None:
-        """Ask an HTTP proxy for a tunnel to ``target`` (``CONNECT host:port``).
-
-        Raises :class:`HTTPClientError` with the proxy's status when it refuses.
-        """
-        assert self.transport is not None
-        self.raw = bytearray()
-        self.waiter = waiter = self.loop.create_future()
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        authority = f"{host}:{target.port}"
-        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
-        if proxy_auth:
-            lines.append(f"Proxy-Authorization: {proxy_auth}")
-        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        try:
-            await waiter
-        except _Stale:
-            raise HTTPStreamClosedError("The proxy closed the connection during CONNECT") from None
-        head = bytes(self.raw).split(b"\r\n", 1)[0].decode("latin-1")
-        self.raw = None
-        parts = head.split(" ", 2)
-        code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if not 200 <= code < 300:
-            self.close()
-            raise HTTPClientError(code or 599, f"The proxy refused the tunnel: {head!r}")
-
-    # -- lifecycle
-
-    def usable(self, now: float) -> bool:
-        transport = self.transport
-        return (
-            not self.closed
-            and transport is not None
-            and not transport.is_closing()
-            and now - self.idle_since < _MAX_IDLE
+def _check_body(request: HTTPRequest) -> None:
+    if request.allow_nonstandard_methods:
+        return
+    expected = request.method in ("POST", "PATCH", "PUT")
+    present = request.body is not None or request.body_producer is not None
+    if expected != present:
+        raise ValueError(
+            f"Body must {'not ' if expected else ''}be None for method {request.method} "
+            "(unless allow_nonstandard_methods is true)"
         )
 
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.closed = True
-            self.transport.abort()
+
+def _redirected(request: HTTPRequest, code: int, location: str) -> HTTPRequest:
+    """The request to send for a redirect, following RFC 9110 section 15.4."""
+    values = dict(request.__dict__)
+    new = _Options()
+    new.__dict__ = values
+    values["url"] = urllib.parse.urljoin(request.url, location)
+    values["max_redirects"] = (request.max_redirects or 0) - 1
+    headers = values["headers"] = HTTPHeaders(request.headers)
+    del headers["Host"]
+    if (code == 303 and request.method != "HEAD") or (
+        code in (301, 302) and request.method == "POST"
+    ):
+        values["method"] = "GET"
+        values["body"] = values["body_producer"] = None
+        for name in _CONTENT_HEADERS:
+            if name in headers:
+                del headers[name]
+    if _parse_url(values["url"])[:3] != _parse_url(request.url)[:3]:
+        # Credentials are for the origin that asked for them.
+        values["auth_username"] = values["auth_password"] = None
+        if "Authorization" in headers:
+            del headers["Authorization"]
+    return cast(HTTPRequest, new)
 
 
 # --------------------------------------------------------------------------- the client
@@ -539,7 +188,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     ``max_buffer_size`` (100 MB: the largest body kept in memory),
     ``resolver`` (a :class:`~dualweb.netutil.Resolver`), ``defaults``,
     ``max_header_size`` (64 KiB) and ``max_body_size`` (``max_buffer_size``).
-    Unlike Tornado's client, connections are kept alive and reused.
+    Unlike Tornado's client, connections are kept alive and reused (at most
+    ``max_clients`` idle ones per host).
     """
 
     def initialize(  # type: ignore[override]
@@ -564,7 +214,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.resolver: Resolver = resolver if resolver is not None else Resolver()
         if hostname_mapping is not None:
             self.resolver = OverrideResolver(resolver=self.resolver, mapping=hostname_mapping)
-        self._pool: dict[tuple[Any, ...], list[_ClientProtocol]] = {}
+        self._pool: dict[tuple[Any, ...], list[ClientProtocol]] = {}
         self._ssl_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -590,15 +240,35 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         loop = asyncio.get_running_loop()
         start_time = time.time()
         start = loop.time()
+        options = _resolve(request)
         try:
-            await self._acquire(request)
+            await self._acquire(options)
             try:
-                response = await self._fetch_following_redirects(request, start_time, start)
+                current = options
+                while True:
+                    reader = await self._fetch_once(current)
+                    location = reader.headers.get("Location") if reader.discard else None
+                    if location is None:
+                        break
+                    current = _redirected(current, reader.code, location)
             finally:
                 self._release()
+            chunks = reader.chunks
+            response = HTTPResponse(
+                options.original,  # type: ignore[attr-defined]
+                reader.code,
+                reason=reader.reason,
+                headers=reader.headers,
+                buffer=None if reader.streaming_callback is not None else BytesIO(
+                    chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                ),
+                effective_url=current.url,
+                request_time=loop.time() - start,
+                start_time=start_time,
+            )
         except Exception as e:
             response = HTTPResponse(
-                request,
+                options.original,  # type: ignore[attr-defined]
                 599,
                 error=e,
                 request_time=loop.time() - start,
@@ -644,49 +314,35 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 return
         self.active -= 1
 
-    # -- redirects
-
-    async def _fetch_following_redirects(
-        self, request: HTTPRequest, start_time: float, start: float
-    ) -> HTTPResponse:
-        current = request
-        while True:
-            reader = await self._fetch_once(current)
-            location = reader.headers.get("Location") if reader.discard else None
-            if location is None:
-                break
-            current = _redirected(current, reader.code, location)
-        buffer = None if reader.streaming_callback is not None else BytesIO(b"".join(reader.chunks))
-        return HTTPResponse(
-            request,
-            reader.code,
-            reason=reader.reason,
-            headers=reader.headers,
-            buffer=buffer,
-            effective_url=current.url,
-            request_time=asyncio.get_running_loop().time() - start,
-            start_time=start_time,
-        )
-
     # -- one request on one connection
 
-    async def _fetch_once(self, request: HTTPRequest) -> _ResponseReader:
+    async def _fetch_once(self, request: HTTPRequest) -> ResponseReader:
         target = _parse_url(request.url)
         _check_body(request)
         key, tls = self._route(request, target)
         start_line, headers = self._request_head(request, target)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (request.request_timeout or 1e9)
-        conn = self._take_idle(key, loop.time())
+        now = loop.time()
+        deadline = now + (request.request_timeout or _NO_TIMEOUT)
+        conn = self._take_idle(key, now)
         reused = conn is not None
         if conn is None:
             conn = await self._connect(request, target, tls)
         replayable = request.body_producer is None and request.method in _IDEMPOTENT
         while True:
-            reader = _ResponseReader(request, self.max_body_size)
+            reader = ResponseReader(request, self.max_body_size)
+            timer = loop.call_at(deadline, conn.time_out)
             try:
-                await self._exchange(conn, request, start_line, headers, reader, deadline)
-            except _Stale as stale:
+                await conn.exchange(
+                    start_line,
+                    headers,
+                    request.body,
+                    request.body_producer,
+                    reader,
+                    bool(request.decompress_response),
+                    request.expect_100_continue,
+                )
+            except Stale as stale:
                 conn.close()
                 if reused and replayable:
                     reused = False
@@ -698,36 +354,14 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                timer.cancel()
             break
-        if _reusable(reader.keep_alive, conn.complete) and not self._closed:
+        if reusable(reader.keep_alive, conn.complete) and not self._closed:
             self._put_idle(key, conn, loop.time())
         else:
             conn.close()
         return reader
-
-    async def _exchange(
-        self,
-        conn: _ClientProtocol,
-        request: HTTPRequest,
-        start_line: RequestStartLine,
-        headers: HTTPHeaders,
-        reader: _ResponseReader,
-        deadline: float,
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        timer = loop.call_at(deadline, conn.time_out)
-        try:
-            await conn.exchange(
-                start_line,
-                headers,
-                request.body,
-                request.body_producer,
-                reader,
-                bool(request.decompress_response),
-                request.expect_100_continue,
-            )
-        finally:
-            timer.cancel()
 
     def _route(self, request: HTTPRequest, target: _Target) -> tuple[tuple[Any, ...], Any]:
         """The pool key and the TLS context (or None) for ``target``."""
@@ -795,7 +429,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     # -- the pool
 
-    def _take_idle(self, key: tuple[Any, ...], now: float) -> _ClientProtocol | None:
+    def _take_idle(self, key: tuple[Any, ...], now: float) -> ClientProtocol | None:
         idle = self._pool.get(key)
         while idle:
             conn = idle.pop()
@@ -805,13 +439,12 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             conn.close()
         return None
 
-    def _put_idle(self, key: tuple[Any, ...], conn: _ClientProtocol, now: float) -> None:
+    def _put_idle(self, key: tuple[Any, ...], conn: ClientProtocol, now: float) -> None:
         idle = self._pool.get(key)
         if idle is None:
             idle = self._pool[key] = []
         conn.idle_since = now
         conn.idle_list = idle
-        conn.codec = None
         conn.reader = None
         conn.waiter = None
         idle.append(conn)
@@ -822,7 +455,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     async def _connect(
         self, request: HTTPRequest, target: _Target, tls: ssl.SSLContext | None
-    ) -> _ClientProtocol:
+    ) -> ClientProtocol:
         timeout = min(
             (t for t in (request.connect_timeout, request.request_timeout) if t), default=None
         )
@@ -833,7 +466,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     async def _open(
         self, request: HTTPRequest, target: _Target, tls: ssl.SSLContext | None
-    ) -> _ClientProtocol:
+    ) -> ClientProtocol:
         loop = asyncio.get_running_loop()
         via_proxy = bool(request.proxy_host)
         host = request.proxy_host if via_proxy else target.host
@@ -850,7 +483,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         for _family, address in addresses:
             try:
                 _, conn = await loop.create_connection(
-                    lambda: _ClientProtocol(loop, self.max_header_size),
+                    lambda: ClientProtocol(loop, self.max_header_size),
                     address[0],
                     address[1],
                     ssl=direct_tls,
@@ -867,13 +500,13 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         return conn
 
     async def _start_tunnel(
-        self, conn: _ClientProtocol, request: HTTPRequest, target: _Target, tls: ssl.SSLContext
+        self, conn: ClientProtocol, request: HTTPRequest, target: _Target, tls: ssl.SSLContext
     ) -> None:
         auth = None
         if request.proxy_username:
             auth = _basic_auth(request.proxy_username, request.proxy_password)
         try:
-            await conn.tunnel(target, auth)
+            await conn.tunnel(target.host, target.port, auth)
             assert conn.transport is not None
             transport = await asyncio.get_running_loop().start_tls(
                 conn.transport, conn, tls, server_hostname=target.host
@@ -882,45 +515,3 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             conn.close()
             raise
         conn.transport = transport
-
-
-def _check_body(request: HTTPRequest) -> None:
-    if request.allow_nonstandard_methods:
-        return
-    expected = request.method in ("POST", "PATCH", "PUT")
-    present = request.body is not None or request.body_producer is not None
-    if expected != present:
-        raise ValueError(
-            f"Body must {'not ' if expected else ''}be None for method {request.method} "
-            "(unless allow_nonstandard_methods is true)"
-        )
-
-
-def _redirected(request: HTTPRequest, code: int, location: str) -> HTTPRequest:
-    """The request to send for a redirect, following RFC 9110 section 15.4."""
-    original: Any = getattr(request, "request", request)
-    new = copy.copy(original)
-    new.url = urllib.parse.urljoin(request.url, location)
-    new.max_redirects = (request.max_redirects or 0) - 1
-    new.headers = HTTPHeaders(request.headers)
-    del new.headers["Host"]
-    if (code == 303 and request.method != "HEAD") or (
-        code in (301, 302) and request.method == "POST"
-    ):
-        new.method = "GET"
-        new.body = None
-        new.body_producer = None
-        for name in _CONTENT_HEADERS:
-            if name in new.headers:
-                del new.headers[name]
-    if _parse_url(new.url)[:3] != _parse_url(request.url)[:3]:
-        # Credentials are for the origin that asked for them.
-        new.auth_username = new.auth_password = None
-        if "Authorization" in new.headers:
-            del new.headers["Authorization"]
-    if original is request:
-        return cast(HTTPRequest, new)
-    # The same view of the client's defaults, over the new request.
-    proxy = copy.copy(request)
-    proxy.request = new  # type: ignore[attr-defined]
-    return proxy
