@@ -164,7 +164,7 @@ def report(
     repeat: int,
 ) -> None:
     print(f"\n{requests} GETs per run, medians of {repeat} runs; client pinned to CPU 1\n")
-    print("| client | concurrency | wall µs/req | client CPU µs/req | ratio (their CPU / dualweb's) |")
+    print("| client | concurrency | wall µs/req | client CPU µs/req | their CPU / dualweb's |")
     print("| --- | --- | --- | --- | --- |")
     for concurrency in (1, CONCURRENCY):
         base = statistics.median(s["cpu_us"] for s in results[("dualweb", concurrency)])
@@ -174,8 +174,9 @@ def report(
             cpu = statistics.median(s["cpu_us"] for s in samples)
             ratio = cpu / base
             target = TARGETS.get(name)
-            verdict = "" if target is None else (" (target met)" if ratio >= target else
-                                                 f" (target {target}x missed)")
+            verdict = ""
+            if target is not None:
+                verdict = " (target met)" if ratio >= target else f" (target {target}x missed)"
             print(f"| {name} | {concurrency} | {wall:.1f} | {cpu:.1f} | {ratio:.2f}x{verdict} |")
 
 

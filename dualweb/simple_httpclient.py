@@ -232,15 +232,15 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     def fetch_impl(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         """Start a task that fetches ``request`` and calls ``callback`` with the response."""
-        task = asyncio.ensure_future(self._run(request, callback))
+        task = asyncio.get_running_loop().create_task(self._run(request, callback))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]) -> None:
         loop = asyncio.get_running_loop()
-        start_time = time.time()
         start = loop.time()
         options = _resolve(request)
+        start_time = time.time()
         try:
             await self._acquire(options)
             try:
