@@ -6,31 +6,65 @@ Everything listens on 127.0.0.1 (or ::1), port 0, inside the test's event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Awaitable, Callable
+import sys
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
+
+from tests.test_gunicorn import free_port, wait_until_serving
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-class RawPeer:
+class _LocalServer:
+    """An asyncio TCP server on ``host``, port 0, whose connections close with it."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self: _S) -> _S:
+        self.server = await asyncio.start_server(self._serve, self.host, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        await asyncio.sleep(0)
+
+
+_S = TypeVar("_S", bound=_LocalServer)
+
+
+class RawPeer(_LocalServer):
     """A TCP server running ``handler(reader, writer)`` per connection; counts connections."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.handler = handler
         self.host = host
         self.connections = 0
         self.requests: list[bytes] = []
-        self.server: asyncio.base_events.Server | None = None
-        self.port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> RawPeer:
-        self.server = await asyncio.start_server(self._serve, self.host, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
 
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -56,14 +90,6 @@ class RawPeer:
         body = await reader.readexactly(length) if length else b""
         self.requests.append(head + body)
         return head + body
-
-    async def stop(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-        await asyncio.sleep(0)
 
 
 def serve_responses(peer_ref: list[RawPeer], *responses: bytes, close: bool = False) -> Handler:
@@ -91,7 +117,7 @@ async def start_peer(*responses: bytes, close: bool = False, host: str = "127.0.
 # --------------------------------------------------------------------------- proxy
 
 
-class TinyProxy:
+class TinyProxy(_LocalServer):
     """An HTTP proxy: absolute-form requests are forwarded, CONNECT opens a tunnel.
 
     ``lines`` records each request line received; ``auth`` each
@@ -99,23 +125,9 @@ class TinyProxy:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.lines: list[str] = []
         self.auth: list[str] = []
-        self.server: asyncio.base_events.Server | None = None
-        self.port = 0
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> TinyProxy:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
@@ -195,3 +207,45 @@ def make_ca_and_server_cert(directory: Path) -> dict[str, Path]:
         "key": directory / "server.key",
         "other_ca": directory / "other_ca.pem",
     }
+
+
+# --------------------------------------------------------------------------- foreign servers
+
+
+@contextmanager
+def stdlib_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` with the standard library's threaded http.server; yield its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@contextmanager
+def gunicorn(app: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[tuple[int, Path]]:
+    """Run ``gunicorn app`` (one sync worker) from ``cwd``; yield its port and stderr file."""
+    port = free_port()
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
+    with tempfile.TemporaryDirectory() as tmp:
+        stderr_path = Path(tmp) / "stderr"
+        with open(stderr_path, "wb") as stderr:
+            command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class"]
+            command += ["sync", "--bind", f"127.0.0.1:{port}", app]
+            proc = subprocess.Popen(
+                command, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        try:
+            wait_until_serving(proc, port)
+            yield port, stderr_path
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

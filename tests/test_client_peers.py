@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from dualweb.httpclient import AsyncHTTPClient, HTTPClient, HTTPClientError
 from dualweb.simple_httpclient import HTTPStreamClosedError
 from dualweb.testing import AsyncTestCase, gen_test
-from tests.client_support import RawPeer, start_peer
+from tests.client_support import RawPeer, start_peer, stdlib_server
 from tests.test_gunicorn import RunningServer
 from tests.test_gunicorn import server as gunicorn_server  # noqa: F401 - fixture
 
@@ -51,15 +50,8 @@ class _Stdlib11(_Stdlib):
 
 @pytest.fixture(params=[_Stdlib, _Stdlib11], ids=["http1.0", "http1.1"])
 def stdlib_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), request.param)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with stdlib_server(request.param) as base:
+        yield base
 
 
 def test_stdlib_http_server(stdlib_url: str) -> None:
@@ -218,26 +210,18 @@ class IllegalResponsesTest(AsyncTestCase):
         await self.expect_error(huge, "Malformed HTTP response: header block too large")
 
     @gen_test
-    async def test_bad_chunk_size(self) -> None:
-        await self.expect_error(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
-            "Malformed HTTP response",
-        )
-
-    @gen_test
-    async def test_conflicting_lengths(self) -> None:
-        await self.expect_error(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
-            "Malformed HTTP response",
-        )
-
-    @gen_test
-    async def test_length_and_chunked_together(self) -> None:
-        await self.expect_error(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"2\r\nok\r\n0\r\n\r\n",
-            "Malformed HTTP response",
-        )
+    async def test_bad_framing(self) -> None:
+        cases = {
+            "bad chunk size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "conflicting lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+            b"Content-Length: 3\r\n\r\nok",
+            "length and chunked": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "garbage status line": b"SMTP ready\r\n\r\n",
+        }
+        for name, response in cases.items():
+            with self.subTest(name):
+                await self.expect_error(response, "Malformed HTTP response")
 
     @gen_test
     async def test_truncated_body(self) -> None:
@@ -245,10 +229,6 @@ class IllegalResponsesTest(AsyncTestCase):
             b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
             "closed in the middle of a response",
         )
-
-    @gen_test
-    async def test_garbage_status_line(self) -> None:
-        await self.expect_error(b"SMTP ready\r\n\r\n", "Malformed HTTP response")
 
     @gen_test
     async def test_reset_before_response(self) -> None:

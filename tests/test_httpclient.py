@@ -8,14 +8,8 @@ import importlib.util
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,9 +29,10 @@ from dualweb.httpclient import (
 from dualweb.simple_httpclient import SimpleAsyncHTTPClient
 from dualweb.testing import AsyncHTTPTestCase
 from dualweb.wsgi import AsyncRoutesWarning
+from tests.client_support import gunicorn, stdlib_server
 from tests.support import NativeClient, make_client
 from tests.test_examples import start_example, stop
-from tests.test_gunicorn import free_port, wait_until_serving
+from tests.test_gunicorn import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -62,15 +57,8 @@ class _Feed(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def feed_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v2/feed/bret"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with stdlib_server(_Feed) as base:
+        yield base + "/v2/feed/bret"
 
 
 def closed_port_url() -> str:
@@ -326,31 +314,13 @@ def test_seed_fetch_examples_report_a_dead_feed() -> None:
 
 
 def test_fetch_example_under_gunicorn(feed_url: str) -> None:
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", FEED_URL=feed_url)
-    with tempfile.TemporaryDirectory() as tmp:
-        stderr_path = Path(tmp) / "stderr"
-        with open(stderr_path, "wb") as stderr:
-            command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class"]
-            command += ["sync", "--bind", f"127.0.0.1:{port}", "fetch_feed:wsgi"]
-            proc = subprocess.Popen(
-                command, cwd=EXAMPLES, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        try:
-            wait_until_serving(proc, port)
-            served = _Requester(port)
-            assert served.get("/") == (200, b"Hello, world")
-            assert served.get("/blocking") == (200, b"Fetched 3 entries (blocking client)")
-            assert served.get("/blocking") == (200, b"Fetched 3 entries (blocking client)")
-            for path in ("/coroutine", "/await", "/callback"):
-                assert served.get(path)[0] == 500
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with gunicorn("fetch_feed:wsgi", EXAMPLES, {"FEED_URL": feed_url}) as (port, stderr_path):
+        served = _Requester(port)
+        assert served.get("/") == (200, b"Hello, world")
+        assert served.get("/blocking") == (200, b"Fetched 3 entries (blocking client)")
+        assert served.get("/blocking") == (200, b"Fetched 3 entries (blocking client)")
+        for path in ("/coroutine", "/await", "/callback"):
+            assert served.get(path)[0] == 500
         log = stderr_path.read_text(errors="replace")
     assert "need dualweb's native server" in log
 
