@@ -95,8 +95,9 @@ class HTTPRequest:
       :class:`~dualweb.httputil.HTTPHeaders`), ``body`` (str or bytes) or
       ``body_producer`` (``async def producer(write)``, ``write(chunk)``
       returning an awaitable; sent chunked unless ``Content-Length`` is set);
-    * ``auth_username``, ``auth_password``, ``auth_mode`` (``"basic"``;
-      ``"digest"`` raises ``ValueError`` as in Tornado's simple client);
+    * ``auth_username``, ``auth_password``, ``auth_mode`` (``"basic"``, or
+      ``"digest"``: the request is sent again with the answer to the
+      server's 401 challenge, RFC 7616 with MD5 or SHA-256);
     * ``connect_timeout``, ``request_timeout`` (seconds or timedelta);
     * ``if_modified_since`` (datetime or timestamp), ``user_agent``,
       ``decompress_response`` (``use_gzip`` is the old name),

@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import secrets
 import socket
 import ssl
 import time
 import urllib.parse
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from io import BytesIO
@@ -137,6 +140,72 @@ def _parse_url(url: str) -> _Target:
 def _basic_auth(username: str, password: str | None) -> str:
     token = base64.b64encode(encode_username_password(username, password or ""))
     return "Basic " + token.decode("ascii")
+
+
+def _digest_auth(request: HTTPRequest, target: _Target, challenge: str) -> str | None:
+    """The ``Authorization`` answering a ``WWW-Authenticate: Digest`` challenge (RFC 7616).
+
+    Returns ``None`` for a challenge we cannot answer (another scheme, an
+    unknown algorithm or qop).
+    """
+    scheme, _, params = challenge.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    fields = urllib.request.parse_keqv_list(urllib.request.parse_http_list(params))
+    algorithm = fields.get("algorithm", "MD5")
+    hash_name = {"MD5": "md5", "SHA-256": "sha256"}.get(algorithm.upper())
+    realm, nonce = fields.get("realm"), fields.get("nonce")
+    if hash_name is None or realm is None or nonce is None:
+        return None
+
+    def digest(text: str) -> str:
+        return hashlib.new(hash_name, text.encode("utf-8")).hexdigest()
+
+    username = request.auth_username or target.username or ""
+    password = request.auth_password or target.password or ""
+    ha1 = digest(f"{username}:{realm}:{password}")
+    ha2 = digest(f"{request.method}:{target.path}")
+    parts = [
+        f'username="{username}"',
+        f'realm="{realm}"',
+        f'nonce="{nonce}"',
+        f'uri="{target.path}"',
+        f"algorithm={algorithm}",
+    ]
+    qops = [q.strip() for q in fields.get("qop", "").split(",") if q.strip()]
+    if qops:
+        if "auth" not in qops:
+            return None
+        cnonce = secrets.token_hex(8)
+        answer = digest(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+        parts += ["qop=auth", "nc=00000001", f'cnonce="{cnonce}"']
+    else:
+        answer = digest(f"{ha1}:{nonce}:{ha2}")
+    parts.append(f'response="{answer}"')
+    if "opaque" in fields:
+        parts.append(f'opaque="{fields["opaque"]}"')
+    return "Digest " + ", ".join(parts)
+
+
+def _with_digest(request: HTTPRequest, reader: ResponseReader) -> HTTPRequest | None:
+    """The request to resend after a 401 with a Digest challenge, or ``None``."""
+    if (
+        request.auth_mode != "digest"
+        or "Authorization" in request.headers
+        or request.body_producer is not None  # a body we cannot send twice
+    ):
+        return None
+    target = _parse_url(request.url)
+    for challenge in reader.headers.get_list("WWW-Authenticate"):
+        answer = _digest_auth(request, target, challenge)
+        if answer is not None:
+            values = dict(request.__dict__)
+            values["headers"] = headers = HTTPHeaders(request.headers)
+            headers["Authorization"] = answer
+            retry = _Options()
+            retry.__dict__ = values
+            return cast(HTTPRequest, retry)
+    return None
 
 
 def _check_body(request: HTTPRequest) -> None:
@@ -247,6 +316,11 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 current = options
                 while True:
                     reader = await self._fetch_once(current)
+                    if reader.code == 401:
+                        retry = _with_digest(current, reader)
+                        if retry is not None:
+                            current = retry
+                            continue
                     location = reader.headers.get("Location") if reader.discard else None
                     if location is None:
                         break
@@ -397,10 +471,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if "Host" not in headers:
             headers["Host"] = target.netloc
         username = request.auth_username or target.username
-        if username is not None:
-            mode = request.auth_mode or "basic"
-            if mode != "basic":
-                raise ValueError(f"unsupported auth_mode {mode!r} (only 'basic')")
+        mode = request.auth_mode or "basic"
+        if mode not in ("basic", "digest"):
+            raise ValueError(f"unsupported auth_mode {mode!r} (use 'basic' or 'digest')")
+        if username is not None and mode == "basic":
             headers["Authorization"] = _basic_auth(
                 username, request.auth_password or target.password
             )

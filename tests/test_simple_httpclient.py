@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import socket
 import ssl
 import tempfile
+import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,35 @@ class Slow(web.RequestHandler):
         self.write("late")
 
 
+class DigestProtected(web.RequestHandler):
+    """Checks RFC 7616 Digest credentials for user "me", password "secret"."""
+
+    def get(self) -> None:
+        header = self.request.headers.get("Authorization", "")
+        if not header.startswith("Digest "):
+            self.set_status(401)
+            self.add_header(
+                "WWW-Authenticate", 'Basic realm="ignored"'
+            )
+            self.add_header(
+                "WWW-Authenticate",
+                'Digest realm="zone", nonce="abc123", qop="auth", opaque="xyz", '
+                "algorithm=SHA-256",
+            )
+            return
+        fields = urllib.request.parse_keqv_list(urllib.request.parse_http_list(header[7:]))
+
+        def h(text: str) -> str:
+            return hashlib.sha256(text.encode()).hexdigest()
+
+        ha1 = h("me:zone:secret")
+        ha2 = h(f"GET:{fields['uri']}")
+        expected = h(f"{ha1}:abc123:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
+        if fields["response"] != expected or fields["opaque"] != "xyz":
+            raise web.HTTPError(403)
+        self.write("welcome " + fields["username"])
+
+
 def make_app() -> web.Application:
     return web.Application(
         [
@@ -100,6 +131,7 @@ def make_app() -> web.Application:
             ("/gz", Gzipped),
             ("/stream", Streamed),
             ("/slow", Slow),
+            ("/digest", DigestProtected),
         ]
     )
 
@@ -135,9 +167,18 @@ class ClientAgainstDualwebTest(AsyncHTTPTestCase):
         self.assertEqual(headers["Authorization"], "Basic bWU6c2VjcmV0")
         self.assertEqual(headers["X-Thing"], "1")
 
-    def test_digest_auth_is_refused_clearly(self) -> None:
-        with pytest.raises(ValueError, match="auth_mode 'digest'"):
-            self.fetch("/echo", auth_username="a", auth_password="b", auth_mode="digest")
+    def test_digest_auth(self) -> None:
+        response = self.fetch(
+            "/digest?x=1", auth_username="me", auth_password="secret", auth_mode="digest"
+        )
+        self.assertEqual((response.code, response.body), (200, b"welcome me"))
+        wrong = self.fetch(
+            "/digest", auth_username="me", auth_password="nope", auth_mode="digest"
+        )
+        self.assertEqual(wrong.code, 403)
+        self.assertEqual(self.fetch("/digest").code, 401)
+        with pytest.raises(ValueError, match="auth_mode 'ntlm'"):
+            self.fetch("/echo", auth_username="a", auth_password="b", auth_mode="ntlm")
 
     def test_post_body_and_content_type(self) -> None:
         data = self.json("/echo", method="POST", body="a=1&b=2")
