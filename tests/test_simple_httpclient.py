@@ -19,6 +19,7 @@ import pytest
 from dualweb import gen, web
 from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from dualweb.httpserver import HTTPServer
+from dualweb.httputil import HTTPHeaders
 from dualweb.netutil import bind_sockets
 from dualweb.simple_httpclient import (
     HTTPStreamClosedError,
@@ -298,6 +299,46 @@ class ClientAgainstDualwebTest(AsyncHTTPTestCase):
         self.assertLessEqual(len(connections), 10)  # max_clients
         again = self.io_loop.run_sync(many)
         self.assertLessEqual(len(again | connections), 10)
+
+    def test_response_metadata(self) -> None:
+        headers = HTTPHeaders({"X-Mine": "1"})
+        request = HTTPRequest(self.get_url("/r302"), headers=headers)
+        response = self.io_loop.run_sync(lambda: self.http_client.fetch(request))
+        self.assertIs(response.request, request)
+        self.assertEqual(response.effective_url, self.get_url("/echo"))
+        self.assertGreater(response.request_time, 0)
+        self.assertIsNotNone(response.start_time)
+        self.assertEqual(dict(headers), {"X-Mine": "1"})  # the caller's object is untouched
+
+    def test_max_body_size(self) -> None:
+        client = AsyncHTTPClient(force_instance=True, max_body_size=100)
+        self.addCleanup(client.close)
+        with pytest.raises(HTTPClientError, match="larger than max_body_size"):
+            self.io_loop.run_sync(lambda: client.fetch(self.get_url("/gz?coding=gzip")))
+        small = self.io_loop.run_sync(lambda: client.fetch(self.get_url("/stream")))
+        self.assertEqual(small.code, 200)
+
+    def test_failing_callbacks_fail_the_fetch(self) -> None:
+        def explode(_: Any) -> None:
+            raise RuntimeError("callback broke")
+
+        for option in ("streaming_callback", "header_callback"):
+            with pytest.raises(RuntimeError, match="callback broke"):
+                self.fetch("/stream", **{option: explode})
+        self.assertEqual(self.fetch("/echo").code, 200)
+
+    def test_failing_body_producer_fails_the_fetch(self) -> None:
+        async def producer(write: Any) -> None:
+            await write(b"start")
+            raise RuntimeError("producer broke")
+
+        with pytest.raises(RuntimeError, match="producer broke"):
+            self.fetch("/echo", method="POST", body_producer=producer)
+        self.assertEqual(self.fetch("/echo").code, 200)
+
+    def test_network_interface_and_ipv4_only(self) -> None:
+        data = self.json("/echo", network_interface="127.0.0.1", allow_ipv6=False)
+        self.assertEqual(data["method"], "GET")
 
     def test_bad_urls(self) -> None:
         cases = [("ftp://127.0.0.1/", "Unsupported url scheme"), ("http:///p", "No host")]
