@@ -291,7 +291,9 @@ class ClientProtocol(asyncio.Protocol):
                         waiter.set_result(None)
                 elif event is END_OF_MESSAGE:
                     reader.end()
-                    self.complete = True
+                    # Anything the server sent beyond this response (a second,
+                    # unrequested one) would be taken as the next request's answer.
+                    self.complete = codec.next_event() is NEED_DATA
                     self._succeed()
                     return
                 elif kind is ProtocolError:

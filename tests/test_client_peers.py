@@ -159,6 +159,19 @@ class OddButLegalTest(AsyncTestCase):
             await peer.stop()
 
     @gen_test
+    async def test_unrequested_extra_response_is_not_served_to_the_next_request(self) -> None:
+        extra = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
+        peer = await start_peer(OK + extra, OK, close=True)
+        client = AsyncHTTPClient(force_instance=True)
+        try:
+            self.assertEqual((await client.fetch(peer.url())).body, b"ok")
+            self.assertEqual((await client.fetch(peer.url())).body, b"ok")
+            self.assertEqual(peer.connections, 2)
+        finally:
+            client.close()
+            await peer.stop()
+
+    @gen_test
     async def test_expect_100_continue(self) -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             head = await reader.readuntil(b"\r\n\r\n")
