@@ -311,7 +311,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         options = _resolve(request)
         start_time = time.time()
         try:
-            await self._acquire(options)
+            if self.active < self.max_clients:
+                self.active += 1
+            else:
+                await self._wait_in_queue(options)
             try:
                 current = options
                 while True:
@@ -352,10 +355,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     # -- max_clients
 
-    async def _acquire(self, request: HTTPRequest) -> None:
-        if self.active < self.max_clients:
-            self.active += 1
-            return
+    async def _wait_in_queue(self, request: HTTPRequest) -> None:
+        """Wait until a running fetch hands over its slot (see :meth:`_release`)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self.queue.append(waiter)
