@@ -493,6 +493,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if request.expect_100_continue:
             headers["Expect"] = "100-continue"
         path = target.path
+        if request.proxy_auth_mode not in (None, "basic"):
+            raise ValueError(
+                f"unsupported proxy_auth_mode {request.proxy_auth_mode!r} (only 'basic')"
+            )
         if request.proxy_host and target.scheme == "http":
             # Absolute form (RFC 9112 section 3.2.2) tells the proxy where to go.
             path = f"http://{target.netloc}{target.path}"

@@ -180,6 +180,8 @@ class ClientAgainstDualwebTest(AsyncHTTPTestCase):
         self.assertEqual(self.fetch("/digest").code, 401)
         with pytest.raises(ValueError, match="auth_mode 'ntlm'"):
             self.fetch("/echo", auth_username="a", auth_password="b", auth_mode="ntlm")
+        with pytest.raises(ValueError, match="proxy_auth_mode 'digest'"):
+            self.fetch("/echo", proxy_host="127.0.0.1", proxy_port=1, proxy_auth_mode="digest")
 
     def test_post_body_and_content_type(self) -> None:
         data = self.json("/echo", method="POST", body="a=1&b=2")
