@@ -360,12 +360,34 @@ class ClientProtocol(asyncio.Protocol):
         self.got_bytes = self.complete = False
         self.error = None
         self.waiter = waiter = self.loop.create_future()
-        if expect_continue and (body or producer is not None):
-            transport.write(codec.send_request(start_line, headers))
-            if not await self._await_continue(waiter):
+        try:
+            if not await self._send(start_line, headers, body, producer, expect_continue):
                 await waiter
                 self.complete = False  # the body was never sent
                 return
+        except BaseException:
+            # Nobody will wait for this response; the caller drops the connection.
+            self.waiter = None
+            waiter.cancel()
+            raise
+        await waiter
+
+    async def _send(
+        self,
+        start_line: RequestStartLine,
+        headers: HTTPHeaders,
+        body: bytes | None,
+        producer: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None,
+        expect_continue: bool,
+    ) -> bool:
+        """Write the request; False if the server answered before the body was sent."""
+        transport = self.transport
+        codec = self.codec
+        assert transport is not None and codec is not None and self.waiter is not None
+        if expect_continue and (body or producer is not None):
+            transport.write(codec.send_request(start_line, headers))
+            if not await self._await_continue(self.waiter):
+                return False
             transport.write(codec.send_data(body) if body else b"")
         else:
             transport.write(codec.send_request(start_line, headers, body))
@@ -374,7 +396,7 @@ class ClientProtocol(asyncio.Protocol):
         end = codec.send_end()
         if end:
             transport.write(end)
-        await waiter
+        return True
 
     async def _await_continue(self, waiter: asyncio.Future[None]) -> bool:
         """Wait for 100 Continue (or a short delay); False if a final response came first."""

@@ -548,6 +548,8 @@ class HTTPClient:
             return
         self._closed = True
         self._async_client.close()
+        # Closed transports release their sockets on the loop's next iterations.
+        self._io_loop.run_sync(_two_iterations)
         self._io_loop.close()
 
     def fetch(self, request: str | HTTPRequest, **kwargs: Any) -> HTTPResponse:
@@ -568,6 +570,11 @@ class HTTPClient:
             HTTPResponse,
             self._io_loop.run_sync(functools.partial(self._async_client.fetch, request, **kwargs)),
         )
+
+
+async def _two_iterations() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 def _refuse_running_loop(what: str) -> None:

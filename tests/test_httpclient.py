@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import logging
+import subprocess
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -301,6 +302,7 @@ def test_seed_fetch_examples_run_natively(feed_url: str) -> None:
         assert served.request("GET", "/blocking")[0] == 500
     finally:
         log = stop(served.proc)
+        _close_pipes(served.proc)
     assert "HTTPClient() blocks" in log
 
 
@@ -311,6 +313,13 @@ def test_seed_fetch_examples_report_a_dead_feed() -> None:
             assert served.request("GET", path)[0] == 500, path
     finally:
         stop(served.proc)
+        _close_pipes(served.proc)
+
+
+def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def test_fetch_example_under_gunicorn(feed_url: str) -> None:
