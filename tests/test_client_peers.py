@@ -159,6 +159,21 @@ class OddButLegalTest(AsyncTestCase):
             await peer.stop()
 
     @gen_test
+    async def test_server_closing_an_idle_connection(self) -> None:
+        # Each connection serves one keep-alive response, then the server closes it
+        # while it sits in the pool: the client notices and connects afresh.
+        peer = await start_peer(OK, close=True)
+        client = AsyncHTTPClient(force_instance=True)
+        try:
+            for _ in range(3):
+                self.assertEqual((await client.fetch(peer.url())).body, b"ok")
+                await asyncio.sleep(0.05)
+            self.assertEqual(peer.connections, 3)
+        finally:
+            client.close()
+            await peer.stop()
+
+    @gen_test
     async def test_unrequested_extra_response_is_not_served_to_the_next_request(self) -> None:
         extra = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
         peer = await start_peer(OK + extra, OK, close=True)
