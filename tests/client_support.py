@@ -178,6 +178,7 @@ def make_ca_and_server_cert(directory: Path) -> dict[str, Path]:
     """Generate a CA and a server certificate (localhost, 127.0.0.1) it signs, with openssl.
 
     Returns paths: ``ca`` (CA certificate), ``cert`` and ``key`` (server),
+    ``client_cert`` and ``client_key`` (a client certificate the CA signs),
     ``other_ca`` (an unrelated CA, for the failure case).
     """
     openssl = shutil.which("openssl")
@@ -201,7 +202,17 @@ def make_ca_and_server_cert(directory: Path) -> dict[str, Path]:
         "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
     )  # fmt: skip
+    run(
+        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+        "-subj", "/CN=dualweb test client",
+    )  # fmt: skip
+    run(
+        "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "client.pem", "-days", "2",
+    )  # fmt: skip
     return {
+        "client_cert": directory / "client.pem",
+        "client_key": directory / "client.key",
         "ca": directory / "ca.pem",
         "cert": directory / "server.pem",
         "key": directory / "server.key",

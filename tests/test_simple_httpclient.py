@@ -459,9 +459,12 @@ def tls_files() -> Any:
 
 
 class _TLSServer:
-    def __init__(self, files: dict[str, Path]) -> None:
+    def __init__(self, files: dict[str, Path], require_client_cert: bool = False) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(files["cert"]), str(files["key"]))
+        if require_client_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(str(files["ca"]))
         self.server = HTTPServer(make_app(), ssl_options=context)
         sock = bind_sockets(0, "127.0.0.1")[0]
         self.port = sock.getsockname()[1]
@@ -489,6 +492,29 @@ def test_https_validates_against_the_test_ca(tls_files: dict[str, Path]) -> None
             assert (await client.fetch(url, validate_cert=False)).code == 200
             context = ssl.create_default_context(cafile=str(tls_files["ca"]))
             assert (await client.fetch(url, ssl_options=context)).code == 200
+        finally:
+            client.close()
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_https_client_certificate(tls_files: dict[str, Path]) -> None:
+    async def main() -> None:
+        server = _TLSServer(tls_files, require_client_cert=True)
+        client = AsyncHTTPClient(force_instance=True)
+        url = f"https://localhost:{server.port}/echo"
+        try:
+            response = await client.fetch(
+                url,
+                ca_certs=str(tls_files["ca"]),
+                client_cert=str(tls_files["client_cert"]),
+                client_key=str(tls_files["client_key"]),
+            )
+            assert response.code == 200
+            # Without the certificate the server ends the handshake.
+            with pytest.raises((ssl.SSLError, OSError, HTTPClientError)):
+                await client.fetch(url, ca_certs=str(tls_files["ca"]))
         finally:
             client.close()
             await server.stop()
