@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -20,6 +21,17 @@ from tests.test_gunicorn import RunningServer
 from tests.test_gunicorn import server as gunicorn_server  # noqa: F401 - fixture
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+@asynccontextmanager
+async def fresh_client(peer: RawPeer) -> AsyncIterator[AsyncHTTPClient]:
+    """A new client for one test; closes it and stops ``peer`` afterwards."""
+    client = AsyncHTTPClient(force_instance=True)
+    try:
+        yield client
+    finally:
+        client.close()
+        await peer.stop()
 
 
 # --------------------------------------------------------------------------- http.server
@@ -88,12 +100,8 @@ def test_gunicorn(gunicorn_server: RunningServer) -> None:  # noqa: F811
 class OddButLegalTest(AsyncTestCase):
     async def fetch_from(self, *responses: bytes, close: bool = False, **kwargs: Any) -> Any:
         peer = await start_peer(*responses, close=close)
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             return await client.fetch(peer.url(), **kwargs)
-        finally:
-            client.close()
-            await peer.stop()
 
     @gen_test
     async def test_body_until_close(self) -> None:
@@ -149,42 +157,30 @@ class OddButLegalTest(AsyncTestCase):
         # Second answer says Connection: close: the third request needs a new connection.
         close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
         peer = await start_peer(OK, close, close=True)
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             for _ in range(3):
                 self.assertEqual((await client.fetch(peer.url())).body, b"ok")
             self.assertEqual(peer.connections, 2)
-        finally:
-            client.close()
-            await peer.stop()
 
     @gen_test
     async def test_server_closing_an_idle_connection(self) -> None:
         # Each connection serves one keep-alive response, then the server closes it
         # while it sits in the pool: the client notices and connects afresh.
         peer = await start_peer(OK, close=True)
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             for _ in range(3):
                 self.assertEqual((await client.fetch(peer.url())).body, b"ok")
                 await asyncio.sleep(0.05)
             self.assertEqual(peer.connections, 3)
-        finally:
-            client.close()
-            await peer.stop()
 
     @gen_test
     async def test_unrequested_extra_response_is_not_served_to_the_next_request(self) -> None:
         extra = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
         peer = await start_peer(OK + extra, OK, close=True)
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             self.assertEqual((await client.fetch(peer.url())).body, b"ok")
             self.assertEqual((await client.fetch(peer.url())).body, b"ok")
             self.assertEqual(peer.connections, 2)
-        finally:
-            client.close()
-            await peer.stop()
 
     @gen_test
     async def test_expect_100_continue(self) -> None:
@@ -197,16 +193,12 @@ class OddButLegalTest(AsyncTestCase):
             await reader.read()
 
         peer = await RawPeer(handler).start()
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             response = await client.fetch(
                 peer.url(), method="PUT", body=b"data", expect_100_continue=True
             )
             self.assertEqual(response.body, b"data")
             self.assertIn(b"Expect: 100-continue", peer.requests[0])
-        finally:
-            client.close()
-            await peer.stop()
 
 
 class IllegalResponsesTest(AsyncTestCase):
@@ -220,17 +212,13 @@ class IllegalResponsesTest(AsyncTestCase):
                 await reader.read()
 
         peer = await RawPeer(handler).start()
-        client = AsyncHTTPClient(force_instance=True)
-        try:
+        async with fresh_client(peer) as client:
             with pytest.raises(HTTPClientError, match=match) as info:
                 await client.fetch(peer.url())
             self.assertEqual(info.value.code, 599)
             # The broken connection is not pooled: the next fetch opens another.
             self.assertEqual((await client.fetch(peer.url())).body, b"ok")
             self.assertEqual(peer.connections, 2)
-        finally:
-            client.close()
-            await peer.stop()
 
     @gen_test
     async def test_huge_headers(self) -> None:
