@@ -36,8 +36,8 @@ from dualweb.auth import (
     OAuthMixin,
     OpenIdMixin,
     TwitterMixin,
-    _oauth_signature,
 )
+from dualweb.auth.oauth1 import oauth_signature
 from dualweb.httpclient import AsyncHTTPClient, HTTPResponse
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import url_concat
@@ -87,7 +87,7 @@ def test_rfc5849_example_parameters_normalize_as_the_rfc_prints_them() -> None:
         "&oauth_token=kkk9d7dh3k39sjv7"
     )
     # dualweb signs the query already in the URL together with the other parameters.
-    ours = _oauth_signature(
+    ours = oauth_signature(
         {"secret": "j49sk3j29djd"},
         "POST",
         "http://EXAMPLE.com:80/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b",
@@ -113,7 +113,7 @@ def test_signature_matches_the_oauth_core_example() -> None:
         "oauth_version": "1.0",
     }
     url = "http://photos.example.net/photos"
-    ours = _oauth_signature(
+    ours = oauth_signature(
         {"secret": "kd94hf93k423kf44"}, "GET", url, params, {"secret": "pfkkdhi9sl3r4s00"}
     )
     theirs = hmac_sha1(
