@@ -33,9 +33,12 @@ def oauth_signature(
     parameters: dict[str, Any],
     token: dict[str, Any] | None = None,
 ) -> str:
-    """The HMAC-SHA1 signature of a request (RFC 5849 sections 3.4.1 and 3.4.2).
+    """Return the base64 HMAC-SHA1 signature of a request (RFC 5849 sections 3.4.1, 3.4.2).
 
-    Query parameters already in ``url`` are signed along with ``parameters``.
+    ``parameters`` are the request's protocol (``oauth_*``), query and form
+    parameters; query parameters already in ``url`` are signed along with
+    them, and any ``oauth_signature`` is left out. The key is made of
+    ``consumer_token["secret"]`` and, when given, ``token["secret"]``.
     """
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
