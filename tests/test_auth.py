@@ -164,6 +164,7 @@ class ProviderState:
         self.bearer_tokens = {"fa-seeded"}
         self.openid_requests: list[dict[str, str]] = []
         self.openid_key = b"association-secret"
+        self.user_agents: list[str] = []
 
 
 class ProviderHandler(RequestHandler):
@@ -268,6 +269,9 @@ class AccessTokenEndpoint(ProviderHandler):
 
 
 class TwitterApi(ProviderHandler):
+    def prepare(self) -> None:
+        self.state.user_agents.append(self.request.headers.get("User-Agent", ""))
+
     def get(self, name: str) -> None:
         self.check_oauth1(name)
         if name == "account/verify_credentials":
@@ -456,7 +460,7 @@ class Consumer(RequestHandler):
         return f"{self.request.protocol}://{self.request.host}{path}"
 
 
-def consumer_app(provider: str, unreachable: str) -> Application:
+def consumer_app(provider: str, unreachable: str, client: AsyncHTTPClient) -> Application:
     class OpenIdLogin(Consumer, OpenIdMixin):
         _OPENID_ENDPOINT = provider + "/openid"
 
@@ -500,6 +504,10 @@ def consumer_app(provider: str, unreachable: str) -> Application:
                 "/statuses/home_timeline", access_token=token, count=2, q="a b&c=d/é"
             )
             self.finish({"tweet": tweet, "timeline": timeline})
+
+    class TwitterOwnClient(TwitterApiCalls):
+        def get_auth_http_client(self) -> AsyncHTTPClient:
+            return client
 
     class OAuth10Login(Consumer, OAuthMixin):
         """A generic OAuth 1.0 (not 1.0a) provider: no oauth_callback, no verifier."""
@@ -590,6 +598,7 @@ def consumer_app(provider: str, unreachable: str) -> Application:
             (r"/twitter/authenticate", TwitterAuthenticate),
             (r"/twitter/wrong-secret", TwitterWrongSecret),
             (r"/twitter/api", TwitterApiCalls),
+            (r"/twitter/own-client", TwitterOwnClient),
             (r"/oauth10/login", OAuth10Login),
             (r"/google/login", GoogleLogin),
             (r"/google/unreachable", GoogleUnreachable),
@@ -636,10 +645,14 @@ class AuthFlowTest(AsyncHTTPTestCase):
         self.provider_server.stop()
         self.io_loop.run_sync(self.provider_server.close_all_connections)
         AsyncHTTPClient().close()  # the mixins' shared client keeps connections to the provider
+        self.own_client.close()
         super().tearDown()
 
     def get_app(self) -> Application:
-        return consumer_app(self.provider, self.unreachable)
+        self.own_client = AsyncHTTPClient(
+            force_instance=True, defaults={"user_agent": "dualweb-login/1"}
+        )
+        return consumer_app(self.provider, self.unreachable, self.own_client)
 
     def step(self, url: str, cookie: str | None = None) -> HTTPResponse:
         """One browser request, redirects not followed."""
@@ -800,6 +813,12 @@ class AuthFlowTest(AsyncHTTPTestCase):
         }
         assert result["timeline"] == {"query": {"count": "2", "q": "a b&c=d/é"}}
         assert self.state.verified == ["statuses/update", "statuses/home_timeline"]
+
+    def test_get_auth_http_client_can_be_overridden(self) -> None:
+        self.login_result("/twitter/own-client")
+        assert self.state.user_agents == ["dualweb-login/1", "dualweb-login/1"]
+        self.login_result("/twitter/api")
+        assert "dualweb-login/1" not in self.state.user_agents[2:]
 
     def test_twitter_request_with_a_wrong_token_secret(self) -> None:
         message = self.auth_error("/twitter/api?secret=wrong")
