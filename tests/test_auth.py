@@ -231,6 +231,13 @@ class RequestTokenEndpoint(ProviderHandler):
         self.write(urllib.parse.urlencode(answer))
 
 
+class BrokenTokenEndpoint(ProviderHandler):
+    """Answers 200 without a token, as some providers do when they are unwell."""
+
+    def get(self) -> None:
+        self.write("oauth_problem=temporarily_unavailable")
+
+
 class AuthorizePage(ProviderHandler):
     """The page where the user approves; approves at once and sends the browser back."""
 
@@ -426,6 +433,7 @@ def provider_app(state: ProviderState) -> Application:
     return Application(
         [
             (r"/oauth/request_token", RequestTokenEndpoint, s),
+            (r"/oauth/broken", BrokenTokenEndpoint, s),
             (r"/oauth/(?:authorize|authenticate)", AuthorizePage, s),
             (r"/oauth/access_token", AccessTokenEndpoint, s),
             (r"/1\.1/(.+)\.json", TwitterApi, s),
@@ -486,6 +494,13 @@ def consumer_app(provider: str, unreachable: str, client: AsyncHTTPClient) -> Ap
     class TwitterAuthenticate(TwitterLogin):
         async def login(self) -> None:
             await self.authenticate_redirect(callback_uri="/twitter/login")
+
+    class TwitterOutOfBand(TwitterLogin):
+        async def login(self) -> None:
+            await self.authorize_redirect(callback_uri="oob")
+
+    class TwitterBrokenProvider(TwitterLogin):
+        _OAUTH_REQUEST_TOKEN_URL = provider + "/oauth/broken"
 
     class TwitterWrongSecret(TwitterLogin):
         def _oauth_consumer_token(self) -> dict[str, Any]:
@@ -597,6 +612,8 @@ def consumer_app(provider: str, unreachable: str, client: AsyncHTTPClient) -> Ap
             (r"/twitter/login", TwitterLogin),
             (r"/twitter/authenticate", TwitterAuthenticate),
             (r"/twitter/wrong-secret", TwitterWrongSecret),
+            (r"/twitter/oob", TwitterOutOfBand),
+            (r"/twitter/broken", TwitterBrokenProvider),
             (r"/twitter/api", TwitterApiCalls),
             (r"/twitter/own-client", TwitterOwnClient),
             (r"/oauth10/login", OAuth10Login),
@@ -760,6 +777,21 @@ class AuthFlowTest(AsyncHTTPTestCase):
         assert without_query(location) == self.provider + "/oauth/authenticate"
         assert "oauth_callback" not in query(location)
         assert self.redirected(location, self.get_url("/twitter/login"))
+
+    def test_oauth10a_out_of_band_writes_the_authorization_url(self) -> None:
+        response = self.step("/twitter/oob")
+        assert response.code == 200
+        url = response.body.decode()
+        assert without_query(url) == self.provider + "/oauth/authorize"
+        token = query(url)["oauth_token"]
+        assert self.state.callbacks[token] == "oob"
+        assert request_token_cookies(response)
+
+    def test_oauth10a_answer_without_a_token(self) -> None:
+        assert self.auth_error("/twitter/broken") == (
+            "OAuth request token failed: the answer has no oauth_token/oauth_token_secret: "
+            "oauth_problem=temporarily_unavailable"
+        )
 
     def test_oauth10a_cookie_missing_or_mismatched(self) -> None:
         location, cookie = self.twitter_start()
