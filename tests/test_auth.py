@@ -38,7 +38,7 @@ from dualweb.auth import (
     TwitterMixin,
 )
 from dualweb.auth.oauth1 import oauth_signature
-from dualweb.httpclient import AsyncHTTPClient, HTTPResponse
+from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import url_concat
 from dualweb.testing import AsyncHTTPTestCase, bind_unused_port
@@ -520,6 +520,18 @@ def consumer_app(provider: str, unreachable: str, client: AsyncHTTPClient) -> Ap
             )
             self.finish({"tweet": tweet, "timeline": timeline})
 
+    class TwitterTornadoStyle(TwitterLogin):
+        """Code written for Tornado catches HTTPClientError around provider calls."""
+
+        async def login(self) -> None:
+            try:
+                await self.twitter_request(
+                    "/users/show/alice", access_token={"key": "at-seeded", "secret": "wrong"}
+                )
+            except HTTPClientError as exc:
+                self.set_status(502)
+                self.finish({"code": exc.code, "auth_error": isinstance(exc, AuthError)})
+
     class TwitterOwnClient(TwitterApiCalls):
         def get_auth_http_client(self) -> AsyncHTTPClient:
             return client
@@ -616,6 +628,7 @@ def consumer_app(provider: str, unreachable: str, client: AsyncHTTPClient) -> Ap
             (r"/twitter/broken", TwitterBrokenProvider),
             (r"/twitter/api", TwitterApiCalls),
             (r"/twitter/own-client", TwitterOwnClient),
+            (r"/twitter/tornado-style", TwitterTornadoStyle),
             (r"/oauth10/login", OAuth10Login),
             (r"/google/login", GoogleLogin),
             (r"/google/unreachable", GoogleUnreachable),
@@ -845,6 +858,11 @@ class AuthFlowTest(AsyncHTTPTestCase):
         }
         assert result["timeline"] == {"query": {"count": "2", "q": "a b&c=d/é"}}
         assert self.state.verified == ["statuses/update", "statuses/home_timeline"]
+
+    def test_http_error_answers_are_also_http_client_errors(self) -> None:
+        response = self.step("/twitter/tornado-style")
+        assert response.code == 502
+        assert json.loads(response.body) == {"code": 401, "auth_error": True}
 
     def test_get_auth_http_client_can_be_overridden(self) -> None:
         self.login_result("/twitter/own-client")

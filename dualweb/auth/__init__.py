@@ -47,18 +47,23 @@ that only redirect the browser (``OpenIdMixin.authenticate_redirect`` and
 
 When the provider answers with an error status, or with something that is
 not the expected answer, these methods raise :class:`AuthError` carrying the
-provider's own message (e.g. an OAuth 2 ``error_description``).
+provider's own message (e.g. an OAuth 2 ``error_description``). For an
+error status it is an :class:`AuthHTTPError`, also an
+:class:`~dualweb.httpclient.HTTPClientError` (with ``code`` and
+``response``), so Tornado code that catches ``HTTPClientError`` keeps
+working.
 """
 
 from __future__ import annotations
 
-from dualweb.auth.common import AuthError
+from dualweb.auth.common import AuthError, AuthHTTPError
 from dualweb.auth.oauth1 import OAuthMixin, TwitterMixin
 from dualweb.auth.oauth2 import FacebookGraphMixin, GoogleOAuth2Mixin, OAuth2Mixin
 from dualweb.auth.openid import OpenIdMixin
 
 __all__ = [
     "AuthError",
+    "AuthHTTPError",
     "FacebookGraphMixin",
     "GoogleOAuth2Mixin",
     "OAuth2Mixin",

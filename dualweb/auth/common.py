@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 else:
     _HandlerBase = object
 
-__all__ = ["AuthError", "AuthMixinBase", "excerpt", "needs_event_loop", "provider_message"]
+__all__ = [
+    "AuthError",
+    "AuthHTTPError",
+    "AuthMixinBase",
+    "excerpt",
+    "needs_event_loop",
+    "provider_message",
+]
 
 _MESSAGE_LIMIT = 300
 
@@ -24,10 +31,31 @@ class AuthError(Exception):
     """Third-party login failed: the provider refused, or answered something unusable.
 
     The message names the step that failed and includes the provider's own
-    explanation when it gave one. When the failure was an HTTP error, the
-    :class:`~dualweb.httpclient.HTTPClientError` is chained as
-    ``__cause__``.
+    explanation when it gave one. When the provider answered with an HTTP
+    error status (or could not be reached: code 599), the exception raised
+    is an :class:`AuthHTTPError`, which is also an
+    :class:`~dualweb.httpclient.HTTPClientError`.
     """
+
+
+class AuthHTTPError(AuthError, HTTPClientError):
+    """The provider answered with an HTTP error (or could not be reached, code 599).
+
+    Both an :class:`AuthError` (its message carries the provider's
+    explanation) and an :class:`~dualweb.httpclient.HTTPClientError` with
+    ``code``, ``message`` and ``response``, so handlers written for Tornado,
+    which catch ``HTTPClientError`` around ``twitter_request`` and friends,
+    keep working.
+    """
+
+    def __init__(self, text: str, error: HTTPClientError) -> None:
+        HTTPClientError.__init__(self, error.code, error.message, error.response)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
 
 
 _P = ParamSpec("_P")
@@ -84,13 +112,16 @@ class AuthMixinBase(_HandlerBase):
         where = url.partition("?")[0]
         try:
             response = await client.fetch(url, raise_error=False, **kwargs)
-        except (HTTPClientError, OSError) as exc:
+        except HTTPClientError as exc:
+            raise AuthHTTPError(f"{step} failed: could not reach {where}: {exc}", exc) from exc
+        except OSError as exc:
             raise AuthError(f"{step} failed: could not reach {where}: {exc}") from exc
-        if response.error is not None:
-            raise AuthError(
-                f"{step} failed: {where} answered HTTP {response.code}: "
-                f"{provider_message(response)}"
-            ) from response.error
+        error = response.error
+        if isinstance(error, HTTPClientError):
+            text = f"{step} failed: {where} answered HTTP {response.code}: "
+            raise AuthHTTPError(text + provider_message(response), error) from error
+        if error is not None:
+            raise AuthError(f"{step} failed: {where}: {error}") from error
         return response
 
     async def _auth_fetch_json(
