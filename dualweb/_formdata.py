@@ -22,7 +22,7 @@ from dualweb.util import ObjectDict
 if TYPE_CHECKING:
     from werkzeug.sansio import multipart as mp
 
-    from dualweb.httputil import HTTPHeaders
+    from dualweb.headers import HTTPHeaders
 
 __all__ = [
     "HTTPFile",
