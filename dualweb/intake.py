@@ -377,7 +377,8 @@ class NotFoundDelegate(HTTPMessageDelegate):
         """Send the 404."""
         self.connection.write_headers(
             ResponseStartLine("HTTP/1.1", 404, "Not Found"),
-            HTTPHeaders({"Content-Length": "0"}),
+            # A Content-Type even for the empty body: WSGI (PEP 3333 validators) wants one.
+            HTTPHeaders({"Content-Length": "0", "Content-Type": "text/plain; charset=UTF-8"}),
         )
         self.connection.finish()
 
