@@ -250,6 +250,9 @@ class WSGIAdapter:
         except _BadRequest as exc:
             gen_log.info("Malformed HTTP request from %s: %s", environ.get("REMOTE_ADDR"), exc)
             return self._plain_response(start_response, 400, None)
+        except RequestBodyError as exc:
+            gen_log.info("Refused request from %s: %s", environ.get("REMOTE_ADDR"), exc.message)
+            return self._plain_response(start_response, exc.status_code, None)
         settings = self.settings
         connection = _WSGIConnection(
             environ.get("REMOTE_ADDR") or "", environ.get("wsgi.url_scheme", "http"), settings
