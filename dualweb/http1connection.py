@@ -67,6 +67,15 @@ _NEED_DATA = codec_mod.NEED_DATA
 _PAUSED = codec_mod.PAUSED
 
 _DEFAULT_IDLE_TIMEOUT = 3600.0
+# Parsed events (each at most chunk_size bytes) queued before reading pauses.
+_BACKLOG_EVENTS = 16
+# Seconds a request's coroutine may run on after its client went away.
+_ABANDONED_TASK_GRACE = 1.0
+
+
+def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
+    if not task.done():
+        task.cancel()
 
 
 class HTTP1ConnectionParameters:
@@ -474,6 +483,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 delegate.on_connection_close()
             except Exception:
                 app_log.exception("Exception in %r.on_connection_close", delegate)
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            # The handler was told (on_connection_close). Code that watches
+            # stream.closed() gets a moment to wind down; a coroutine still
+            # waiting after that (a long poll nobody will complete) is
+            # cancelled rather than left pending until it is garbage-collected
+            # ("Task was destroyed but it is pending!").
+            self._loop.call_later(_ABANDONED_TASK_GRACE, _cancel_if_pending, task)
         waiters, self._write_waiters = self._write_waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -752,7 +769,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _flow_control(self) -> None:
         if self._closed or self._detached or self._transport is None:
             return
-        if self.codec.has_backlog or self.codec.upgraded:
+        # Reading goes on while only a few events wait (a pipelined request
+        # behind a slow one): a client that closes is then noticed at once
+        # (EOF -> connection_lost -> on_connection_close). Past the bound,
+        # reading stops so a flood of pipelined requests cannot grow memory.
+        if len(self.codec.events) > _BACKLOG_EVENTS or self.codec.upgraded:
             self._pause_reading()
         elif self._reading_paused:
             self._reading_paused = False

@@ -365,7 +365,7 @@ class _ApplicationIntake(RequestIntake):
             self.server_conn,
         )
         delegate = self.delegate = self.application.find_handler(request)
-        if type(delegate) is HandlerDelegate and not delegate.handler_class._stream_request_body:
+        if type(delegate) is HandlerDelegate and not delegate.streaming:
             return None  # HandlerDelegate.headers_received would return None
         return delegate.headers_received(start_line, headers)
 

@@ -200,6 +200,7 @@ class RequestHandler(
         "__weakref__",
         "_auto_finish",
         "_body_stream",
+        "_client_gone",
         "_finished",
         "_headers",
         "_headers_written",
@@ -233,6 +234,7 @@ class RequestHandler(
         self._finished = False
         self._auto_finish = True
         self._body_stream: _BodyStream | None = None
+        self._client_gone = False
         self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
@@ -240,7 +242,7 @@ class RequestHandler(
         self.clear()
         connection = request.connection
         if connection is not None:
-            connection.set_close_callback(self.on_connection_close)
+            connection.set_close_callback(self._connection_lost)
         if kwargs:
             self.initialize(**kwargs)
         elif (type(self)._dualweb_traits or _traits(type(self))).initialize:
@@ -273,6 +275,12 @@ class RequestHandler(
         """
         if self._body_stream is not None:
             self._body_stream.lost()
+
+    def _connection_lost(self) -> None:
+        # The driver's close callback: remember it (a cancelled coroutine then
+        # ends quietly), then run the user's hook.
+        self._client_gone = True
+        self.on_connection_close()
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """Receive a chunk of the body; implement it in ``@stream_request_body`` handlers.
@@ -607,7 +615,11 @@ class RequestHandler(
             if self._auto_finish and not self._finished:
                 self.finish()
         except asyncio.CancelledError:
-            if not self._finished:
+            if self._client_gone:
+                # Cancelled by the driver after on_connection_close(): there is
+                # nobody to answer, so end without an error response.
+                self._finished = True
+            elif not self._finished:
                 try:
                     self.send_error(500)
                 except Exception:
@@ -634,7 +646,7 @@ class RequestHandler(
             and not request.files
         ):
             try:
-                request._parse_body()
+                request.parse_body()
             except HTTPInputError as e:
                 raise HTTPError(400, "Invalid body: %s", e) from e
         if args:
@@ -929,6 +941,7 @@ class HandlerDelegate(HTTPMessageDelegate):
         "path_kwargs",
         "request",
         "stream",
+        "streaming",
     )
 
     def __init__(
@@ -947,6 +960,8 @@ class HandlerDelegate(HTTPMessageDelegate):
         self.path_args = path_args or ()
         self.path_kwargs = path_kwargs or _NO_KWARGS
         self.chunks: list[bytes] | None = []
+        #: The handler class uses ``@stream_request_body``.
+        self.streaming: bool = handler_class._stream_request_body
         self.stream: _BodyStream | None = None
         self.handler: RequestHandler | None = None
         self._task: asyncio.Task[None] | None = None
@@ -955,7 +970,7 @@ class HandlerDelegate(HTTPMessageDelegate):
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
         """Start streaming handlers now (their ``prepare`` runs before the body arrives)."""
-        if self.handler_class._stream_request_body:
+        if self.streaming:
             connection = self.request.connection
             if connection is not None and connection.supports_async:
                 self.stream = _BodyStream()
@@ -964,7 +979,7 @@ class HandlerDelegate(HTTPMessageDelegate):
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """Pass a body chunk to a streaming handler, or buffer it."""
-        if self.handler_class._stream_request_body:
+        if self.streaming:
             handler = self.handler
             if handler is None or handler._finished:
                 return None
@@ -975,7 +990,7 @@ class HandlerDelegate(HTTPMessageDelegate):
 
     def finish(self) -> Awaitable[None] | None:
         """The whole request has arrived: run the handler (or release a streaming one)."""
-        if self.handler_class._stream_request_body:
+        if self.streaming:
             if self.stream is not None:
                 self.stream.body_done()
             return self._task
@@ -986,7 +1001,7 @@ class HandlerDelegate(HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         """The client went away before the request was complete."""
-        if self.handler_class._stream_request_body:
+        if self.streaming:
             if self.handler is not None:
                 self.handler.on_connection_close()
         else:

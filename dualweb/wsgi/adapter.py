@@ -49,6 +49,7 @@ from dualweb.headers import HTTPHeaders
 from dualweb.httputil import responses
 from dualweb.intake import as_server_delegate, open_request, resolve_proxy_headers
 from dualweb.log import app_log, gen_log
+from dualweb.web.application import Application
 from dualweb.wsgi.pages import error_page
 from dualweb.wsgi.routes import (
     AsyncRouteInfo,
@@ -215,7 +216,7 @@ class WSGIAdapter:
         # environ key layout -> its (header name, environ key) pairs.
         self._header_names: dict[str, str] = {}
         self._shapes: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-        settings = getattr(application, "settings", None) or {}
+        settings = application.settings if isinstance(application, Application) else {}
         self._serve_traceback = bool(
             settings.get("serve_traceback", settings.get("debug", False))
         )
