@@ -144,7 +144,9 @@ class Recorder(HTTPServerConnectionDelegate):
     def __init__(self) -> None:
         self.log: list[str] = []
 
-    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> HTTPMessageDelegate:
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
         self.log.append("start_request")
         recorder = self
 
