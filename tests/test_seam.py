@@ -292,3 +292,35 @@ def test_fast_path_and_general_path_agree(client_for: Any) -> None:
         b = mounted.request(method, path, body=body, headers=headers)
         assert _comparable(a) == _comparable(b), (method, path)
     assert direct.get("/r/one").json() == {"name": "one", "args": []}
+
+
+# -- a response head the codec refuses: 500 and close at once (native) ---------------------
+
+
+class BadLength(RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Length", "abc")
+        self.write("x")
+
+
+def test_refused_response_head_answers_500_and_closes(
+    native_client_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    client = native_client_for(Application([(r"/bad", BadLength), (r"/hello", Hello)]))
+    with caplog.at_level(logging.ERROR):
+        with socket.create_connection(("127.0.0.1", client.port), timeout=5) as sock:
+            # Pipelined: the second request must not be served on this connection.
+            sock.sendall(
+                b"GET /bad HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            data = b""
+            while True:
+                chunk = sock.recv(65536)  # a hang would hit the 5 s socket timeout
+                if not chunk:
+                    break
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"Connection: close" in data and b"hello" not in data
+    assert "Response head refused" in caplog.text
