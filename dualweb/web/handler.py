@@ -387,14 +387,14 @@ class RequestHandler(
     def flush(self, include_footers: bool = False) -> Awaitable[None]:
         """Send the headers (first time) and the buffered body to the client.
 
-        Natively the response is streamed (chunked when its length is not
-        known) and the returned awaitable completes when the data is handed
-        to the transport. Under WSGI, where the whole response is sent at
-        once, this keeps buffering and returns an already-completed awaitable.
+        The status and headers are then committed, with the same observable
+        rules in both drivers: a later ``redirect()`` or ``set_status()``
+        raises, and an exception ends the response instead of replacing it
+        with an error page. Natively the response is streamed (chunked when
+        its length is not known) and the returned awaitable completes when
+        the data is handed to the transport; under WSGI the adapter sends
+        everything when the handler returns (an already-completed awaitable).
         """
-        connection = self.request.connection
-        if connection is None or not connection.supports_async:
-            return COMPLETED
         return self._flush(include_footers)
 
     def _flush(self, include_footers: bool) -> Awaitable[None]:
