@@ -324,3 +324,76 @@ def test_refused_response_head_answers_500_and_closes(
     assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"Connection: close" in data and b"hello" not in data
     assert "Response head refused" in caplog.text
+
+
+# -- the upgrade capability: a transport-neutral byte channel -------------------------------
+
+
+class Shout(HTTPServerConnectionDelegate):
+    """Upgrades to a protocol that answers every chunk in upper case, through a ByteChannel."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> Any:
+        shout = self
+
+        class Message(HTTPMessageDelegate):
+            def finish(self) -> None:
+                from dualweb.connection import AsyncUnavailableError
+
+                if not request_conn.supports_async:
+                    try:
+                        request_conn.upgrade()
+                    except AsyncUnavailableError as exc:
+                        text = str(exc).encode()
+                        request_conn.write_headers(
+                            ResponseStartLine("HTTP/1.1", 501, "Not Implemented"),
+                            HTTPHeaders(
+                                {"Content-Length": str(len(text)), "Content-Type": "text/plain"}
+                            ),
+                            text,
+                        )
+                        request_conn.finish()
+                    return
+                request_conn.write_headers(
+                    ResponseStartLine("HTTP/1.1", 101, "Switching Protocols"),
+                    HTTPHeaders({"Upgrade": "shout", "Connection": "Upgrade"}),
+                )
+                request_conn.finish()
+                channel = request_conn.upgrade()
+                shout.tasks.append(asyncio.ensure_future(serve(channel)))
+
+        async def serve(channel: Any) -> None:
+            while True:
+                data = await channel.read()
+                if not data:
+                    break
+                await channel.write(data.upper())
+            channel.close()
+
+        return Message()
+
+
+def test_upgrade_hands_over_a_byte_channel(client_for: Any, mode: str) -> None:
+    import socket
+
+    delegate = Shout()
+    client = client_for(delegate)
+    if mode == "wsgi":
+        resp = client.get("/")
+        assert resp.status == 501
+        assert "takes over the connection" in resp.text and "protocol upgrades" in resp.text
+        return
+    with socket.create_connection(("127.0.0.1", client.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly"
+        )
+        raw = b""
+        while not raw.endswith(b"EARLY"):
+            data = sock.recv(1024)
+            assert data
+            raw += data
+        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        sock.sendall(b"later")
+        assert sock.recv(1024) == b"LATER"
