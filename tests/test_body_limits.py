@@ -7,7 +7,6 @@ import io
 import logging
 import resource
 import socket
-import sys
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from dualweb.connection import RequestBodyError
 from dualweb.intake import GzipBodyDecoder
 from dualweb.web import Application, RequestHandler
 from dualweb.wsgi import WSGIAdapter
+from tests.wsgi_calls import call_wsgi, wsgi_environ
 
 BOMB_SIZE = 500 * 1024 * 1024  # decompressed
 
@@ -107,45 +107,16 @@ class Endless(io.RawIOBase):
 
 
 def _environ(**extra: Any) -> dict[str, Any]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/sink",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    environ.update(extra)
-    return environ
-
-
-def _call(adapter: WSGIAdapter, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
-    box: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        box["status"], box["headers"] = status, dict(headers)
-        return None
-
-    body = b"".join(adapter(environ, start_response))
-    return box["status"], box["headers"], body
+    return wsgi_environ("POST", "/sink", **extra)
 
 
 def test_wsgi_refuses_from_content_length_without_reading() -> None:
     adapter = WSGIAdapter(_app())  # default limit: 100 MiB, as natively
     environ = _environ(CONTENT_LENGTH=str(300 * 1024 * 1024), **{"wsgi.input": NeverRead()})
-    status, _, _ = _call(adapter, environ)
+    status, _, _ = call_wsgi(adapter, environ)
     assert status.startswith("413")
     small = WSGIAdapter(_app(), max_body_size=10)
-    status, _, _ = _call(small, _environ(CONTENT_LENGTH="11", **{"wsgi.input": NeverRead()}))
+    status, _, _ = call_wsgi(small, _environ(CONTENT_LENGTH="11", **{"wsgi.input": NeverRead()}))
     assert status.startswith("413")
 
 
@@ -153,7 +124,7 @@ def test_wsgi_bounded_read_without_a_length() -> None:
     adapter = WSGIAdapter(_app(), max_body_size=200_000)
     stream = Endless()
     environ = _environ(**{"wsgi.input": stream, "wsgi.input_terminated": True})
-    status, _, _ = _call(adapter, environ)
+    status, _, _ = call_wsgi(adapter, environ)
     assert status.startswith("413")
     assert stream.read_bytes <= 200_000 + 65536
 
@@ -161,7 +132,7 @@ def test_wsgi_bounded_read_without_a_length() -> None:
 def test_wsgi_reads_a_terminated_body_without_length() -> None:
     adapter = WSGIAdapter(_app())
     environ = _environ(**{"wsgi.input": io.BytesIO(b"y" * 70_000), "wsgi.input_terminated": True})
-    assert _call(adapter, environ)[2] == b"got 70000"
+    assert call_wsgi(adapter, environ)[2] == b"got 70000"
 
 
 # -- a handler's own Content-Length must match its body -------------------------------------
@@ -177,7 +148,7 @@ def test_mismatched_content_length_under_wsgi_is_a_500(caplog: pytest.LogCapture
     adapter = WSGIAdapter(Application([(r"/wrong", WrongLength)]))
     environ = _environ(REQUEST_METHOD="GET", PATH_INFO="/wrong", **{"wsgi.input": io.BytesIO()})
     with caplog.at_level(logging.ERROR):
-        status, headers, body = _call(adapter, environ)
+        status, headers, body = call_wsgi(adapter, environ)
     assert status.startswith("500")
     assert headers["Content-Length"] == str(len(body))
     assert "Content-Length 100 does not match the 5-byte body of GET /wrong" in caplog.text

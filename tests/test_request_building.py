@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import sys
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from dualweb.httputil import HTTPHeaders
 from dualweb.intake import build_request, request_context, resolve_proxy_headers
 from dualweb.web import Application, RequestHandler
 from dualweb.wsgi import WSGIAdapter
+from tests.wsgi_calls import call_wsgi, wsgi_environ
 
 TRUSTED = frozenset({"10.0.0.9"})
 
@@ -111,38 +110,15 @@ def _admin_app() -> Application:
 
 
 def _environ(path_info: str, raw_uri: str | None) -> dict[str, Any]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path_info,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    environ = wsgi_environ("GET", path_info)
     if raw_uri is not None:
         environ["RAW_URI"] = raw_uri
     return environ
 
 
 def _call(adapter: WSGIAdapter, environ: dict[str, Any]) -> tuple[str, bytes]:
-    status: list[str] = []
-
-    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        status.append(s)
-        return None
-
-    body = b"".join(adapter(environ, start_response))
-    return status[0], body
+    status, _, body = call_wsgi(adapter, environ)
+    return status, body
 
 
 @pytest.mark.parametrize("raw", ["/admin%2Fx", "/%61dmin/x"])
