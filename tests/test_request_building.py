@@ -143,3 +143,16 @@ def test_raw_target_keeps_query_and_script_name() -> None:
     environ = _environ("/admin/a%20b", "/app/admin/a%20b?q=1")
     environ["SCRIPT_NAME"] = "/app"
     assert _call(adapter, environ) == ("200 OK", b"admin a b")
+
+
+def test_headers_methods_take_tornados_signatures() -> None:
+    import inspect
+
+    for name in ("add", "parse_line", "parse"):
+        parameters = inspect.signature(getattr(HTTPHeaders, name)).parameters
+        assert parameters["_chars_are_bytes"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters["_chars_are_bytes"].default is True
+    headers = HTTPHeaders.parse("A: 1\r\nB: \u00e9\r\n", _chars_are_bytes=False)
+    headers.parse_line("C: 3", _chars_are_bytes=True)
+    headers.add("A", "2", _chars_are_bytes=False)
+    assert headers.get_list("A") == ["1", "2"] and headers["B"] == "\u00e9" and headers["C"] == "3"

@@ -27,6 +27,7 @@ queueing callbacks that would never run.
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -517,10 +518,12 @@ def _refuse_awaitable(result: Awaitable[None], start_line: RequestStartLine, ste
 
 def _unfinished_error(start_line: RequestStartLine, connection: _WSGIConnection) -> str:
     """Log why the core left the response unfinished; return the message for the 500."""
-    owner = getattr(connection.close_callback, "__self__", None)
+    # A handler registers one of its bound methods as the close callback: that
+    # names the handler class in the message.
+    callback = connection.close_callback
     where = (
-        f"{type(owner).__name__}.{start_line.method.lower()}"
-        if owner is not None
+        f"{type(callback.__self__).__name__}.{start_line.method.lower()}"
+        if inspect.ismethod(callback)
         else f"the delegate serving {start_line.method} {start_line.path}"
     )
     error = AsyncUnavailableError.for_feature(
