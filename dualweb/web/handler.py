@@ -70,6 +70,7 @@ from dualweb.web.output import (
     OutputMixin,
     etag_matches,
 )
+from dualweb.web.traits import HandlerTraits, feature_reasons
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
@@ -741,89 +742,6 @@ class RequestHandler(
         return result
 
 
-_BASE_PREPARE = RequestHandler.prepare
-_BASE_ON_FINISH = RequestHandler.on_finish
-_BASE_SET_DEFAULT_HEADERS = OutputMixin.set_default_headers
-_DEFAULT_COMPUTE_ETAG = OutputMixin.compute_etag
-_DEFAULT_SET_ETAG = OutputMixin.set_etag_header
-_DEFAULT_CHECK_ETAG = OutputMixin.check_etag_header
-_BASE_GET_STATUS = OutputMixin.get_status
-
-
-class HandlerTraits:
-    """What the lifecycle needs to know about a handler class, computed once per class.
-
-    Every "is this hook overridden" question is answered here, in one place:
-    the hooks whose base implementation does nothing are not called unless
-    a class in the MRO overrides them (the hot path of a plain handler).
-
-    Attributes:
-        initialize / prepare / on_finish / set_default_headers: overridden.
-        default_etag: ``compute_etag``, ``set_etag_header`` and
-            ``check_etag_header`` are all the defaults (the Etag is computed inline).
-        default_get_status: ``get_status`` is not overridden.
-        implemented: names of the verb methods the class implements.
-        head_from_get: HEAD is served by ``get`` (``get`` implemented, ``head`` not).
-        allow: the ``Allow`` header value of a 405.
-        loop_bound: methods marked as ``@gen.coroutine`` (they must not be called under WSGI).
-        coroutines: methods that are coroutine functions or marked coroutines.
-    """
-
-    __slots__ = (
-        "allow",
-        "coroutines",
-        "default_etag",
-        "default_get_status",
-        "head_from_get",
-        "implemented",
-        "initialize",
-        "loop_bound",
-        "on_finish",
-        "prepare",
-        "set_default_headers",
-    )
-
-    def __init__(self, cls: type[RequestHandler]) -> None:
-        self.initialize = cls.initialize is not _default_initialize
-        self.prepare = cls.prepare is not _BASE_PREPARE
-        self.on_finish = cls.on_finish is not _BASE_ON_FINISH
-        self.set_default_headers = cls.set_default_headers is not _BASE_SET_DEFAULT_HEADERS
-        self.default_etag = (
-            cls.compute_etag is _DEFAULT_COMPUTE_ETAG
-            and cls.set_etag_header is _DEFAULT_SET_ETAG
-            and cls.check_etag_header is _DEFAULT_CHECK_ETAG
-        )
-        self.default_get_status = cls.get_status is _BASE_GET_STATUS
-        verbs = {m: _VERB_ATTRS.get(m) or m.lower() for m in cls.SUPPORTED_METHODS}
-        self.implemented = frozenset(
-            name
-            for name in verbs.values()
-            if getattr(cls, name, None) not in (None, _unimplemented_method)
-        )
-        self.head_from_get = (
-            "HEAD" in verbs and "get" in self.implemented and "head" not in self.implemented
-        )
-        self.allow = ", ".join(
-            m
-            for m, name in verbs.items()
-            if name in self.implemented or (name == "head" and self.head_from_get)
-        )
-        loop_bound = set()
-        coroutines = set()
-        for name in ["prepare", *verbs.values()]:
-            method = getattr(cls, name, None)
-            if method is None or method is _unimplemented_method:
-                continue
-            inner = inspect.unwrap(method)
-            marked = getattr(method, "__dualweb_coroutine__", False) or getattr(
-                inner, "__dualweb_coroutine__", False
-            )
-            if marked:
-                loop_bound.add(name)
-            if marked or inspect.iscoroutinefunction(inner):
-                coroutines.add(name)
-        self.loop_bound = frozenset(loop_bound)
-        self.coroutines = frozenset(coroutines)
 
 
 def _traits(cls: type[RequestHandler]) -> HandlerTraits:
@@ -834,13 +752,8 @@ def _traits(cls: type[RequestHandler]) -> HandlerTraits:
     """
     traits = cls.__dict__.get("_dualweb_traits")
     if traits is None:
-        traits = cls._dualweb_traits = HandlerTraits(cls)
+        traits = cls._dualweb_traits = HandlerTraits(cls, RequestHandler)
     return traits
-
-
-def handler_traits(cls: type[RequestHandler]) -> HandlerTraits:
-    """Return the :class:`HandlerTraits` of a handler class (computed once per class)."""
-    return _traits(cls)
 
 
 def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
@@ -849,21 +762,7 @@ def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
     Lists coroutine and ``@asynchronous`` methods, ``@stream_request_body``
     and native-only features (WebSockets, auth mixins), one sentence each.
     """
-    reasons = []
-    coroutines = _traits(cls).coroutines
-    for name in ["prepare"] + [m.lower() for m in cls.SUPPORTED_METHODS]:
-        method = getattr(cls, name, None)
-        if method is None or method is _unimplemented_method:
-            continue
-        if getattr(method, "__dualweb_asynchronous__", False):
-            reasons.append(f"{cls.__name__}.{name} uses @asynchronous")
-        elif name in coroutines:
-            reasons.append(f"{cls.__name__}.{name} is a coroutine")
-    if cls._stream_request_body:
-        reasons.append(f"{cls.__name__} uses @stream_request_body")
-    if cls._native_only_feature:
-        reasons.append(cls._native_only_feature)
-    return reasons
+    return feature_reasons(cls, _traits(cls))
 
 
 class _BodyLost(Exception):
