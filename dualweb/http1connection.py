@@ -45,7 +45,7 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
-from dualweb.intake import open_request, request_context
+from dualweb.intake import request_context, request_starter
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
 
@@ -381,7 +381,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._on_made = on_made
         # The server may hand over its request callback's start_request so
         # each request skips its own pass-through method.
-        self._start = start_request or delegate.start_request
+        self._start = request_starter(start_request or delegate.start_request, params.settings)
         self._header_timeout = params.request_header_timeout
         idle = params.header_timeout
         self._idle_timeout = _DEFAULT_IDLE_TIMEOUT if idle is None else idle
@@ -590,9 +590,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         request_conn = HTTP1RequestConnection(self, context)
         self._request_conn = request_conn
         # The one entry into the core (see dualweb.connection).
-        delegate = self._delegate = open_request(
-            self._start, self, request_conn, self.params.settings
-        )
+        delegate = self._delegate = self._start(self, request_conn)
         self._pending_continue = request.expect_continue
         result = delegate.headers_received(request.start_line, request.headers)
         if result is not None:

@@ -17,11 +17,12 @@ feeds the delegate it gets ``headers_received`` → ``data_received`` (any numbe
 * asks :meth:`RequestIntake.route` for the delegate that serves the request
   and forwards the body and the end of the message to it.
 
-Drivers start each request with :func:`open_request`, which also decodes a
-gzip request body when the server's :class:`~dualweb.connection.RequestSettings`
-ask for it, with the *decompressed* size held to ``max_body_size``
-incrementally (a small gzip bomb cannot grow into gigabytes:
-:class:`GzipBodyDecoder`) — for any delegate, as Tornado's server does.
+Drivers start each request with the function :func:`request_starter` gives
+them (once per server), which also decodes a gzip request body when the
+server's :class:`~dualweb.connection.RequestSettings` ask for it, with the
+*decompressed* size held to ``max_body_size`` incrementally (a small gzip
+bomb cannot grow into gigabytes: :class:`GzipBodyDecoder`) — for any
+delegate, as Tornado's server does.
 
 The 404 of a router without a matching rule (:class:`NotFoundDelegate`) and
 the body buffering of plain callables (:class:`CallableDelegate`) live here
@@ -58,8 +59,8 @@ __all__ = [
     "RequestIntake",
     "as_server_delegate",
     "build_request",
-    "open_request",
     "request_context",
+    "request_starter",
     "resolve_proxy_headers",
 ]
 
@@ -265,24 +266,30 @@ class RequestIntake(HTTPMessageDelegate):
             self.delegate.on_connection_close()
 
 
-def open_request(
-    start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate],
-    server_conn: object,
-    request_conn: HTTPConnection,
-    settings: RequestSettings,
-) -> HTTPMessageDelegate:
-    """Start one request on a server delegate: what every driver calls, once per request.
+StartRequest = Callable[[object, HTTPConnection], HTTPMessageDelegate]
 
-    Calls ``start_request(server_conn, request_conn)`` (the server delegate's
-    method) and, when ``settings`` (the server's, also in the request
-    context) ask for ``decompress_request``, wraps the delegate it returns in
-    a :class:`DecompressingDelegate`, so every delegate (routed or not) gets
-    decoded bodies within ``max_body_size``.
+
+def request_starter(start_request: StartRequest, settings: RequestSettings) -> StartRequest:
+    """How a driver starts each request on a server delegate, decided once per server.
+
+    ``start_request`` is the server delegate's method. Every driver calls
+    the function returned here, once per request, with ``(server_conn,
+    request_conn)`` and feeds the delegate it gets. When ``settings`` ask
+    for ``decompress_request``, that delegate is wrapped in a
+    :class:`DecompressingDelegate`, so every delegate (routed or not) gets
+    decoded bodies within ``max_body_size``; otherwise ``start_request``
+    itself is returned and costs nothing extra per request.
     """
-    delegate = start_request(server_conn, request_conn)
-    if settings.decompress_request:
-        return DecompressingDelegate(delegate, settings.max_body_size)
-    return delegate
+    if not settings.decompress_request:
+        return start_request
+    limit = settings.max_body_size
+
+    def start_decompressing(
+        server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        return DecompressingDelegate(start_request(server_conn, request_conn), limit)
+
+    return start_decompressing
 
 
 class DecompressingDelegate(HTTPMessageDelegate):

@@ -6,7 +6,7 @@ Theory of operation
 The adapter drives the core exactly like the native server does, through
 the one entry of :mod:`dualweb.connection`: for each environ it builds the
 start line and the headers, calls ``start_request(None, connection)`` on the
-application (through :func:`~dualweb.intake.open_request`), then
+application (through :func:`~dualweb.intake.request_starter`), then
 ``headers_received``, ``data_received`` for each block of the body read from
 ``wsgi.input``, and ``finish`` — synchronously. A delegate method that
 returns an awaitable is an :class:`AsyncUnavailableError` (there is no loop
@@ -48,7 +48,7 @@ from dualweb.connection import (
 )
 from dualweb.headers import HTTPHeaders
 from dualweb.httputil import responses
-from dualweb.intake import as_server_delegate, open_request, resolve_proxy_headers
+from dualweb.intake import as_server_delegate, request_starter, resolve_proxy_headers
 from dualweb.log import app_log, gen_log
 from dualweb.web.application import Application
 from dualweb.wsgi.pages import error_page
@@ -212,7 +212,7 @@ class WSGIAdapter:
         self.settings = RequestSettings(
             xheaders, self.trusted_downstream, max_body_size, decompress_request
         )
-        self._start = as_server_delegate(application).start_request
+        self._start = request_starter(as_server_delegate(application).start_request, self.settings)
         # Environ key -> header name ("" for keys that are not headers), and
         # environ key layout -> its (header name, environ key) pairs.
         self._header_names: dict[str, str] = {}
@@ -240,13 +240,6 @@ class WSGIAdapter:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Handle one WSGI request (PEP 3333)."""
-        token = SYNC_REQUEST.set("WSGIAdapter")
-        try:
-            return self._serve(environ, start_response)
-        finally:
-            SYNC_REQUEST.reset(token)
-
-    def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
             start_line, headers, length = self._request_head(environ)
         except _BadRequest as exc:
@@ -263,6 +256,7 @@ class WSGIAdapter:
             connection.remote_ip, connection.protocol = resolve_proxy_headers(
                 headers, connection.remote_ip, connection.protocol, settings.trusted_downstream
             )
+        token = SYNC_REQUEST.set("WSGIAdapter")
         try:
             self._drive(start_line, headers, connection, environ, length)
         except RequestBodyError as exc:
@@ -285,6 +279,8 @@ class WSGIAdapter:
             )
             self._abandon(connection)
             return self._plain_response(start_response, 500, f"{type(exc).__name__}: {exc}")
+        finally:
+            SYNC_REQUEST.reset(token)
         return self._respond(environ, start_response, start_line, connection)
 
     # -- driving the core -------------------------------------------------------
@@ -298,7 +294,7 @@ class WSGIAdapter:
         length: int | None,
     ) -> None:
         """The one entry: start_request → headers_received → data_received* → finish."""
-        delegate = open_request(self._start, None, connection, self.settings)
+        delegate = self._start(None, connection)
         result = delegate.headers_received(start_line, headers)
         if result is not None:
             _refuse_awaitable(result, start_line, "headers_received")
