@@ -457,11 +457,11 @@ class WSGIAdapter:
             else:
                 header_list = [item for item in fields.items() if item[0] not in drop]
             declared = fields.get("Content-Length")
-        if code >= 200 and code not in _NO_BODY_STATUS:
-            if declared is None:
-                # The response was flushed before its length was known.
-                header_list.append(("Content-Length", str(len(body))))
-            elif request_line.method != "HEAD" and declared != str(len(body)):
+        # The core writes Content-Length (RequestHandler.finish); a response
+        # flushed before its length was known has none, and the WSGI server
+        # frames it (chunked or close), as the codec does natively.
+        if code >= 200 and code not in _NO_BODY_STATUS and declared is not None:
+            if request_line.method != "HEAD" and declared != str(len(body)):
                 # Natively the codec refuses this and closes; here a wrong
                 # length would put the server's next response out of step.
                 app_log.error(
