@@ -5,8 +5,8 @@ users import them: :class:`HTTPFile`, :func:`parse_body_arguments`,
 :func:`parse_multipart_form_data`, :func:`set_parse_body_config` and the
 ``Parse*Config`` classes.
 
-A body that cannot be parsed raises :class:`HTTPInputError` (defined here,
-the lowest module that raises it, and re-exported by :mod:`dualweb.httputil`);
+A body that cannot be parsed raises :class:`HTTPInputError` (defined in
+:mod:`dualweb.headers`, re-exported here and by :mod:`dualweb.httputil`);
 the request lifecycle answers it with ``400 Bad Request`` and logs the detail,
 as Tornado 6.5+ does. Multipart framing is decoded by werkzeug's sans-io
 ``MultipartDecoder``.
@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dualweb.escape import parse_qs_bytes, utf8
+from dualweb.headers import HTTPInputError
 from dualweb.util import ObjectDict
 
 if TYPE_CHECKING:
     from werkzeug.sansio import multipart as mp
 
-    from dualweb.httputil import HTTPHeaders
+    from dualweb.headers import HTTPHeaders
 
 __all__ = [
     "HTTPFile",
@@ -34,15 +35,6 @@ __all__ = [
     "parse_multipart_form_data",
     "set_parse_body_config",
 ]
-
-
-class HTTPInputError(Exception):
-    """The peer sent an HTTP message that cannot be parsed (a bad header line, start line, body...).
-
-    Raised by the parsers in :mod:`dualweb.httputil` (which re-exports it)
-    and by :func:`parse_body_arguments`; a request handler answers it with
-    ``400 Bad Request``.
-    """
 
 
 class HTTPFile(ObjectDict):

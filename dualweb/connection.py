@@ -12,21 +12,35 @@ through the small interfaces defined here:
   when the client goes away.
 
 The native server (``dualweb.http1connection``) and the WSGI adapter
-(``dualweb.wsgi``) both implement :class:`HTTPConnection`; nothing in the
-core knows which one it is talking to, except through
-:attr:`HTTPConnection.supports_async`.
+(``dualweb.wsgi``) both implement :class:`HTTPConnection` and enter the core
+the same way: ``start_request(server_conn, request_conn)``, then
+``headers_received`` → ``data_received`` (per chunk) → ``finish`` (or
+``on_connection_close``) on the delegate it returned. The WSGI driver makes
+these calls synchronously and turns an awaitable result into
+:class:`AsyncUnavailableError`.
 
-All names here are re-exported by :mod:`dualweb.httputil`, where Tornado
-users look for them.
+What the core may use of a connection is declared here and nothing else:
+its :class:`ConnectionContext` (who the peer is, plus the server's
+:class:`RequestSettings`), :attr:`HTTPConnection.supports_async`, and the
+optional capabilities :meth:`HTTPConnection.detach` /
+:meth:`HTTPConnection.upgrade` (a transport-neutral :class:`ByteChannel`
+for protocols such as WebSockets). A delegate that refuses a request body
+raises :class:`RequestBodyError`; every driver answers its status and closes.
+
+Tornado's names here (the delegates, :class:`HTTPConnection`, the start
+lines) are re-exported by :mod:`dualweb.httputil`, where Tornado users look
+for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+import contextvars
+import inspect
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
-    from dualweb.httputil import HTTPHeaders
+    from dualweb.headers import HTTPHeaders
 
 
 class RequestStartLine(NamedTuple):
@@ -71,6 +85,170 @@ class AsyncUnavailableError(RuntimeError):
         )
 
 
+#: The body limit every driver applies unless told otherwise (100 MiB, as Tornado's server).
+DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
+
+
+class RequestSettings:
+    """What the core applies to every request of one server (shared, never mutated per request).
+
+    Args:
+        xheaders: take ``remote_ip`` and ``protocol`` from proxy headers
+            (``X-Real-Ip``/``X-Forwarded-For``, ``X-Scheme``/``X-Forwarded-Proto``).
+        trusted_downstream: proxy addresses skipped in ``X-Forwarded-For``.
+        max_body_size: the largest request body accepted, in bytes, after
+            any decompression (else 413).
+        decompress_request: gunzip ``Content-Encoding: gzip`` request bodies.
+    """
+
+    __slots__ = ("decompress_request", "max_body_size", "trusted_downstream", "xheaders")
+
+    def __init__(
+        self,
+        xheaders: bool = False,
+        trusted_downstream: Iterable[str] | None = None,
+        max_body_size: int | None = None,
+        decompress_request: bool = False,
+    ) -> None:
+        self.xheaders = xheaders
+        self.trusted_downstream = frozenset(trusted_downstream or ())
+        self.max_body_size = DEFAULT_MAX_BODY_SIZE if max_body_size is None else max_body_size
+        self.decompress_request = decompress_request
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestSettings(xheaders={self.xheaders!r}, "
+            f"trusted_downstream={sorted(self.trusted_downstream)!r}, "
+            f"max_body_size={self.max_body_size!r}, "
+            f"decompress_request={self.decompress_request!r})"
+        )
+
+
+#: The settings of a connection whose server gave none.
+DEFAULT_SETTINGS = RequestSettings()
+
+
+class ConnectionContext:
+    """Who is on the other end of a connection, as the core sees it.
+
+    Attributes:
+        remote_ip: the peer's IP address (``None`` if unknown); requests copy
+            it, after proxy headers when ``settings.xheaders`` is on.
+        protocol: ``"http"`` or ``"https"``.
+        address: the peer address as the transport reports it (``None`` if unknown).
+        ssl_object: the TLS object of the connection (for client certificates), or ``None``.
+        settings: the server's :class:`RequestSettings` (default: :data:`DEFAULT_SETTINGS`).
+    """
+
+    __slots__ = ("address", "protocol", "remote_ip", "settings", "ssl_object")
+
+    def __init__(
+        self,
+        remote_ip: str | None,
+        protocol: str,
+        address: Any = None,
+        settings: RequestSettings | None = None,
+        ssl_object: Any = None,
+    ) -> None:
+        self.remote_ip = remote_ip
+        self.protocol = protocol
+        self.address = address
+        self.settings = DEFAULT_SETTINGS if settings is None else settings
+        self.ssl_object = ssl_object
+
+
+class RequestBodyError(Exception):
+    """A delegate refuses the request body; the driver answers ``status_code`` and closes.
+
+    Raised from :meth:`HTTPMessageDelegate.data_received` or
+    :meth:`HTTPMessageDelegate.finish` by the core: 413 for a body (or a
+    decompressed body) over ``max_body_size``, 400 for an undecodable one.
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+class ByteChannel:
+    """A bidirectional byte stream handed over by :meth:`HTTPConnection.upgrade`.
+
+    Transport-neutral on purpose: a WebSocket (or any protocol that takes
+    over after a ``101 Switching Protocols``) reads and writes bytes through
+    it and never sees an asyncio transport, so the same protocol code can
+    run over any driver that offers upgrades.
+    """
+
+    async def read(self) -> bytes:
+        """Return the next bytes received (what the client sent past the request first).
+
+        Returns ``b""`` once the peer has closed.
+        """
+        raise NotImplementedError()
+
+    def write(self, data: bytes) -> Awaitable[None]:
+        """Send ``data``; the awaitable completes when the peer may take more (back-pressure).
+
+        Raises:
+            dualweb.iostream.StreamClosedError: (through the awaitable) if the channel is closed.
+        """
+        raise NotImplementedError()
+
+    def close(self) -> None:
+        """Close the channel (after sending what was already written)."""
+        raise NotImplementedError()
+
+    def closed(self) -> bool:
+        """True once the channel is closed (by either side)."""
+        raise NotImplementedError()
+
+
+#: Set (to the driver's name) while a driver without an event loop runs a
+#: request in this context: ``token = SYNC_REQUEST.set("WSGIAdapter")`` before
+#: entering the core, ``SYNC_REQUEST.reset(token)`` after. The loop-only APIs
+#: (``IOLoop.add_callback`` and friends) check it with
+#: :func:`refuse_in_sync_request` and raise instead of queueing callbacks
+#: that would never run.
+SYNC_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "dualweb_sync_request", default=None
+)
+
+
+def refuse_in_sync_request(where: str) -> None:
+    """Raise :class:`AsyncUnavailableError` if a request without an event loop is running.
+
+    ``where`` names the call, e.g. ``"IOLoop.add_callback()"``.
+    """
+    if SYNC_REQUEST.get() is not None:
+        raise AsyncUnavailableError.for_feature(
+            where,
+            "was called during a request",
+            "callbacks scheduled on the event loop",
+            "Do the work before returning (plain code), or run natively.",
+        )
+
+
+_UNKNOWN_PEER = ConnectionContext(None, "http")
+
+
+def discard_awaitable(awaitable: object) -> None:
+    """Drop an awaitable that will never run, without "coroutine was never awaited" warnings.
+
+    Closes a coroutine (or generator-based awaitable), cancels a future;
+    anything else is left to the garbage collector.
+    """
+    if inspect.iscoroutine(awaitable) or inspect.isgenerator(awaitable):
+        awaitable.close()
+        return
+    cancel = getattr(awaitable, "cancel", None)
+    if callable(cancel):
+        try:
+            cancel()
+        except Exception:  # a future bound to a closed loop may refuse; it is dropped anyway
+            pass
+
+
 class HTTPConnection:
     """What the request core needs from a driver to send one response.
 
@@ -88,6 +266,10 @@ class HTTPConnection:
     __slots__ = ()
 
     supports_async: ClassVar[bool] = True
+    #: The :class:`ConnectionContext` of the connection the request arrived on
+    #: (drivers set or compute it; the default is an unknown peer over plain
+    #: HTTP with default settings).
+    context: ConnectionContext = _UNKNOWN_PEER
 
     def write_headers(
         self,
@@ -113,6 +295,34 @@ class HTTPConnection:
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` (once) if the client goes away before the response finishes."""
         raise NotImplementedError()
+
+
+    def detach(self) -> Any:
+        """Take the connection away from HTTP (native only; returns what the driver hands over).
+
+        Raises:
+            AsyncUnavailableError: the driver cannot hand its connection over
+                (the default, and under WSGI).
+        """
+        raise _no_upgrade("detach()")
+
+    def upgrade(self) -> ByteChannel:
+        """Take the connection away from HTTP as a :class:`ByteChannel` (after a 101 response).
+
+        Raises:
+            AsyncUnavailableError: the driver cannot hand its connection over
+                (the default, and under WSGI).
+        """
+        raise _no_upgrade("upgrade()")
+
+
+def _no_upgrade(what: str) -> AsyncUnavailableError:
+    return AsyncUnavailableError.for_feature(
+        f"HTTPConnection.{what}",
+        "takes over the connection",
+        "protocol upgrades (WebSockets, detach())",
+        "Run natively.",
+    )
 
 
 class HTTPMessageDelegate:
@@ -204,11 +414,20 @@ COMPLETED = CompletedAwaitable()
 
 __all__ = [
     "COMPLETED",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_SETTINGS",
+    "SYNC_REQUEST",
     "AsyncUnavailableError",
+    "ByteChannel",
     "CompletedAwaitable",
+    "ConnectionContext",
     "HTTPConnection",
     "HTTPMessageDelegate",
     "HTTPServerConnectionDelegate",
+    "RequestBodyError",
+    "RequestSettings",
     "RequestStartLine",
     "ResponseStartLine",
+    "discard_awaitable",
+    "refuse_in_sync_request",
 ]

@@ -30,22 +30,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final
 
 from dualweb import http1codec as codec_mod
+from dualweb.bytechannel import TransportChannel
 from dualweb.connection import (
+    ConnectionContext,
     HTTPConnection,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
-    RequestStartLine,
+    RequestBodyError,
+    RequestSettings,
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+from dualweb.intake import request_context, request_starter
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
-from dualweb.routing import Router, _route, _RoutingDelegate
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPHeaders
@@ -65,6 +67,15 @@ _NEED_DATA = codec_mod.NEED_DATA
 _PAUSED = codec_mod.PAUSED
 
 _DEFAULT_IDLE_TIMEOUT = 3600.0
+# Parsed events (each at most chunk_size bytes) queued before reading pauses.
+_BACKLOG_EVENTS = 16
+# Seconds a request's coroutine may run on after its client went away.
+_ABANDONED_TASK_GRACE = 1.0
+
+
+def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
+    if not task.done():
+        task.cancel()
 
 
 class HTTP1ConnectionParameters:
@@ -92,6 +103,7 @@ class HTTP1ConnectionParameters:
         "no_keep_alive",
         "protocol",
         "request_header_timeout",
+        "settings",
         "trusted_downstream",
         "xheaders",
     )
@@ -122,81 +134,48 @@ class HTTP1ConnectionParameters:
         self.xheaders = xheaders
         self.protocol = protocol
         self.trusted_downstream = frozenset(trusted_downstream or ())
+        # What the core applies to each request (see dualweb.connection).
+        self.settings = RequestSettings(
+            xheaders, self.trusted_downstream, max_body_size, decompress
+        )
 
 
-class HTTPConnectionContext:
-    """Who is on the other end: ``remote_ip``, ``protocol`` and ``address``.
+class HTTPConnectionContext(ConnectionContext):
+    """Who is on the other end of a native connection (a ``ConnectionContext``).
 
-    ``HTTPServerRequest`` copies ``remote_ip`` and ``protocol`` from here.
-    With ``xheaders=True`` they are rewritten per request from
-    ``X-Real-Ip`` / ``X-Forwarded-For`` (skipping ``trusted_downstream``
-    proxies) and ``X-Scheme`` / ``X-Forwarded-Proto``, and restored after it.
-    ``ssl_object`` is the connection's :class:`ssl.SSLObject` under TLS
-    (``HTTPServerRequest.get_ssl_certificate()`` uses it), else ``None``.
+    ``remote_ip`` is the peer's address (``"0.0.0.0"`` for a Unix socket),
+    ``address_family`` the socket family; ``ssl_object`` is the connection's
+    :class:`ssl.SSLObject` under TLS, else ``None``. Proxy headers
+    (``xheaders=True``) do not change it: each request gets the resolved
+    values (see :func:`dualweb.intake.resolve_proxy_headers`).
     """
 
-    __slots__ = (
-        "_orig_protocol",
-        "_orig_remote_ip",
-        "address",
-        "address_family",
-        "protocol",
-        "remote_ip",
-        "ssl_object",
-        "trusted_downstream",
-    )
+    __slots__ = ("address_family",)
 
     def __init__(
         self,
         address: Any,
         address_family: int | None,
         protocol: str,
-        trusted_downstream: frozenset[str] = frozenset(),
+        settings: RequestSettings | None = None,
         ssl_object: Any = None,
     ) -> None:
-        self.address = address
-        # For HTTPServerRequest.get_ssl_certificate(); None without TLS.
-        self.ssl_object = ssl_object
-        self.address_family = address_family
         if address_family in (socket.AF_INET, socket.AF_INET6) and address is not None:
-            self.remote_ip: str = address[0]
+            remote_ip: str = address[0]
         else:
             # A Unix socket has no peer IP; Tornado reports this placeholder.
-            self.remote_ip = "0.0.0.0"
-        self.protocol = protocol
-        self._orig_remote_ip = self.remote_ip
-        self._orig_protocol = protocol
-        self.trusted_downstream = trusted_downstream
+            remote_ip = "0.0.0.0"
+        super().__init__(
+            remote_ip, protocol, address, settings or RequestSettings(), ssl_object
+        )
+        self.address_family = address_family
 
     def __str__(self) -> str:
         if self.address_family in (socket.AF_INET, socket.AF_INET6):
-            return self.remote_ip
+            return self.remote_ip or ""
         if isinstance(self.address, bytes):
             return self.address.decode("latin-1")
         return str(self.address)
-
-    def apply_xheaders(self, headers: HTTPHeaders) -> None:
-        """Take ``remote_ip`` and ``protocol`` from proxy headers (``xheaders=True``)."""
-        from dualweb.netutil import is_valid_ip
-
-        ip = headers.get("X-Forwarded-For", self.remote_ip) or self.remote_ip
-        for candidate in reversed(ip.split(",")):
-            ip = candidate.strip()
-            if ip not in self.trusted_downstream:
-                break
-        ip = headers.get("X-Real-Ip", ip) or ip
-        if is_valid_ip(ip):
-            self.remote_ip = ip
-        proto = headers.get("X-Scheme", headers.get("X-Forwarded-Proto", self.protocol))
-        if proto:
-            proto = proto.split(",")[-1].strip()
-        if proto in ("http", "https"):
-            self.protocol = proto
-
-    def unapply_xheaders(self) -> None:
-        """Restore the socket's own ``remote_ip`` and ``protocol`` after a request."""
-        self.remote_ip = self._orig_remote_ip
-        self.protocol = self._orig_protocol
 
 
 # What a protocol reports as its context before connection_made (never mutated:
@@ -221,21 +200,23 @@ class HTTP1RequestConnection(HTTPConnection):
     ``prepare``) and :meth:`detach` for protocol upgrades.
     """
 
-    __slots__ = ("_close_callback", "_proto", "_state")
+    __slots__ = ("_close_callback", "_proto", "_state", "context")
 
-    # States: accepting writes, or finished (also after detach()).
+    # States: accepting writes; finished (also after detach()); or the
+    # response can no longer be sent (the client is gone, or the codec
+    # refused the head and the connection was answered 500 and closed):
+    # writes then fail quietly with StreamClosedError futures, as on a closed stream.
     _OPEN = 0
     _FINISHED = 1
+    _GONE = 2
 
-    def __init__(self, proto: HTTP1ServerProtocol) -> None:
+    def __init__(self, proto: HTTP1ServerProtocol, context: ConnectionContext) -> None:
         self._proto = proto
+        # The connection's HTTPConnectionContext or, with xheaders=True, a
+        # copy with remote_ip and protocol taken from the proxy headers.
+        self.context = context
         self._state = self._OPEN
         self._close_callback: Callable[[], None] | None = None
-
-    @property
-    def context(self) -> HTTPConnectionContext:
-        """The connection's :class:`HTTPConnectionContext` (``remote_ip``, ``protocol``, ...)."""
-        return self._proto.context
 
     def write_headers(
         self,
@@ -251,20 +232,31 @@ class HTTP1RequestConnection(HTTPConnection):
         is gone.  Raises :class:`ValueError` for CR/LF in a header.
         """
         if self._state:
-            self._not_open("write_headers")
+            return self._not_open("write_headers")
         proto = self._proto
-        return proto.write_bytes(proto.codec.send_response(start_line, headers, chunk))
+        try:
+            data = proto.codec.send_response(start_line, headers, chunk)
+        except (LocalProtocolError, ValueError) as exc:
+            # The handler produced a head HTTP/1 cannot carry (CR/LF or a
+            # non-token name in a header, a bad Content-Length, ...): answer
+            # 500 and close now rather than leave the client waiting.
+            self._state = self._GONE
+            proto.refuse_response(exc)
+            raise
+        return proto.write_bytes(data)
 
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Send a body chunk (chunk-encoded when the response has no ``Content-Length``)."""
         if self._state:
-            self._not_open("write")
+            return self._not_open("write")
         proto = self._proto
         return proto.write_bytes(proto.codec.send_data(chunk))
 
     def finish(self) -> None:
         """Complete the response; the next pipelined request may then start."""
         if self._state:
+            if self._state == self._GONE:
+                return
             self._not_open("finish")
         self._state = self._FINISHED
         self._close_callback = None
@@ -297,99 +289,37 @@ class HTTP1RequestConnection(HTTPConnection):
         self._state = self._FINISHED
         return self._proto.detach()
 
-    def _not_open(self, what: str) -> NoReturn:
+    def upgrade(self) -> TransportChannel:
+        """Take the connection away from HTTP as a :class:`~dualweb.connection.ByteChannel`.
+
+        For a protocol that continues on this connection after a ``101
+        Switching Protocols`` response (WebSockets): the channel yields the
+        bytes the client already sent past the request first.
+
+        Raises:
+            StreamClosedError: the client is already gone.
+        """
+        transport, leftover = self.detach()
+        return TransportChannel(transport, leftover)
+
+    def _not_open(self, what: str) -> Awaitable[None]:
+        if self._state == self._GONE:
+            return _closed_future(self._proto._loop)
         raise RuntimeError(
-                f"HTTPConnection.{what}() called after finish(): a handler kept writing to "
-                "a request that is complete; stop writing once finish() has been called"
-            )
+            f"HTTPConnection.{what}() called after finish(): a handler kept writing to "
+            "a request that is complete; stop writing once finish() has been called"
+        )
 
     def _on_connection_lost(self) -> None:
         callback, self._close_callback = self._close_callback, None
-        if callback is not None and self._state == self._OPEN:
+        was_open = self._state == self._OPEN
+        if was_open:
+            self._state = self._GONE
+        if callback is not None and was_open:
             try:
                 callback()
             except Exception:
                 app_log.exception("Exception in connection close callback %r", callback)
-
-
-class _BadBody(Exception):
-    """The request body cannot be decoded (bad gzip): the client gets a 400."""
-
-
-class _GzipDelegate(HTTPMessageDelegate):
-    """Gunzips ``Content-Encoding: gzip`` request bodies for ``decompress_request=True``."""
-
-    __slots__ = ("_chunk_size", "_decompressor", "_delegate")
-
-    def __init__(self, delegate: HTTPMessageDelegate, chunk_size: int) -> None:
-        self._delegate = delegate
-        self._chunk_size = chunk_size
-        self._decompressor: Any = None
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        if headers.get("Content-Encoding", "").lower() == "gzip":
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            # Like Tornado: the app sees the decoded body and a note of what was removed.
-            headers.add("X-Consumed-Content-Encoding", "gzip")
-            del headers["Content-Encoding"]
-            if "Content-Length" in headers:
-                del headers["Content-Length"]
-        return self._delegate.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self._decompressor is None:
-            return self._delegate.data_received(chunk)
-        pieces = self._inflate(chunk)
-        for index, piece in enumerate(pieces):
-            result = self._delegate.data_received(piece)
-            if result is not None:
-                return self._continue(result, pieces[index + 1 :])
-        return None
-
-    async def _continue(self, first: Awaitable[None], rest: list[bytes]) -> None:
-        await first
-        for piece in rest:
-            result = self._delegate.data_received(piece)
-            if result is not None:
-                await result
-
-    def _inflate(self, chunk: bytes) -> list[bytes]:
-        pieces = []
-        try:
-            data = chunk
-            while data:
-                piece = self._decompressor.decompress(data, self._chunk_size)
-                if piece:
-                    pieces.append(piece)
-                data = self._decompressor.unconsumed_tail
-        except zlib.error as exc:
-            raise _BadBody(f"invalid gzip request body: {exc}") from exc
-        return pieces
-
-    def finish(self) -> Awaitable[None] | None:
-        if self._decompressor is not None:
-            try:
-                tail = self._decompressor.flush()
-            except zlib.error as exc:
-                raise _BadBody(f"invalid gzip request body: {exc}") from exc
-            if not self._decompressor.eof:
-                raise _BadBody("truncated gzip request body")
-            if tail:
-                result = self._delegate.data_received(tail)
-                if result is not None:
-                    return self._finish_after(result)
-        return self._delegate.finish()
-
-    async def _finish_after(self, pending: Awaitable[None]) -> None:
-        await pending
-        result = self._delegate.finish()
-        if result is not None:
-            await result
-
-    def on_connection_close(self) -> None:
-        self._delegate.on_connection_close()
 
 
 class HTTP1ServerProtocol(asyncio.Protocol):
@@ -425,7 +355,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_processing",
         "_reading_paused",
         "_request_conn",
-        "_router",
         "_server_delegate",
         "_start",
         "_task",
@@ -446,17 +375,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         on_lost: Callable[[HTTP1ServerProtocol], None] | None = None,
         start_request: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = None,
         on_made: Callable[[HTTP1ServerProtocol], None] | None = None,
-        router: Router | None = None,
     ) -> None:
         self.params = params = params or HTTP1ConnectionParameters()
         self._server_delegate = delegate
         self._on_made = on_made
-        # A Router (an Application) whose start_request is the standard one:
-        # requests are routed here directly, without a routing delegate.
-        self._router = None if params.decompress else router
         # The server may hand over its request callback's start_request so
         # each request skips its own pass-through method.
-        self._start = start_request or delegate.start_request
+        self._start = request_starter(start_request or delegate.start_request, params.settings)
         self._header_timeout = params.request_header_timeout
         idle = params.header_timeout
         self._idle_timeout = _DEFAULT_IDLE_TIMEOUT if idle is None else idle
@@ -507,7 +432,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if protocol is None:
             protocol = "https" if ssl_object is not None else "http"
         self.context = HTTPConnectionContext(
-            address, family, protocol, params.trusted_downstream, ssl_object
+            address, family, protocol, params.settings, ssl_object
         )
         # _enter_idle() and _arm(), inline: this runs once per connection.
         deadline = self._idle_deadline = self._loop.time() + self._idle_timeout
@@ -558,6 +483,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 delegate.on_connection_close()
             except Exception:
                 app_log.exception("Exception in %r.on_connection_close", delegate)
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            # The handler was told (on_connection_close). Code that watches
+            # stream.closed() gets a moment to wind down; a coroutine still
+            # waiting after that (a long poll nobody will complete) is
+            # cancelled rather than left pending until it is garbage-collected
+            # ("Task was destroyed but it is pending!").
+            self._loop.call_later(_ABANDONED_TASK_GRACE, _cancel_if_pending, task)
         waiters, self._write_waiters = self._write_waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -631,8 +564,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     self._bad_request(event)  # type: ignore[arg-type]
                 else:  # NEED_DATA, PAUSED (CONNECTION_CLOSED is not fed by this driver)
                     break
-        except _BadBody as exc:
-            self._bad_request(codec_mod.ProtocolError(400, str(exc)))
+        except RequestBodyError as exc:
+            self._bad_request(codec_mod.ProtocolError(exc.status_code, exc.message))
         except Exception:
             app_log.exception("Uncaught exception in HTTP request delegate %r", self._delegate)
             self._fail_request(500)
@@ -651,35 +584,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._body_timeout is not None and not self.codec.request_complete:
             self._body_deadline = self._loop.time() + self._body_timeout
             self._arm(self._body_deadline)
-        request_conn = HTTP1RequestConnection(self)
+        context: ConnectionContext = self.context
+        if context.settings.xheaders:
+            context = request_context(context, request.headers)
+        request_conn = HTTP1RequestConnection(self, context)
         self._request_conn = request_conn
-        params = self.params
-        router = self._router
-        if router is not None:
-            if params.xheaders:
-                self.context.apply_xheaders(request.headers)
-            self._pending_continue = request.expect_continue
-            start_line = request.start_line
-            headers = request.headers
-            routed = self._delegate = _route(router, self, request_conn, start_line, headers)
-            result = routed.headers_received(start_line, headers)
-            if result is not None:
-                self._dispatch(result)
-            return
-        delegate = self._start(self, request_conn)
-        if params.decompress:
-            delegate = _GzipDelegate(delegate, params.chunk_size)
-        self._delegate = delegate
-        if params.xheaders:
-            self.context.apply_xheaders(request.headers)
+        # The one entry into the core (see dualweb.connection).
+        delegate = self._delegate = self._start(self, request_conn)
         self._pending_continue = request.expect_continue
         result = delegate.headers_received(request.start_line, request.headers)
-        if type(delegate) is _RoutingDelegate:
-            # Later calls go straight to the routed delegate: one call fewer
-            # per event, and _RoutingDelegate would only forward them.
-            inner = delegate.delegate
-            if inner is not None:
-                self._delegate = inner
         if result is not None:
             self._dispatch(result)
 
@@ -700,8 +613,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._busy = False
         if not task.cancelled():
             exc = task.exception()
-            if isinstance(exc, _BadBody):
-                self._bad_request(codec_mod.ProtocolError(400, str(exc)))
+            if isinstance(exc, RequestBodyError):
+                self._bad_request(codec_mod.ProtocolError(exc.status_code, exc.message))
             elif exc is not None:
                 app_log.error(
                     "Uncaught exception in HTTP request delegate %r",
@@ -716,6 +629,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _bad_request(self, error: codec_mod.ProtocolError) -> None:
         gen_log.info("Malformed HTTP message from %s: %s", self.context, error.message)
         self._fail_request(error.status_code)
+
+    def refuse_response(self, error: Exception) -> None:
+        """The codec refused the response head a handler produced: answer 500 and close."""
+        app_log.error(
+            "Response head refused for the request from %s (%s); answered 500 and closed",
+            self.context,
+            error,
+        )
+        self._fail_request(500)
 
     def _fail_request(self, status_code: int) -> None:
         """Answer with an error status if nothing was sent yet, then close.
@@ -783,8 +705,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self.close()
             return
         # _end_request() for the usual case: the codec is ready for the next request.
-        if self.params.xheaders:
-            self.context.unapply_xheaders()
         self._request_conn = None
         self._delegate = None
         # Idle from now: the timer handle moves only if this deadline is
@@ -798,8 +718,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._process()
 
     def _end_request(self) -> None:
-        if self.params.xheaders:
-            self.context.unapply_xheaders()
         self._request_conn = None
         codec = self.codec
         if codec.request_complete or not codec.in_request:
@@ -849,7 +767,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _flow_control(self) -> None:
         if self._closed or self._detached or self._transport is None:
             return
-        if self.codec.has_backlog or self.codec.upgraded:
+        # Reading goes on while only a few events wait (a pipelined request
+        # behind a slow one): a client that closes is then noticed at once
+        # (EOF -> connection_lost -> on_connection_close). Past the bound,
+        # reading stops so a flood of pipelined requests cannot grow memory.
+        if len(self.codec.events) > _BACKLOG_EVENTS or self.codec.upgraded:
             self._pause_reading()
         elif self._reading_paused:
             self._reading_paused = False

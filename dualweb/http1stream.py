@@ -30,6 +30,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 from dualweb.connection import (
+    ConnectionContext,
     HTTPConnection,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
@@ -50,11 +51,16 @@ from dualweb.http1codec import (
 )
 from dualweb.http1connection import HTTP1ConnectionParameters
 from dualweb.httputil import HTTPHeaders, HTTPInputError
-from dualweb.iostream import IOStream, StreamClosedError
+from dualweb.iostream import IOStream, SSLIOStream, StreamClosedError
 from dualweb.log import gen_log
 from dualweb.util import GzipDecompressor
 
-__all__ = ["HTTP1Connection", "HTTP1ConnectionParameters", "HTTP1ServerConnection"]
+__all__ = [
+    "HTTP1Connection",
+    "HTTP1ConnectionParameters",
+    "HTTP1ServerConnection",
+    "stream_context",
+]
 
 _READ_SIZE = 65536
 
@@ -106,6 +112,22 @@ async def _chain(first: Awaitable[None] | None, then: Callable[[], Awaitable[Non
     await _settle(then())
 
 
+def stream_context(stream: IOStream) -> ConnectionContext:
+    """The :class:`~dualweb.connection.ConnectionContext` of a connected ``stream``.
+
+    ``remote_ip`` is the peer's address for TCP (``0.0.0.0`` for a Unix socket,
+    as the native server reports it) and ``protocol`` is ``"https"`` for an
+    :class:`~dualweb.iostream.SSLIOStream`.
+    """
+    try:
+        address = stream.socket.getpeername() if stream.socket is not None else None
+    except OSError:  # already disconnected
+        address = None
+    remote_ip = address[0] if isinstance(address, tuple) else "0.0.0.0"
+    protocol = "https" if isinstance(stream, SSLIOStream) else "http"
+    return ConnectionContext(remote_ip, protocol, address)
+
+
 class HTTP1Connection(HTTPConnection):
     """One HTTP/1 connection over ``stream``, the client side (``is_client``) or the server's.
 
@@ -121,12 +143,12 @@ class HTTP1Connection(HTTPConnection):
         stream: IOStream,
         is_client: bool,
         params: HTTP1ConnectionParameters | None = None,
-        context: object | None = None,
+        context: ConnectionContext | None = None,
     ) -> None:
         self.stream = stream
         self.is_client = is_client
         self.params = params if params is not None else HTTP1ConnectionParameters()
-        self.context = context
+        self.context = context if context is not None else stream_context(stream)
         self._codec: HTTP1ClientCodec | HTTP1ServerCodec
         if is_client:
             self._codec = HTTP1ClientCodec(self.params.max_header_size, self.params.chunk_size)
@@ -301,11 +323,11 @@ class HTTP1ServerConnection:
         self,
         stream: IOStream,
         params: HTTP1ConnectionParameters | None = None,
-        context: object | None = None,
+        context: ConnectionContext | None = None,
     ) -> None:
         self.stream = stream
         self.params = params if params is not None else HTTP1ConnectionParameters()
-        self.context = context
+        self.context = context if context is not None else stream_context(stream)
         self._serving: asyncio.Future[None] | None = None
 
     def start_serving(self, delegate: HTTPServerConnectionDelegate) -> None:

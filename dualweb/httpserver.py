@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dualweb.connection import (
     HTTPConnection,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
-    RequestStartLine,
-    ResponseStartLine,
 )
 from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
-from dualweb.routing import Router
+from dualweb.intake import as_server_delegate
 from dualweb.tcpserver import TCPServer
 
 if TYPE_CHECKING:
-    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+    from dualweb.httputil import HTTPServerRequest
 
 __all__ = ["HTTPServer"]
 
@@ -115,21 +113,11 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         self._connections: set[HTTP1ServerProtocol] = set()
         self._track = self._connections.add
         self._untrack = self._connections.discard
-        start = getattr(request_callback, "start_request", None)
-        self._start: Callable[[object, HTTPConnection], HTTPMessageDelegate] | None = start
-        # Connections call the callback's start_request directly unless a
-        # subclass overrides ours.
+        # A plain callable is adapted once; connections then call the
+        # delegate's start_request directly unless a subclass overrides ours.
+        self._start = as_server_delegate(request_callback).start_request
         own_start = type(self).start_request is HTTPServer.start_request
-        self._direct_start = start if own_start else None
-        # A Router with the standard start_request (an Application) is
-        # routed by the connection itself, without a per-request routing delegate.
-        self._router = (
-            request_callback
-            if own_start
-            and isinstance(request_callback, Router)
-            and type(request_callback).start_request is Router.start_request
-            else None
-        )
+        self._direct_start = self._start if own_start else None
 
     def _protocol_factory(self) -> asyncio.BaseProtocol:
         """One :class:`~dualweb.http1connection.HTTP1ServerProtocol` per connection.
@@ -144,16 +132,13 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             self._untrack,
             start_request=self._direct_start,
             on_made=self._track,
-            router=self._router,
         )
 
     def start_request(
         self, server_conn: object, request_conn: HTTPConnection
     ) -> HTTPMessageDelegate:
         """Return the request callback's delegate (a plain callable is adapted)."""
-        if self._start is not None:
-            return self._start(server_conn, request_conn)
-        return _CallableAdapter(self.request_callback, request_conn)
+        return self._start(server_conn, request_conn)
 
     def on_close(self, server_conn: object) -> None:
         """A connection ended; forget it."""
@@ -170,43 +155,3 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             proto = next(iter(self._connections))
             self._connections.discard(proto)
             await proto.close_and_wait()
-
-
-class _CallableAdapter(HTTPMessageDelegate):
-    """Collects a request for a plain ``request_callback(request)`` function."""
-
-    __slots__ = ("_callback", "_chunks", "_connection", "_request")
-
-    def __init__(self, callback: Any, connection: HTTPConnection) -> None:
-        self._callback = callback
-        self._connection = connection
-        self._request: HTTPServerRequest | None = None
-        self._chunks: list[bytes] = []
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        from dualweb.httputil import HTTPServerRequest
-
-        assert isinstance(start_line, RequestStartLine)
-        self._request = HTTPServerRequest(
-            connection=self._connection, start_line=start_line, headers=headers
-        )
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self._chunks.append(chunk)
-        return None
-
-    def finish(self) -> Awaitable[None] | None:
-        request = self._request
-        assert request is not None
-        request.body = b"".join(self._chunks)
-        request._parse_body()
-        result = self._callback(request)
-        if result is not None and hasattr(result, "__await__"):
-            return result  # type: ignore[no-any-return]
-        return None
-
-    def on_connection_close(self) -> None:
-        self._chunks = []

@@ -26,12 +26,11 @@ import http.cookies
 import re
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dualweb._formdata import (
     HTTPFile,
-    HTTPInputError,
     ParseBodyConfig,
     ParseMultipartConfig,
     ParseUrlEncodedConfig,
@@ -50,6 +49,13 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.escape import native_str, parse_qs_bytes, utf8
+from dualweb.headers import (
+    HTTP_WHITESPACE,
+    HTTPHeaders,
+    HTTPInputError,
+    is_valid_token,
+    normalize_header_name,
+)
 
 __all__ = [
     "COMPLETED",
@@ -87,250 +93,14 @@ __all__ = [
 #: Status code → standard reason phrase (``responses[404] == "Not Found"``).
 responses: dict[int, str] = http.client.responses
 
-#: The whitespace HTTP allows around header values.
-HTTP_WHITESPACE = " \t"
-
-
 class HTTPOutputError(Exception):
     """The application produced an invalid HTTP response (e.g. a body on a 204)."""
 
 
-# --------------------------------------------------------------------------- headers
-
-# Header names seen on the wire are few and repeat on every request, so their
-# Http-Header-Case form is computed once. The cache is bounded because names
-# come from clients; past the bound, new names are normalized each time.
-_NORMALIZED_NAMES: dict[str, str] = {}
-_NORMALIZED_NAMES_LIMIT = 1000
-
-# RFC 9110 "token" (header names) and the characters a header value may not contain.
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN_VALUE_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _normalize_name(name: str) -> str:
-    """``content-TYPE`` → ``Content-Type`` (cached)."""
-    normalized = _NORMALIZED_NAMES.get(name)
-    if normalized is None:
-        normalized = "-".join([word.capitalize() for word in name.split("-")])
-        if len(_NORMALIZED_NAMES) < _NORMALIZED_NAMES_LIMIT:
-            _NORMALIZED_NAMES[name] = normalized
-    return normalized
-
-
-class HTTPHeaders(MutableMapping[str, str]):
-    """A dictionary of HTTP headers with case-insensitive names and repeatable values.
-
-    Names are stored in ``Http-Header-Case`` (``h["content-type"]`` and
-    ``h["Content-Type"]`` are the same entry). A name can carry several values:
-    :meth:`add` appends one, :meth:`get_list` returns them all, :meth:`get_all`
-    yields every ``(name, value)`` pair, and ``h[name]`` returns them joined by
-    commas. Assigning ``h[name] = value`` replaces all existing values.
-
-    Construct it like a ``dict`` (from a mapping, pairs or keyword arguments),
-    or from raw header text with :meth:`parse`::
-
-        h = HTTPHeaders({"Content-Type": "text/html"})
-        h.add("Set-Cookie", "a=1")
-        h.add("Set-Cookie", "b=2")
-        h.get_list("set-cookie")   # ['a=1', 'b=2']
-
-    Values are stored as given: checking them for CR/LF is the job of the
-    code that writes a response (``RequestHandler.set_header`` does).
-    """
-
-    __slots__ = ("_dict", "_last_key", "_multi")
-
-    def __init__(self, *args: Any, **kwargs: str) -> None:
-        # Joined value per name; a name with several values also has its
-        # list in _multi (created on first need, as most headers are single).
-        self._dict: dict[str, str] = {}
-        self._multi: dict[str, list[str]] | None = None
-        self._last_key: str | None = None
-        if len(args) == 1 and not kwargs:
-            source = args[0]
-            # Exact type checks first: isinstance() against an ABC subclass
-            # costs more than building a small header set.
-            if type(source) is dict:
-                cache = _NORMALIZED_NAMES
-                self._dict = {
-                    cache.get(name) or _normalize_name(name): value
-                    for name, value in source.items()
-                }
-                return
-            if type(source) is HTTPHeaders or isinstance(source, HTTPHeaders):
-                self._dict = source._dict.copy()
-                if source._multi:
-                    self._multi = {name: list(values) for name, values in source._multi.items()}
-                return
-        if args or kwargs:
-            self.update(*args, **kwargs)
-
-    # -- multi-value API ----------------------------------------------------
-
-    def add(self, name: str, value: str) -> None:
-        """Add a value for ``name``, keeping the values already there."""
-        norm = _NORMALIZED_NAMES.get(name) or _normalize_name(name)
-        self._last_key = norm
-        existing = self._dict.get(norm)
-        if existing is None:
-            self._dict[norm] = value
-            return
-        multi = self._multi
-        if multi is None:
-            multi = self._multi = {}
-        values = multi.get(norm)
-        if values is None:
-            multi[norm] = [existing, value]
-        else:
-            values.append(value)
-        self._dict[norm] = existing + "," + value
-
-    def get_list(self, name: str) -> list[str]:
-        """Return every value of ``name`` as a new list (empty if the header is absent)."""
-        norm = _normalize_name(name)
-        if self._multi is not None:
-            values = self._multi.get(norm)
-            if values is not None:
-                return list(values)
-        value = self._dict.get(norm)
-        return [] if value is None else [value]
-
-    def get_all(self) -> Iterator[tuple[str, str]]:
-        """Yield ``(name, value)`` for every value, repeating names that have several."""
-        multi = self._multi
-        for name, value in self._dict.items():
-            values = multi.get(name) if multi else None
-            if values is None:
-                yield name, value
-            else:
-                for item in values:
-                    yield name, item
-
-    def parse_line(self, line: str) -> None:
-        """Add one header line such as ``"Content-Type: text/html"`` (a trailing CRLF is ignored).
-
-        A line starting with a space or tab continues the previous header's
-        value (obsolete line folding); it is joined with a single space.
-
-        Raises:
-            HTTPInputError: if the line has no colon, the name is not a valid
-                token, the value contains control characters, or a continuation
-                line comes first.
-        """
-        if line.endswith("\n"):
-            line = line[:-2] if line.endswith("\r\n") else line[:-1]
-        if not line:
-            return
-        if line[0] in HTTP_WHITESPACE:
-            self._continue_line(line)
-            return
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise HTTPInputError(f"no colon in header line {line[:80]!r}")
-        if not _TOKEN_RE.fullmatch(name):
-            raise HTTPInputError(f"invalid header name {name[:80]!r}")
-        value = value.strip(HTTP_WHITESPACE)
-        if _FORBIDDEN_VALUE_CHARS_RE.search(value):
-            raise HTTPInputError(f"invalid character in the value of header {name!r}")
-        self.add(name, value)
-
-    def _continue_line(self, line: str) -> None:
-        last = self._last_key
-        if last is None:
-            raise HTTPInputError("the first header line cannot start with whitespace")
-        part = line.strip(HTTP_WHITESPACE)
-        if _FORBIDDEN_VALUE_CHARS_RE.search(part):
-            raise HTTPInputError(f"invalid character in the value of header {last!r}")
-        extra = " " + part
-        self._dict[last] += extra
-        if self._multi is not None and last in self._multi:
-            self._multi[last][-1] += extra
-
-    @classmethod
-    def parse(cls, headers: str) -> HTTPHeaders:
-        """Build headers from a raw header block (lines separated by CRLF or LF).
-
-        Raises:
-            HTTPInputError: on a malformed line (see :meth:`parse_line`).
-        """
-        result = cls()
-        for line in headers.split("\n"):
-            if line.endswith("\r"):
-                line = line[:-1]
-            if line:
-                result.parse_line(line)
-        return result
-
-    # -- mapping protocol ---------------------------------------------------
-
-    def __setitem__(self, name: str, value: str) -> None:
-        norm = _NORMALIZED_NAMES.get(name) or _normalize_name(name)
-        self._dict[norm] = value
-        if self._multi is not None:
-            self._multi.pop(norm, None)
-
-    def __getitem__(self, name: str) -> str:
-        return self._dict[_NORMALIZED_NAMES.get(name) or _normalize_name(name)]
-
-    def __delitem__(self, name: str) -> None:
-        norm = _normalize_name(name)
-        del self._dict[norm]
-        if self._multi is not None:
-            self._multi.pop(norm, None)
-
-    def __contains__(self, name: object) -> bool:
-        if type(name) is str:
-            return (_NORMALIZED_NAMES.get(name) or _normalize_name(name)) in self._dict
-        return isinstance(name, str) and _normalize_name(name) in self._dict
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """Return the (comma-joined) value of ``name``, or ``default`` when absent."""
-        return self._dict.get(_NORMALIZED_NAMES.get(name) or _normalize_name(name), default)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, HTTPHeaders):
-            return self._dict == other._dict
-        return super().__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def copy(self) -> HTTPHeaders:
-        """Return an independent copy, including repeated values."""
-        return HTTPHeaders(self)
-
-    __copy__ = copy
-
-    def __str__(self) -> str:
-        return "".join([f"{name}: {value}\r\n" for name, value in self.get_all()])
-
-    __unicode__ = __str__
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self.get_all())!r})"
-
-
-_new_object = object.__new__
-
-
-def _wrap_normalized(fields: dict[str, str]) -> HTTPHeaders:
-    """Wrap ``fields`` (names already in Http-Header-Case, one value each) without copying.
-
-    For the core's own header sets, whose names are constants: skips the
-    constructor and the per-name normalization. The dict is taken over, not copied.
-    """
-    headers: HTTPHeaders = _new_object(HTTPHeaders)
-    headers._dict = fields
-    headers._multi = None
-    headers._last_key = None
-    return headers
-
+# The codec (dualweb.http1codec) still imports these two private names from
+# here; they stay until it uses normalize_header_name / HTTPHeaders.from_normalized.
+_normalize_name = normalize_header_name
+_wrap_normalized = HTTPHeaders.from_normalized
 
 # --------------------------------------------------------------------------- requests
 
@@ -410,19 +180,16 @@ class HTTPServerRequest:
         self.headers: HTTPHeaders = headers
         self.body: bytes = body or b""
 
-        context = getattr(connection, "context", None)
-        if context is None:
+        if connection is None:
             self.remote_ip: str | None = None
             self.protocol: str = "http"
         else:
-            self.remote_ip = getattr(context, "remote_ip", None)
-            self.protocol = getattr(context, "protocol", None) or "http"
+            context = connection.context
+            self.remote_ip = context.remote_ip
+            self.protocol = context.protocol or "http"
 
         if not host:
-            # Straight to the dict for our own HTTPHeaders (the usual case);
-            # anything else with a get() still works.
-            fields = headers._dict if type(headers) is HTTPHeaders else headers
-            host = fields.get("Host") or "127.0.0.1"
+            host = headers.get("Host") or "127.0.0.1"
         self.host: str = host
         # Derived from host on first use: most requests never route by host.
         self._host_name: str | None = None
@@ -497,10 +264,8 @@ class HTTPServerRequest:
         DER bytes are returned, otherwise the dict from ``SSLSocket.getpeercert``.
         Always ``None`` under WSGI and for plain-HTTP connections.
         """
-        getter = getattr(self.connection, "get_ssl_certificate", None)
-        if getter is not None:
-            return getter(binary_form)
-        ssl_object = getattr(getattr(self.connection, "context", None), "ssl_object", None)
+        connection = self.connection
+        ssl_object = None if connection is None else connection.context.ssl_object
         if ssl_object is None:
             return None
         try:
@@ -508,11 +273,14 @@ class HTTPServerRequest:
         except ValueError:  # the handshake has not completed
             return None
 
-    def _parse_body(self) -> None:
-        """Fill ``body_arguments`` and ``files`` from the body and merge into ``arguments``.
+    def parse_body(self) -> None:
+        """Fill ``body_arguments`` and ``files`` from ``body`` and merge them into ``arguments``.
 
-        Runs once: both a driver and the handler may call it, and a second run
-        would duplicate the arguments (and any warning about a bad body).
+        Runs once per request (later calls do nothing): the core calls it when
+        the body is complete, and a second run would duplicate the arguments.
+
+        Raises:
+            HTTPInputError: the form body is malformed.
         """
         if self._body_parsed:
             return
@@ -527,6 +295,9 @@ class HTTPServerRequest:
         arguments = self.arguments
         for name, values in self.body_arguments.items():
             arguments.setdefault(name, []).extend(values)
+
+    # Tornado's private name, kept for code written against Tornado.
+    _parse_body = parse_body
 
     def __repr__(self) -> str:
         return (
@@ -624,7 +395,7 @@ def parse_request_start_line(line: str) -> RequestStartLine:
         raise HTTPInputError(f"Malformed HTTP request line {line[:200]!r}") from None
     if not _HTTP_VERSION_RE.fullmatch(version):
         raise HTTPInputError(f"Malformed HTTP version in HTTP Request-Line: {version[:50]!r}")
-    if not _TOKEN_RE.fullmatch(method):
+    if not is_valid_token(method):
         raise HTTPInputError(f"Malformed HTTP method {method[:50]!r}")
     return RequestStartLine(method, path, version)
 
@@ -681,22 +452,6 @@ def http_date_now() -> str:
     text = email.utils.formatdate(now, usegmt=True)
     _date_cache = (now, text)
     return text
-
-
-def _response_headers(server: str, content_type: str) -> HTTPHeaders:
-    """New response headers ``Server``, ``Content-Type`` and ``Date`` (now), not normalized again.
-
-    What every response starts with (``RequestHandler.clear``), built in one
-    call: the Date check of :func:`http_date_now` is inlined.
-    """
-    now = int(_time())
-    cached = _date_cache
-    date = cached[1] if cached[0] == now else http_date_now()
-    headers: HTTPHeaders = _new_object(HTTPHeaders)
-    headers._dict = {"Server": server, "Content-Type": content_type, "Date": date}
-    headers._multi = None
-    headers._last_key = None
-    return headers
 
 
 # --------------------------------------------------------------------------- cookies

@@ -44,6 +44,7 @@ from dualweb.concurrent import (
     _peek_event_loop,
     future_add_done_callback,
 )
+from dualweb.connection import refuse_in_sync_request
 from dualweb.log import app_log
 
 # Re-exported because Tornado users import it from here; it is the builtin class.
@@ -369,7 +370,15 @@ class IOLoop:
     def call_later(
         self, delay: float, callback: Callable[..., object], *args: Any, **kwargs: Any
     ) -> asyncio.TimerHandle:
-        """Call ``callback(*args, **kwargs)`` after ``delay`` seconds; see :meth:`call_at`."""
+        """Call ``callback(*args, **kwargs)`` after ``delay`` seconds; see :meth:`call_at`.
+
+        Raises:
+            AsyncUnavailableError: during a request served without an event
+                loop (``WSGIAdapter``) when this IOLoop is not running, so the
+                callback could never run.
+        """
+        if not self.asyncio_loop.is_running():
+            refuse_in_sync_request("IOLoop.call_later()")
         if kwargs:
             callback = functools.partial(callback, *args, **kwargs)
             args = ()
@@ -410,17 +419,34 @@ class IOLoop:
         Safe to call from any thread (the only IOLoop method that is); this is
         how other threads hand work to the loop. Callbacks added after the loop
         was closed are dropped silently, as in Tornado.
+
+        Raises:
+            AsyncUnavailableError: during a request served without an event
+                loop (``WSGIAdapter``) when this IOLoop is not running (handing
+                work to a loop running in another thread is fine).
         """
+        self._add_callback(callback, args, kwargs, "IOLoop.add_callback()")
+
+    def _add_callback(
+        self,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        where: str,
+    ) -> None:
         if kwargs:
             callback = functools.partial(callback, *args, **kwargs)
             args = ()
         loop = self.asyncio_loop
+        if asyncio._get_running_loop() is loop:
+            loop.call_soon(self._run_callback, callback, *args)
+            return
+        if not loop.is_running():
+            # Nothing would ever run it: during a WSGI request that must be loud.
+            refuse_in_sync_request(where)
         try:
-            if asyncio._get_running_loop() is loop:
-                loop.call_soon(self._run_callback, callback, *args)
-            else:
-                loop.call_soon_threadsafe(self._run_callback, callback, *args)
-        except RuntimeError:
+            loop.call_soon_threadsafe(self._run_callback, callback, *args)
+        except RuntimeError:  # the loop is closed: dropped, as in Tornado
             pass
 
     def add_callback_from_signal(
@@ -434,7 +460,7 @@ class IOLoop:
 
         The same as :meth:`add_callback`; the name says "fire and forget a coroutine".
         """
-        self.add_callback(callback, *args, **kwargs)
+        self._add_callback(callback, args, kwargs, "IOLoop.spawn_callback()")
 
     def _run_callback(self, callback: Callable[..., object], *args: Any) -> None:
         try:

@@ -59,19 +59,17 @@ flat as the table grows.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, SupportsIndex
 
-from dualweb.escape import url_escape, url_unescape, utf8
-from dualweb.httputil import (
+from dualweb.connection import (
     HTTPConnection,
-    HTTPHeaders,
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
-    HTTPServerRequest,
-    RequestStartLine,
-    ResponseStartLine,
 )
+from dualweb.escape import url_escape, url_unescape, utf8
+from dualweb.httputil import HTTPServerRequest
+from dualweb.intake import CallableDelegate, NotFoundDelegate, RequestIntake
 from dualweb.log import app_log
 
 __all__ = [
@@ -119,7 +117,7 @@ class Router(HTTPServerConnectionDelegate):
         self, server_conn: object, request_conn: HTTPConnection
     ) -> HTTPMessageDelegate:
         """Return a delegate that routes the next request on ``request_conn``."""
-        return _RoutingDelegate(self, server_conn, request_conn)
+        return _RoutingIntake(self, server_conn, request_conn)
 
 
 class ReversibleRouter(Router):
@@ -137,113 +135,22 @@ class ReversibleRouter(Router):
         raise NotImplementedError()
 
 
-class _RoutingDelegate(HTTPMessageDelegate):
-    """Builds the request from the start line and hands the message to the routed delegate."""
+class _RoutingIntake(RequestIntake):
+    """What :meth:`Router.start_request` returns: the core's intake, routed by the router."""
 
-    __slots__ = ("delegate", "request_conn", "router", "server_conn")
+    __slots__ = ("router",)
 
     def __init__(self, router: Router, server_conn: object, request_conn: HTTPConnection) -> None:
+        super().__init__(server_conn, request_conn)
         self.router = router
-        self.server_conn = server_conn
-        self.request_conn = request_conn
-        self.delegate: HTTPMessageDelegate | None = None
 
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        if not isinstance(start_line, RequestStartLine):
-            raise TypeError("a Router can only route requests, got a response start line")
-        delegate = self.delegate = _route(
-            self.router, self.server_conn, self.request_conn, start_line, headers
-        )
-        return delegate.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        assert self.delegate is not None, "data_received() before headers_received()"
-        return self.delegate.data_received(chunk)
-
-    def finish(self) -> Awaitable[None] | None:
-        assert self.delegate is not None, "finish() before headers_received()"
-        return self.delegate.finish()
-
-    def on_connection_close(self) -> None:
-        if self.delegate is not None:
-            self.delegate.on_connection_close()
-
-
-def _route(
-    router: Router,
-    server_conn: object,
-    request_conn: HTTPConnection,
-    start_line: RequestStartLine,
-    headers: HTTPHeaders,
-) -> HTTPMessageDelegate:
-    """Build the request and return the delegate ``router`` picks (a 404 one if none).
-
-    :class:`_RoutingDelegate` uses it, and the native server calls it
-    directly for a plain :class:`Router` (skipping the routing delegate).
-    """
-    request = HTTPServerRequest(
-        connection=request_conn,
-        server_connection=server_conn,
-        start_line=start_line,
-        headers=headers,
-    )
-    delegate = router.find_handler(request)
-    if delegate is None:
-        app_log.debug("Delegate for %s %s request not found", start_line.method, start_line.path)
-        delegate = _NotFoundDelegate(request_conn)
-    return delegate
-
-
-class _NotFoundDelegate(HTTPMessageDelegate):
-    """Answers 404 with an empty body once the request is complete."""
-
-    __slots__ = ("connection",)
-
-    def __init__(self, connection: HTTPConnection) -> None:
-        self.connection = connection
-
-    def finish(self) -> None:
-        self.connection.write_headers(
-            ResponseStartLine("HTTP/1.1", 404, "Not Found"),
-            HTTPHeaders({"Content-Length": "0"}),
-        )
-        self.connection.finish()
-
-
-class _CallableDelegate(HTTPMessageDelegate):
-    """Serves a request with a plain callable ``target(request, **params)``.
-
-    The body is collected; when it is complete it is parsed into the request's
-    arguments and the callable is called. If the callable returns an awaitable
-    (an ``async def`` target), :meth:`finish` returns it so the native driver
-    runs it.
-    """
-
-    __slots__ = ("_chunks", "params", "request", "target")
-
-    def __init__(self, target: Any, request: HTTPServerRequest, params: dict[str, Any]) -> None:
-        self.target = target
-        self.request = request
-        self.params = params
-        self._chunks: list[bytes] = []
-
-    def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-
-    def finish(self) -> Awaitable[None] | None:
-        self.request.body = b"".join(self._chunks)
-        self.request._parse_body()
-        return self.execute()
-
-    def execute(self) -> Awaitable[None] | None:
-        """Call the target with the request as it is (the body is already in place)."""
-        result = self.target(self.request, **self.params)
-        return result if isinstance(result, Awaitable) else None
-
-    def on_connection_close(self) -> None:
-        self._chunks.clear()
+    def route(self, request: HTTPServerRequest) -> HTTPMessageDelegate:
+        """The router's delegate for ``request``, or a 404 one when nothing matches."""
+        delegate = self.router.find_handler(request)
+        if delegate is None:
+            app_log.debug("Delegate for %s %s request not found", request.method, request.path)
+            return NotFoundDelegate(self.request_conn)
+        return delegate
 
 
 class Matcher:
@@ -643,7 +550,7 @@ class RuleRouter(Router):
                 )
             return target.start_request(request.server_connection, request.connection)
         if callable(target):
-            return _CallableDelegate(target, request, target_params)
+            return CallableDelegate(target, request, target_params)
         return None
 
     def _reindex(self) -> _Index:

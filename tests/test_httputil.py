@@ -16,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dualweb import _formdata, connection, httputil
+from dualweb import headers as headers_module
+from dualweb.connection import ConnectionContext, HTTPConnection
 from dualweb.httputil import (
     HTTPFile,
     HTTPHeaders,
@@ -243,7 +245,7 @@ def test_header_name_cache_is_bounded() -> None:
     h = HTTPHeaders()
     for i in range(3000):
         h[f"x-custom-{i}"] = "v"
-    assert len(httputil._NORMALIZED_NAMES) <= httputil._NORMALIZED_NAMES_LIMIT
+    assert len(headers_module._NORMALIZED_NAMES) <= headers_module._NORMALIZED_NAMES_LIMIT
     assert h["X-Custom-2999"] == "v"
 
 
@@ -354,11 +356,14 @@ def test_request_allows_extra_attributes() -> None:
 def test_get_ssl_certificate() -> None:
     assert _request().get_ssl_certificate() is None
 
-    class Conn:
-        def get_ssl_certificate(self, binary_form: bool = False) -> Any:
+    class SSLObject:
+        def getpeercert(self, binary_form: bool = False) -> Any:
             return b"DER" if binary_form else {"subject": ()}
 
-    r = HTTPServerRequest(connection=Conn())  # type: ignore[arg-type]
+    class Conn(HTTPConnection):
+        context = ConnectionContext("192.0.2.1", "https", ssl_object=SSLObject())
+
+    r = HTTPServerRequest(connection=Conn())
     assert r.get_ssl_certificate(binary_form=True) == b"DER"
     assert r.get_ssl_certificate() == {"subject": ()}
 
@@ -917,7 +922,9 @@ def test_parse_cookie_and_request_cookies_never_raise(header: str) -> None:
 
 def test_responses_and_seam_reexports() -> None:
     assert responses[404] == "Not Found"
-    for name in connection.__all__:
+    reexported = [name for name in httputil.__all__ if name in connection.__all__]
+    assert "HTTPConnection" in reexported and "RequestStartLine" in reexported
+    for name in reexported:
         assert getattr(httputil, name) is getattr(connection, name)
     for name in httputil.__all__:
         assert hasattr(httputil, name), name

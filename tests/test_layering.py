@@ -17,16 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dualweb"
 # web/rendering and web/ui (from the template work on main) import application and
 # handler and so joined the second cycle there.
 KNOWN_CYCLES: list[frozenset[str]] = [
-    frozenset({"dualweb.connection", "dualweb.httputil", "dualweb._formdata"}),
-    frozenset(
-        {
-            "dualweb.web.application",
-            "dualweb.web.handler",
-            "dualweb.web.handlers",
-            "dualweb.web.rendering",
-            "dualweb.web.ui",
-        }
-    ),
+    frozenset({"dualweb.web.handler", "dualweb.web.rendering", "dualweb.web.ui"}),
 ]
 
 

@@ -517,15 +517,15 @@ def test_nested_router_target_routes_through_start_request() -> None:
     assert conn.start_line is not None and conn.start_line.code == 404
 
 
-def test_callable_delegate_execute_serves_a_request_built_elsewhere() -> None:
-    # Application.__call__ (the WSGI path) calls execute() on what find_handler returns.
+def test_callable_delegate_finish_serves_a_request_built_elsewhere() -> None:
+    # A delegate found for a request whose body is already in place: finish() serves it.
     seen: list[bytes] = []
     router = RuleRouter([("/x", lambda request, **kw: seen.append(request.body))])
     request = make_request("/x", method="POST")
     request.body = b"already read"
     delegate = router.find_handler(request)
     assert delegate is not None
-    assert delegate.execute() is None  # type: ignore[attr-defined]
+    assert delegate.finish() is None
     assert seen == [b"already read"]
 
 

@@ -196,7 +196,13 @@ def test_same_answers_as_tornado(client_for: Any, mode: str, tornado_port: int) 
     client = client_for(make_app(dualweb.web))
     mismatches = []
     for method, path, headers, body in REQUESTS:
-        expected = _fetch(tornado_port, method, path, headers, body)
+        if method == "HEAD":
+            # Deliberate difference (issue 6, item 15): a handler with get() and no
+            # head() answers HEAD like GET without the body; Tornado answers 405.
+            expected = _fetch(tornado_port, "GET", path, headers, body)
+            expected = (*expected[:3], b"")
+        else:
+            expected = _fetch(tornado_port, method, path, headers, body)
         if mode == "native":
             got = _fetch(client.port, method, path, headers, body)
         else:

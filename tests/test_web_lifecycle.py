@@ -61,7 +61,7 @@ def test_unimplemented_verb_is_405_with_allow(client_for: Any) -> None:
     client = client_for(app_with((r"/", GetPost)))
     resp = client.request("DELETE", "/")
     assert resp.status == 405
-    assert resp.headers["Allow"] == "GET, POST"
+    assert resp.headers["Allow"] == "GET, HEAD, POST"  # HEAD is served by get()
     assert b"405: Method Not Allowed" in resp.body
 
 

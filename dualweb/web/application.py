@@ -1,25 +1,36 @@
 """The :class:`Application`: settings, routing to handlers, and the access log.
 
-An :class:`Application` is what both drivers talk to. The native server
-calls :meth:`Application.start_request` (inherited from
-:class:`~dualweb.routing.Router`) for each request; the WSGI adapter calls
-``application(request)`` with a complete request. Both end in
-:meth:`_HandlerDelegate.execute`, which creates the handler and runs its
-lifecycle.
+An :class:`Application` is what every driver talks to, in one way: it calls
+:meth:`Application.start_request` for each request and feeds the delegate it
+returns (``headers_received`` → ``data_received`` (per chunk) → ``finish``). That
+delegate (:class:`_ApplicationIntake`) is the core's
+:class:`~dualweb.intake.RequestIntake`: it builds the request, decodes the
+body if asked, routes with :meth:`Application.find_handler`, and hands the
+message to the :class:`~dualweb.web.handler.HandlerDelegate` found, which
+runs the handler's lifecycle.
+
+The fast path for plain ``def`` handlers lives behind that protocol, not in
+the drivers: for a request without a body, ``finish`` runs the whole handler
+synchronously and returns ``None`` (no task, no coroutine); see
+:meth:`_ApplicationIntake.finish`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import socket
-from collections.abc import Awaitable, Mapping
-from types import MappingProxyType
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from dualweb.connection import HTTPMessageDelegate, RequestStartLine, ResponseStartLine
-from dualweb.log import access_log, app_log
+from dualweb.connection import (
+    HTTPConnection,
+    HTTPMessageDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+)
+from dualweb.intake import RequestIntake, build_request
+from dualweb.log import access_log
 from dualweb.routing import (
     AnyMatches,
     DefaultHostMatches,
@@ -28,25 +39,22 @@ from dualweb.routing import (
     ReversibleRuleRouter,
     Rule,
 )
-from dualweb.web.handler import RequestHandler
+from dualweb.web.handler import HandlerDelegate, RequestHandler
 from dualweb.web.handlers import ErrorHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
 
 if TYPE_CHECKING:
+    from dualweb.headers import HTTPHeaders
     from dualweb.httpserver import HTTPServer
-    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
+    from dualweb.httputil import HTTPServerRequest
 
 __all__ = ["Application"]
 
-# Shared by every request without rule or path keyword arguments; only ever unpacked.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+_new_object = object.__new__
 _INFO = logging.INFO
 _WARNING = logging.WARNING
 _ERROR = logging.ERROR
-# logging's own per-level answer cache for the access logger (cleared in
-# place by logging whenever levels change), read without a method call.
-_ACCESS_LEVELS: dict[int, bool] = getattr(access_log, "_cache", {})
 
 
 class _ApplicationRouter(ReversibleRuleRouter):
@@ -77,9 +85,9 @@ class _ApplicationRouter(ReversibleRuleRouter):
             if type(application).get_handler_delegate is _GET_HANDLER_DELEGATE:
                 # Not overridden: build the delegate without the extra call and re-packing.
                 if not target_params:  # a literal path without rule kwargs
-                    return _HandlerDelegate(application, request, target, None, None, None)
+                    return HandlerDelegate(application, request, target, None, None, None)
                 get = target_params.get
-                return _HandlerDelegate(
+                return HandlerDelegate(
                     application,
                     request,
                     target,
@@ -225,15 +233,34 @@ class Application(ReversibleRouter):
         """Add an :class:`OutputTransform` applied to every response."""
         self.transforms.append(transform_class)
 
-    def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
-        """Serve a complete request (used by the WSGI adapter and tests).
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Return the delegate that receives the next request on ``request_conn``.
 
+        The one entry of every driver into the core (see the module docstring).
+        """
+        # The intake's fields set here rather than in an __init__: one Python
+        # call fewer on every request (see _ApplicationIntake).
+        intake: _ApplicationIntake = _new_object(_ApplicationIntake)
+        intake.application = self
+        intake.server_conn = server_conn
+        intake.request_conn = request_conn
+        intake.request = None
+        intake.delegate = None
+        intake.plain = None
+        return intake
+
+    def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
+        """Serve a request whose body is already in ``request.body`` (Tornado's API, tests).
+
+        Drivers do not use this; they go through :meth:`start_request`.
         Returns ``None`` when it was served synchronously, or an awaitable the
         caller must run (coroutine handlers, natively).
         """
         return self.find_handler(request).execute()
 
-    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> _HandlerDelegate:
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HandlerDelegate:
         """Return the handler delegate for ``request``: the first matching route.
 
         Requests that match no route get ``default_handler_class`` (with
@@ -261,7 +288,7 @@ class Application(ReversibleRouter):
         target_kwargs: dict[str, Any] | None = None,
         path_args: list[bytes] | None = None,
         path_kwargs: dict[str, bytes] | None = None,
-    ) -> _HandlerDelegate:
+    ) -> HandlerDelegate:
         """Return the delegate that runs ``target_class`` for ``request``.
 
         Args:
@@ -271,9 +298,7 @@ class Application(ReversibleRouter):
             path_args: positional path arguments (raw bytes) for the verb method.
             path_kwargs: keyword path arguments (raw bytes) for the verb method.
         """
-        return _HandlerDelegate(
-            self, request, target_class, target_kwargs, path_args, path_kwargs
-        )
+        return HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
 
     def reverse_url(self, name: str, *args: Any) -> str:
         """Return the URL of the route named ``name``, with ``args`` filling its groups.
@@ -297,135 +322,70 @@ class Application(ReversibleRouter):
         if "log_function" in settings:
             settings["log_function"](handler)
             return
-        # get_status() unless overridden: the attribute is what it returns.
-        if type(handler).get_status is _BASE_GET_STATUS:
-            status = handler._status_code
-        else:
-            status = handler.get_status()
+        status = handler.get_status()
         level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
-        enabled = _ACCESS_LEVELS.get(level)
-        if enabled is None:
-            enabled = access_log.isEnabledFor(level)
-        if not enabled or access_log.disabled:
+        if not access_log.isEnabledFor(level):
             return
         request_time = 1000.0 * handler.request.request_time()
         access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
 
 
-class _HandlerDelegate(HTTPMessageDelegate):
-    """Collects a request's body and runs one handler class for it."""
+class _ApplicationIntake(RequestIntake):
+    """What :meth:`Application.start_request` returns: the core's intake, routed by the app.
 
-    __slots__ = (
-        "_task",
-        "application",
-        "chunks",
-        "connection",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "stream_request_body",
-    )
+    The plain-handler fast path lives here, behind the delegate protocol:
+    once routing has produced a :class:`HandlerDelegate` for a handler that
+    does not stream its body, ``headers_received`` does not forward (that
+    delegate would do nothing with the headers), and ``finish`` of a request
+    without a body calls the delegate's ``execute`` directly, which runs the
+    whole lifecycle of a plain ``def`` handler synchronously and returns
+    ``None``. The general path (any other delegate: a
+    nested ``HTTPServerConnectionDelegate``, a callable, a 404) is the
+    inherited :class:`~dualweb.intake.RequestIntake` behaviour;
+    ``tests/test_seam.py`` runs the same requests through both.
+    """
 
-    def __init__(
-        self,
-        application: Application,
-        request: HTTPServerRequest,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes] | None,
-        path_kwargs: dict[str, bytes] | None,
-    ) -> None:
-        self.application = application
-        self.connection = request.connection
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or _NO_KWARGS
-        self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or _NO_KWARGS
-        self.chunks: list[bytes] | None = []
-        self.stream_request_body = handler_class._stream_request_body
-        self.handler: RequestHandler | None = None
-        self._task: asyncio.Task[None] | None = None
+    __slots__ = ("application", "plain")
+
+    # Built by Application.start_request, which sets every slot: application,
+    # server_conn, request_conn, request, delegate, plain.
+    application: Application
+    #: The routed delegate when it is a HandlerDelegate for a handler that
+    #: does not stream its body (the fast path of finish()), else None.
+    plain: HandlerDelegate | None
+
+    def route(self, request: HTTPServerRequest) -> HTTPMessageDelegate:
+        """The handler delegate :meth:`Application.find_handler` picks."""
+        return self.application.find_handler(request)
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
-        """Start streaming handlers now (their ``prepare`` runs before the body arrives)."""
-        if self.stream_request_body:
-            connection = self.connection
-            if connection is not None and connection.supports_async:
-                self.request._body_future = asyncio.get_running_loop().create_future()  # type: ignore[attr-defined]
-            return self.execute()
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        """Pass a body chunk to a streaming handler, or buffer it."""
-        if self.stream_request_body:
-            handler = self.handler
-            if handler is None or handler._finished:
-                return None
-            return handler.data_received(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-        return None
+        """Build and route the request (fast path: skip a handler delegate's no-op)."""
+        if type(start_line) is not RequestStartLine:
+            return super().headers_received(start_line, headers)
+        request_conn = self.request_conn
+        request = self.request = build_request(
+            start_line.method,
+            start_line.path,
+            start_line.version,
+            headers,
+            request_conn,
+            self.server_conn,
+        )
+        delegate = self.delegate = self.application.find_handler(request)
+        if type(delegate) is HandlerDelegate and not delegate.streaming:
+            self.plain = delegate
+            return None  # HandlerDelegate.headers_received would return None
+        return delegate.headers_received(start_line, headers)
 
     def finish(self) -> Awaitable[None] | None:
-        """The whole request has arrived: run the handler (or release a streaming one)."""
-        if self.stream_request_body:
-            body_future = getattr(self.request, "_body_future", None)
-            if body_future is not None and not body_future.done():
-                body_future.set_result(None)
-            return self._task
-        if self.chunks:
-            self.request.body = b"".join(self.chunks)
-        return self.execute()
-
-    def on_connection_close(self) -> None:
-        """The client went away before the request was complete."""
-        if self.stream_request_body:
-            if self.handler is not None:
-                self.handler.on_connection_close()
-        else:
-            self.chunks = None
-
-    def execute(self) -> Awaitable[None] | None:
-        """Create the handler and run its lifecycle.
-
-        Returns ``None`` when the request completed synchronously, else the
-        awaitable to run (for streaming handlers: the future that gates the
-        body until ``prepare`` is done).
-        """
-        application = self.application
-        request = self.request
-        handler_kwargs = self.handler_kwargs
-        if handler_kwargs:
-            handler = self.handler_class(application, request, **handler_kwargs)
-        else:
-            handler = self.handler_class(application, request)
-        self.handler = handler
-        transform_classes = application.transforms
-        transforms = [t(request) for t in transform_classes] if transform_classes else ()
-        if not self.stream_request_body:
-            return handler._run(transforms, self.path_args, self.path_kwargs)
-        connection = self.connection
-        if connection is None or not connection.supports_async:
-            # _run reports the unavailable feature through the normal error path.
-            return handler._run(transforms, self.path_args, self.path_kwargs)
-        prepared = handler._prepared_future = asyncio.get_running_loop().create_future()
-        coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
-        if coroutine is not None:
-            self._task = asyncio.ensure_future(coroutine)
-            self._task.add_done_callback(_log_task_error)
-        return prepared
+        """Run the handler (fast path: a plain handler without a body runs in this call)."""
+        plain = self.plain
+        if plain is not None and not plain.chunks:
+            # HandlerDelegate.finish with nothing to join: run the handler directly.
+            return plain.execute()
+        return super().finish()
 
 
 _GET_HANDLER_DELEGATE = Application.get_handler_delegate
-_BASE_GET_STATUS = RequestHandler.get_status
-
-
-def _log_task_error(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        app_log.error("Exception in streaming handler", exc_info=task.exception())

@@ -43,15 +43,19 @@ import asyncio
 import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from dualweb.connection import COMPLETED, AsyncUnavailableError, ResponseStartLine
-from dualweb.httputil import (
-    HTTPHeaders,
-    HTTPInputError,
-    _response_headers,
-    responses,
+from dualweb.connection import (
+    COMPLETED,
+    AsyncUnavailableError,
+    HTTPMessageDelegate,
+    RequestStartLine,
+    ResponseStartLine,
+    discard_awaitable,
 )
+from dualweb.headers import HTTPHeaders, HTTPInputError
+from dualweb.httputil import http_date_now, responses
 from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
 from dualweb.web.cookies import CookieMixin
@@ -69,15 +73,34 @@ from dualweb.web.output import (
 )
 from dualweb.web.rendering import RenderingMixin
 from dualweb.web.staticurl import StaticURLMixin
+from dualweb.web.traits import HandlerTraits, feature_reasons
 from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
-    from dualweb.web.application import Application
     from dualweb.web.transforms import OutputTransform
 
-__all__ = ["RequestHandler"]
+__all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons"]
+
+
+class ApplicationLike(Protocol):
+    """What a handler uses of its application (an :class:`~dualweb.web.Application`).
+
+    Declared here, rather than importing ``Application``, so that the handler
+    module does not depend on the application module that depends on it.
+    """
+
+    settings: dict[str, Any]
+    transforms: list[type[OutputTransform]]
+    ui_modules: dict[str, Any]
+    ui_methods: dict[str, Any]
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The URL of the route named ``name``."""
+
+    def log_request(self, handler: RequestHandler) -> None:
+        """Write the access-log line for a finished request."""
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _ETAG_METHODS = frozenset(("GET", "HEAD"))
@@ -85,6 +108,8 @@ _VERB_ATTRS = {
     m: m.lower() for m in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 }
 _NO_TRANSFORMS: tuple[OutputTransform, ...] = ()
+# Shared by every request without rule or path keyword arguments; only ever unpacked.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
@@ -170,15 +195,23 @@ class RequestHandler(
     #: Why this handler class can only run natively (set by WebSocketHandler,
     #: the auth mixins, ...); ``None`` when it has no such feature.
     _native_only_feature: ClassVar[str | None] = None
+    #: This class's HandlerTraits, computed on its first request (each
+    #: subclass starts with None, see __init_subclass__).
+    _dualweb_traits: ClassVar[HandlerTraits | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dualweb_traits = None
 
     __slots__ = (
         "__weakref__",
         "_auto_finish",
+        "_body_stream",
+        "_client_gone",
         "_finished",
         "_headers",
         "_headers_written",
         "_new_cookies",
-        "_prepared_future",
         "_raw_xsrf_token",
         "_reason",
         "_status_code",
@@ -200,13 +233,16 @@ class RequestHandler(
     put: Callable[..., Any] = _unimplemented_method
     options: Callable[..., Any] = _unimplemented_method
 
-    def __init__(self, application: Application, request: HTTPServerRequest, **kwargs: Any) -> None:
+    def __init__(
+        self, application: ApplicationLike, request: HTTPServerRequest, **kwargs: Any
+    ) -> None:
         self.application = application
         self.request = request
         self._headers_written = False
         self._finished = False
         self._auto_finish = True
-        self._prepared_future: asyncio.Future[None] | None = None
+        self._body_stream: _BodyStream | None = None
+        self._client_gone = False
         self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
@@ -214,10 +250,10 @@ class RequestHandler(
         self.clear()
         connection = request.connection
         if connection is not None:
-            connection.set_close_callback(self.on_connection_close)
+            connection.set_close_callback(self._connection_lost)
         if kwargs:
             self.initialize(**kwargs)
-        elif type(self).initialize is not _default_initialize:
+        elif (type(self)._dualweb_traits or _traits(type(self))).initialize:
             # (The default, with no arguments, does nothing: skip the call.)
             self.initialize()
 
@@ -245,13 +281,14 @@ class RequestHandler(
         Override to stop long-polling or streaming work for a client that is
         gone. Not called once :meth:`finish` ran.
         """
-        if self._stream_request_body:
-            body_future: asyncio.Future[None] | None = getattr(self.request, "_body_future", None)
-            if body_future is not None and not body_future.done():
-                from dualweb.iostream import StreamClosedError
+        if self._body_stream is not None:
+            self._body_stream.lost()
 
-                body_future.set_exception(StreamClosedError())
-                body_future.exception()  # mark retrieved: nobody may be awaiting it
+    def _connection_lost(self) -> None:
+        # The driver's close callback: remember it (a cancelled coroutine then
+        # ends quietly), then run the user's hook.
+        self._client_gone = True
+        self.on_connection_close()
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """Receive a chunk of the body; implement it in ``@stream_request_body`` handlers.
@@ -273,8 +310,10 @@ class RequestHandler(
 
         Cookies set with ``set_cookie`` are kept.
         """
-        self._headers = _response_headers(SERVER_HEADER, HTML_UTF8)
-        if type(self).set_default_headers is not _BASE_SET_DEFAULT_HEADERS:
+        self._headers = HTTPHeaders.from_normalized(
+            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
+        )
+        if (type(self)._dualweb_traits or _traits(type(self))).set_default_headers:
             self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -334,54 +373,25 @@ class RequestHandler(
     @classmethod
     def _async_feature_reasons(cls) -> list[str]:
         """Why this handler class needs the native server; ``[]`` if it runs under WSGI."""
-        reasons = []
-        verbs = ["prepare"] + [m.lower() for m in cls.SUPPORTED_METHODS]
-        for name in verbs:
-            method = getattr(cls, name, None)
-            if method is None or method is _unimplemented_method:
-                continue
-            inner = inspect.unwrap(method)
-            if getattr(method, "__dualweb_asynchronous__", False):
-                reasons.append(f"{cls.__name__}.{name} uses @asynchronous")
-            elif (
-                inspect.iscoroutinefunction(inner)
-                or getattr(method, "__dualweb_coroutine__", False)
-                or getattr(inner, "__dualweb_coroutine__", False)
-            ):
-                reasons.append(f"{cls.__name__}.{name} is a coroutine")
-        if cls._stream_request_body:
-            reasons.append(f"{cls.__name__} uses @stream_request_body")
-        if cls._native_only_feature:
-            reasons.append(cls._native_only_feature)
-        return reasons
+        return async_feature_reasons(cls)
 
     @classmethod
     def _allowed_methods(cls) -> str:
-        cached: str | None = cls.__dict__.get("_dualweb_allow")
-        if cached is None:
-            implemented = [
-                m
-                for m in cls.SUPPORTED_METHODS
-                if getattr(cls, _VERB_ATTRS.get(m) or m.lower(), None)
-                not in (None, _unimplemented_method)
-            ]
-            cached = ", ".join(implemented)
-            cls._dualweb_allow = cached  # type: ignore[attr-defined]
-        return cached
+        return _traits(cls).allow
 
     # -- output: redirect, flush, finish ----------------------------------
 
     def flush(self, include_footers: bool = False) -> Awaitable[None]:
         """Send the headers (first time) and the buffered body to the client.
 
-        Natively the response is streamed (chunked when its length is not
-        known) and the returned awaitable completes when the data is handed
-        to the transport. Under WSGI, where the whole response is sent at
-        once, this keeps buffering and returns an already-completed awaitable.
+        The status and headers are then committed, with the same observable
+        rules in both drivers: a later ``redirect()`` or ``set_status()``
+        raises, and an exception ends the response instead of replacing it
+        with an error page. Natively the response is streamed (chunked when
+        its length is not known) and the returned awaitable completes when
+        the data is handed to the transport; under WSGI the adapter sends
+        everything when the handler returns (an already-completed awaitable).
         """
-        connection = self.request.connection
-        if connection is None or not connection.supports_async:
-            return COMPLETED
         return self._flush(include_footers)
 
     def _flush(self, include_footers: bool) -> Awaitable[None]:
@@ -445,22 +455,20 @@ class RequestHandler(
         connection.finish()
         self.application.log_request(self)
         self._finished = True
-        if type(self).on_finish is not _BASE_ON_FINISH:
+        if (type(self)._dualweb_traits or _traits(type(self))).on_finish:
             self.on_finish()
         return future
 
     def _complete_headers(self) -> None:
         status = self._status_code
         headers = self._headers
-        # Membership on the underlying dict: names here are canonical constants.
-        fields = headers._dict
+        # Read (and add absent names) through the live dict when no header is
+        # repeated (the usual case): the documented use of single_values().
+        fields: Any = headers.single_values()
+        if fields is None:
+            fields = headers
         if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in fields:
-            cls = type(self)
-            if (
-                cls.compute_etag is _DEFAULT_COMPUTE_ETAG
-                and cls.set_etag_header is _DEFAULT_SET_ETAG
-                and cls.check_etag_header is _DEFAULT_CHECK_ETAG
-            ):
+            if (type(self)._dualweb_traits or _traits(type(self))).default_etag:
                 # set_etag_header + check_etag_header, inlined. The body is
                 # joined once here and kept joined, so _flush does not join it again.
                 buffer = self._write_buffer
@@ -469,13 +477,9 @@ class RequestHandler(
                 else:
                     body = b"".join(buffer)
                     self._write_buffer = [body]
-                # A quoted hex digest is always a valid value, and "Etag" is absent.
+                # A quoted hex digest is always a valid value.
                 etag = fields["Etag"] = '"' + _sha1(body).hexdigest() + '"'
-                request_headers = self.request.headers
-                if type(request_headers) is HTTPHeaders:
-                    inm = request_headers._dict.get("If-None-Match")
-                else:
-                    inm = request_headers.get("If-None-Match")
+                inm = self.request.headers.get("If-None-Match")
                 if inm and etag_matches(inm, etag):
                     self._write_buffer = []
                     self.set_status(304)
@@ -496,7 +500,6 @@ class RequestHandler(
                 length = len(buffer[0])
             else:
                 length = sum(map(len, buffer)) if buffer else 0
-            # Absent, so it has no repeated values to drop: a plain dict store suffices.
             fields["Content-Length"] = str(length)
 
     def detach(self) -> Any:
@@ -508,16 +511,17 @@ class RequestHandler(
         Raises:
             AsyncUnavailableError: under WSGI, where there is no connection to take.
         """
-        detach = getattr(self.request.connection, "detach", None)
-        if detach is None:
+        connection = self.request.connection
+        if connection is None or not connection.supports_async:
             raise AsyncUnavailableError.for_feature(
                 f"{type(self).__name__}.detach()",
                 "takes over the connection",
                 "detached connections",
                 "Run natively.",
             )
+        result = connection.detach()
         self._finished = True
-        return detach()
+        return result
 
     # -- the lifecycle -------------------------------------------------------
 
@@ -569,7 +573,7 @@ class RequestHandler(
         # The hooks that do nothing by default are not called unless overridden.
         try:
             self._begin(args, kwargs)
-            if type(self).prepare is not _BASE_PREPARE:
+            if (type(self)._dualweb_traits or _traits(type(self))).prepare:
                 result = self.prepare()
                 if result is not None:
                     return self._resume(self._awaitable(result, "prepare"), _AFTER_PREPARE)
@@ -584,8 +588,8 @@ class RequestHandler(
                 self.finish()
         except Exception as e:
             self._fail(e)
-        if self._prepared_future is not None:
-            self._release_prepared()
+        if self._body_stream is not None:
+            self._body_stream.release_prepared()
         return None
 
     async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
@@ -596,7 +600,8 @@ class RequestHandler(
                     return
                 stage = _AWAIT_BODY if self._stream_request_body else _CALL_VERB
             if stage == _AWAIT_BODY:
-                if not await self._body_complete():
+                stream = self._body_stream
+                if stream is not None and not await stream.wait_complete():
                     return
                 stage = _CALL_VERB
             if stage == _CALL_VERB:
@@ -607,7 +612,11 @@ class RequestHandler(
             if self._auto_finish and not self._finished:
                 self.finish()
         except asyncio.CancelledError:
-            if not self._finished:
+            if self._client_gone:
+                # Cancelled by the driver after on_connection_close(): there is
+                # nobody to answer, so end without an error response.
+                self._finished = True
+            elif not self._finished:
                 try:
                     self.send_error(500)
                 except Exception:
@@ -616,7 +625,8 @@ class RequestHandler(
         except Exception as e:
             self._fail(e)
         finally:
-            self._release_prepared()
+            if self._body_stream is not None:
+                self._body_stream.release_prepared()
 
     def _begin(self, args: tuple[bytes, ...] | list[bytes], kwargs: Mapping[str, bytes]) -> None:
         request = self.request
@@ -633,7 +643,7 @@ class RequestHandler(
             and not request.files
         ):
             try:
-                request._parse_body()
+                request.parse_body()
             except HTTPInputError as e:
                 raise HTTPError(400, "Invalid body: %s", e) from e
         if args:
@@ -655,6 +665,9 @@ class RequestHandler(
         """Without an event loop (WSGI), refuse what needs one before running any of it."""
         cls = type(self)
         if cls._stream_request_body:
+            if self._verb_name() not in (cls._dualweb_traits or _traits(cls)).implemented:
+                # The method is not served at all: that is the answer, as natively.
+                raise HTTPError(405)
             raise AsyncUnavailableError.for_feature(
                 cls.__name__,
                 "uses @stream_request_body",
@@ -662,7 +675,7 @@ class RequestHandler(
                 "Remove @stream_request_body (the body is then in self.request.body), "
                 "or run natively.",
             )
-        marked = cls._loop_bound_methods()
+        marked = (cls._dualweb_traits or _traits(cls)).loop_bound
         if marked:
             # A @gen.coroutine method would start a task (and an event loop)
             # as soon as it is called, so it must not be called at all.
@@ -675,31 +688,20 @@ class RequestHandler(
                         "Use a plain def, or run natively.",
                     )
 
-    @classmethod
-    def _loop_bound_methods(cls) -> frozenset[str]:
-        """Names of this class's methods marked ``__dualweb_coroutine__`` (cached per class)."""
-        cached: frozenset[str] | None = cls.__dict__.get("_dualweb_loop_bound")
-        if cached is None:
-            names = ["prepare"] + [_VERB_ATTRS.get(m) or m.lower() for m in cls.SUPPORTED_METHODS]
-            cached = frozenset(
-                name
-                for name in names
-                if (method := getattr(cls, name, None)) is not None
-                and (
-                    getattr(method, "__dualweb_coroutine__", False)
-                    or getattr(inspect.unwrap(method), "__dualweb_coroutine__", False)
-                )
-            )
-            cls._dualweb_loop_bound = cached  # type: ignore[attr-defined]
-        return cached
-
     def _verb_name(self) -> str:
         method = self.request.method or ""
-        return _VERB_ATTRS.get(method) or method.lower()
+        name = _VERB_ATTRS.get(method) or method.lower()
+        if name == "head" and (type(self)._dualweb_traits or _traits(type(self))).head_from_get:
+            return "get"
+        return name
 
     def _call_verb(self) -> Any:
         method = self.request.method or ""
-        verb = getattr(self, _VERB_ATTRS.get(method) or method.lower())
+        name = _VERB_ATTRS.get(method) or method.lower()
+        if name == "head" and (type(self)._dualweb_traits or _traits(type(self))).head_from_get:
+            # RFC 9110 9.3.2: HEAD is GET without the body (stripped in _flush).
+            name = "get"
+        verb = getattr(self, name)
         path_args = self.path_args
         path_kwargs = self.path_kwargs
         if path_args or path_kwargs:
@@ -707,23 +709,9 @@ class RequestHandler(
         return verb()
 
     def _after_prepare(self) -> bool:
-        if self._prepared_future is not None:
-            self._release_prepared()
+        if self._body_stream is not None:
+            self._body_stream.release_prepared()
         return self._finished
-
-    def _release_prepared(self) -> None:
-        future = self._prepared_future
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    async def _body_complete(self) -> bool:
-        from dualweb.iostream import StreamClosedError
-
-        try:
-            await self.request._body_future  # type: ignore[attr-defined]
-        except StreamClosedError:
-            return False
-        return True
 
     def _awaitable(self, result: Any, method: str) -> Awaitable[Any]:
         """Check what ``prepare``/the verb returned; raise if it cannot be awaited here."""
@@ -735,30 +723,215 @@ class RequestHandler(
             )
         connection = self.request.connection
         if connection is None or not connection.supports_async:
-            _discard(result)
+            discard_awaitable(result)
+            if method in (type(self)._dualweb_traits or _traits(type(self))).coroutines:
+                raise AsyncUnavailableError.for_feature(
+                    where, "is a coroutine", "coroutines", "Use a plain def, or run natively."
+                )
             raise AsyncUnavailableError.for_feature(
-                where, "is a coroutine", "coroutines", "Use a plain def, or run natively."
+                where,
+                "returned an awaitable",
+                "handlers that finish later",
+                "Return None from plain def methods (finish the work before returning), "
+                "or run natively.",
             )
         return result
 
 
-_BASE_PREPARE = RequestHandler.prepare
-_BASE_ON_FINISH = RequestHandler.on_finish
-_BASE_SET_DEFAULT_HEADERS = OutputMixin.set_default_headers
-_DEFAULT_COMPUTE_ETAG = OutputMixin.compute_etag
-_DEFAULT_SET_ETAG = OutputMixin.set_etag_header
-_DEFAULT_CHECK_ETAG = OutputMixin.check_etag_header
 
 
-def _discard(awaitable: object) -> None:
-    """Drop an awaitable that will never run, without "never awaited" warnings."""
-    close = getattr(awaitable, "close", None)
-    if inspect.iscoroutine(awaitable) and close is not None:
-        close()
-        return
-    cancel = getattr(awaitable, "cancel", None)
-    if cancel is not None:
+def _traits(cls: type[RequestHandler]) -> HandlerTraits:
+    """Compute and keep the class's :class:`HandlerTraits` (once, on its first request).
+
+    The hot path reads ``cls._dualweb_traits`` and calls this only when it is
+    still ``None``.
+    """
+    traits = cls.__dict__.get("_dualweb_traits")
+    if traits is None:
+        traits = cls._dualweb_traits = HandlerTraits(cls, RequestHandler)
+    return traits
+
+
+def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
+    """Why handler class ``cls`` needs dualweb's native server; ``[]`` if it runs under WSGI.
+
+    Lists coroutine and ``@asynchronous`` methods, ``@stream_request_body``
+    and native-only features (WebSockets, auth mixins), one sentence each.
+    """
+    return feature_reasons(cls, _traits(cls))
+
+
+class _BodyLost(Exception):
+    """The client went away before a streamed body was complete."""
+
+
+class _BodyStream:
+    """Coordinates a ``@stream_request_body`` handler with the arrival of its body (natively).
+
+    ``prepared`` completes once ``prepare()`` is done: the delegate returns it
+    from ``headers_received``, so the driver reads no body before then and
+    ``data_received`` never runs ahead of ``prepare``. ``complete`` completes
+    when the whole body has arrived (the verb method runs next) or fails
+    when the client went away (the verb method is then not called).
+    """
+
+    __slots__ = ("complete", "prepared")
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.prepared: asyncio.Future[None] = loop.create_future()
+        self.complete: asyncio.Future[None] = loop.create_future()
+
+    def release_prepared(self) -> None:
+        """``prepare()`` is done (or the request ended early): let the body flow."""
+        if not self.prepared.done():
+            self.prepared.set_result(None)
+
+    def body_done(self) -> None:
+        """The whole body has arrived."""
+        if not self.complete.done():
+            self.complete.set_result(None)
+
+    def lost(self) -> None:
+        """The client went away before the body was complete."""
+        if not self.complete.done():
+            self.complete.set_exception(_BodyLost())
+            self.complete.exception()  # retrieved: nobody may be awaiting it
+
+    async def wait_complete(self) -> bool:
+        """Wait for the whole body; ``False`` if the client went away first."""
         try:
-            cancel()
-        except Exception:  # a loop-less future may refuse; it is discarded anyway
-            pass
+            await self.complete
+        except _BodyLost:
+            return False
+        return True
+
+
+class HandlerDelegate(HTTPMessageDelegate):
+    """Runs one :class:`RequestHandler` class for one request (what routing returns for it).
+
+    Buffers the body and runs the handler's lifecycle in :meth:`finish`; for
+    ``@stream_request_body`` handlers (natively) it starts the handler in
+    :meth:`headers_received` and passes each chunk to ``data_received``.
+    :meth:`execute` runs the handler for a request whose body is already in
+    place (``Application.__call__``).
+
+    Args:
+        application: the application.
+        request: the request.
+        handler_class: the :class:`RequestHandler` subclass.
+        handler_kwargs: keyword arguments for its ``initialize``.
+        path_args: positional path arguments (raw bytes) for the verb method.
+        path_kwargs: keyword path arguments (raw bytes) for the verb method.
+    """
+
+    __slots__ = (
+        "_task",
+        "application",
+        "chunks",
+        "handler",
+        "handler_class",
+        "handler_kwargs",
+        "path_args",
+        "path_kwargs",
+        "request",
+        "stream",
+        "streaming",
+    )
+
+    def __init__(
+        self,
+        application: ApplicationLike,
+        request: HTTPServerRequest,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None,
+        path_args: list[bytes] | None,
+        path_kwargs: dict[str, bytes] | None,
+    ) -> None:
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs or _NO_KWARGS
+        self.path_args = path_args or ()
+        self.path_kwargs = path_kwargs or _NO_KWARGS
+        self.chunks: list[bytes] | None = []
+        #: The handler class uses ``@stream_request_body``.
+        self.streaming: bool = handler_class._stream_request_body
+        self.stream: _BodyStream | None = None
+        self.handler: RequestHandler | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        """Start streaming handlers now (their ``prepare`` runs before the body arrives)."""
+        if self.streaming:
+            connection = self.request.connection
+            if connection is not None and connection.supports_async:
+                self.stream = _BodyStream()
+            return self.execute()
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Pass a body chunk to a streaming handler, or buffer it."""
+        if self.streaming:
+            handler = self.handler
+            if handler is None or handler._finished:
+                return None
+            return handler.data_received(chunk)
+        if self.chunks is not None:
+            self.chunks.append(chunk)
+        return None
+
+    def finish(self) -> Awaitable[None] | None:
+        """The whole request has arrived: run the handler (or release a streaming one)."""
+        if self.streaming:
+            if self.stream is not None:
+                self.stream.body_done()
+            return self._task
+        chunks = self.chunks
+        if chunks:
+            self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self.execute()
+
+    def on_connection_close(self) -> None:
+        """The client went away before the request was complete."""
+        if self.streaming:
+            if self.handler is not None:
+                self.handler.on_connection_close()
+        else:
+            self.chunks = None
+
+    def execute(self) -> Awaitable[None] | None:
+        """Create the handler and run its lifecycle.
+
+        Returns ``None`` when the request completed synchronously, else the
+        awaitable to run (for streaming handlers: the future that gates the
+        body until ``prepare`` is done).
+        """
+        application = self.application
+        request = self.request
+        handler_kwargs = self.handler_kwargs
+        if handler_kwargs:
+            handler = self.handler_class(application, request, **handler_kwargs)
+        else:
+            handler = self.handler_class(application, request)
+        self.handler = handler
+        transform_classes = application.transforms
+        transforms = [t(request) for t in transform_classes] if transform_classes else ()
+        stream = self.stream
+        if stream is None:
+            # Every handler without a streamed body (and any handler under WSGI,
+            # where _run reports the unavailable feature through the error path).
+            return handler._run(transforms, self.path_args, self.path_kwargs)
+        handler._body_stream = stream
+        coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
+        if coroutine is not None:
+            self._task = asyncio.ensure_future(coroutine)
+            self._task.add_done_callback(_log_task_error)
+        return stream.prepared
+
+
+def _log_task_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        app_log.error("Exception in streaming handler", exc_info=task.exception())

@@ -33,8 +33,7 @@ from dualweb.web.ui import UIModule, UIModuleNamespace, ui_namespace
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
-    from dualweb.web.application import Application
-    from dualweb.web.handler import RequestHandler
+    from dualweb.web.handler import ApplicationLike, RequestHandler
 
 __all__ = ["RenderingMixin"]
 
@@ -61,7 +60,7 @@ class RenderingMixin:
 
     if TYPE_CHECKING:
         request: HTTPServerRequest
-        application: Application
+        application: ApplicationLike
         _finished: bool
 
         @property

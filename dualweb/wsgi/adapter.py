@@ -1,0 +1,568 @@
+"""The WSGI driver: :class:`WSGIAdapter` runs a dualweb application under any WSGI server.
+
+Theory of operation
+-------------------
+
+The adapter drives the core exactly like the native server does, through
+the one entry of :mod:`dualweb.connection`: for each environ it builds the
+start line and the headers, calls ``start_request(None, connection)`` on the
+application (through :func:`~dualweb.intake.request_starter`), then
+``headers_received``, ``data_received`` for each block of the body read from
+``wsgi.input``, and ``finish`` — synchronously. A delegate method that
+returns an awaitable is an :class:`AsyncUnavailableError` (there is no loop
+to run it on).
+
+The connection (``_WSGIConnection``) does no I/O: it records the status
+line, the headers and the body chunks the core writes, and reports
+``supports_async = False`` so the core refuses async features up front. It
+is also the request's :class:`~dualweb.connection.ConnectionContext`. When
+the core returns, the adapter checks the response really finished and that
+a ``Content-Length`` the handler set matches the body, then hands status,
+headers and the joined body to ``start_response``.
+
+While a request runs, :data:`~dualweb.connection.SYNC_REQUEST` marks
+the context, so ``IOLoop.add_callback`` and friends raise instead of
+queueing callbacks that would never run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from dualweb.connection import (
+    COMPLETED,
+    SYNC_REQUEST,
+    AsyncUnavailableError,
+    ConnectionContext,
+    HTTPConnection,
+    RequestBodyError,
+    RequestSettings,
+    RequestStartLine,
+    ResponseStartLine,
+    discard_awaitable,
+)
+from dualweb.headers import HTTPHeaders
+from dualweb.httputil import responses
+from dualweb.intake import as_server_delegate, request_starter, resolve_proxy_headers
+from dualweb.log import app_log, gen_log
+from dualweb.web.application import Application
+from dualweb.wsgi.pages import error_page
+from dualweb.wsgi.routes import (
+    AsyncRouteInfo,
+    AsyncRoutesWarning,
+    async_routes_message,
+    collect_async_routes,
+)
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["WSGIAdapter"]
+
+
+# Hop-by-hop headers belong to the WSGI server's connection (PEP 3333 forbids
+# an application from sending them); a handler setting one must not break it.
+_HOP_BY_HOP = frozenset(
+    {
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Te",
+        "Trailer",
+        "Trailers",
+        "Transfer-Encoding",
+        "Upgrade",
+    }
+)  # in HTTPHeaders' normalized Http-Header-Case
+# Characters RFC 3986 allows unescaped in a path; a path made only of these
+# (the usual case) needs no re-quoting, which saves a quote() call per request.
+_PATH_SAFE = "/:@!$&'()*+,;="
+_is_plain_path = re.compile(r"[A-Za-z0-9_.~/:@!$&'()*+,;=-]*\Z").match
+_HEADER_NAME_CACHE_LIMIT = 512
+# Distinct environ key layouts remembered per adapter (a server sends the same
+# keys in the same order for the same kind of client, so a few cover nearly all
+# traffic; the bound keeps clients that invent header names from growing it).
+_SHAPE_CACHE_LIMIT = 256
+_NO_BODY_STATUS = frozenset({204, 304})
+_READ_BLOCK = 65536
+_BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+_DROP_UNDER_GUNICORN = _HOP_BY_HOP | {"Server", "Date"}
+_new_tuple = tuple.__new__
+
+
+class _WSGIConnection(HTTPConnection, ConnectionContext):
+    """Records what the core writes for one request; nothing touches a socket.
+
+    It is also its own :class:`~dualweb.connection.ConnectionContext`
+    (``remote_ip``, ``protocol``, ``address``, ``settings``): one object per
+    request instead of two, and no reference cycle.
+    """
+
+    __slots__ = ("chunks", "close_callback", "finished", "headers", "start_line")
+    supports_async = False
+
+    def __init__(self, remote_ip: str, protocol: str, settings: RequestSettings) -> None:
+        self.remote_ip = remote_ip
+        self.protocol = protocol
+        self.address = None
+        self.settings = settings
+        self.ssl_object = None
+        self.start_line: ResponseStartLine | None = None
+        self.headers: HTTPHeaders | None = None
+        self.chunks: list[bytes] = []
+        self.finished = False
+        self.close_callback: Callable[[], None] | None = None
+
+    # A property rather than a "self.context = self" attribute: that would be
+    # a reference cycle per request (more garbage collections under load).
+    @property
+    def context(self) -> _WSGIConnection:  # type: ignore[override]
+        """The request context: ``remote_ip``, ``protocol``, ``address`` and ``settings``."""
+        return self
+
+    def write_headers(
+        self,
+        start_line: ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Awaitable[None]:
+        """Record the status line and headers (and a first body chunk)."""
+        self.start_line = start_line
+        self.headers = headers
+        if chunk:
+            self.chunks.append(chunk)
+        return COMPLETED
+
+    def write(self, chunk: bytes) -> Awaitable[None]:
+        """Record a body chunk."""
+        if chunk:
+            self.chunks.append(chunk)
+        return COMPLETED
+
+    def finish(self) -> None:
+        """Mark the response complete."""
+        self.finished = True
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """Remember ``callback``; it runs only if the adapter abandons the request."""
+        self.close_callback = callback
+
+
+class _BadRequest(Exception):
+    """The environ describes a request the adapter cannot accept (answered with 400)."""
+
+
+class _Refused(Exception):
+    """The core did not produce a usable response; answered with a plain 500."""
+
+
+class WSGIAdapter:
+    """Serve a :class:`dualweb.web.Application` from any WSGI server.
+
+    ``wsgi = WSGIAdapter(make_app())`` is a PEP 3333 application: point
+    gunicorn (``gunicorn mymodule:wsgi``), uWSGI, mod_wsgi or ``webtest`` at
+    it. Plain ``def`` handlers work fully; features that need dualweb's
+    native event loop fail loudly with :class:`AsyncUnavailableError`
+    (a 500 for the client, the message and fix in the log).
+
+    Args:
+        application: the :class:`~dualweb.web.Application`, or any
+            :class:`~dualweb.connection.HTTPServerConnectionDelegate` (a
+            ``Router``), or a callable taking a complete ``HTTPServerRequest``.
+        strict: if true, raise :class:`AsyncUnavailableError` at
+            construction when any route needs async, instead of warning.
+        xheaders: trust ``X-Real-Ip``/``X-Forwarded-For`` for
+            ``request.remote_ip`` and ``X-Scheme``/``X-Forwarded-Proto`` for
+            ``request.protocol``, as ``HTTPServer(xheaders=True)`` does. Only
+            enable this behind a proxy that sets them.
+        trusted_downstream: proxy addresses to skip when reading the
+            ``X-Forwarded-For`` chain (with ``xheaders=True``).
+        max_body_size: the largest request body accepted (default 100 MiB,
+            as natively); larger ones get 413, refused from ``CONTENT_LENGTH``
+            before reading when it is given.
+        decompress_request: gunzip ``Content-Encoding: gzip`` request bodies
+            (the decoded size is held to ``max_body_size``).
+
+    Raises:
+        AsyncUnavailableError: with ``strict=True``, if a route's handler
+            uses a feature that needs the native server.
+
+    Construction warns once with :class:`AsyncRoutesWarning` listing such
+    routes; :meth:`async_routes` returns them.
+    """
+
+    def __init__(
+        self,
+        application: Any,
+        strict: bool = False,
+        xheaders: bool = False,
+        trusted_downstream: Iterable[str] | None = None,
+        max_body_size: int | None = None,
+        decompress_request: bool = False,
+    ) -> None:
+        self.application = application
+        self.xheaders = xheaders
+        self.trusted_downstream = frozenset(trusted_downstream or ())
+        self.settings = RequestSettings(
+            xheaders, self.trusted_downstream, max_body_size, decompress_request
+        )
+        self._start = request_starter(as_server_delegate(application).start_request, self.settings)
+        # Environ key -> header name ("" for keys that are not headers), and
+        # environ key layout -> its (header name, environ key) pairs.
+        self._header_names: dict[str, str] = {}
+        self._shapes: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+        settings = application.settings if isinstance(application, Application) else {}
+        self._serve_traceback = bool(
+            settings.get("serve_traceback", settings.get("debug", False))
+        )
+        self._async_routes = collect_async_routes(application)
+        if self._async_routes:
+            message = async_routes_message(self._async_routes, strict)
+            if strict:
+                raise AsyncUnavailableError(message)
+            warnings.warn(message, AsyncRoutesWarning, stacklevel=2)
+
+    def async_routes(self) -> list[AsyncRouteInfo]:
+        """Every route whose handler needs dualweb's native server, with the reasons.
+
+        Returns a list of :class:`AsyncRouteInfo` ``(pattern, handler, reasons)``
+        tuples in routing order; empty when the whole application runs under WSGI.
+        """
+        return list(self._async_routes)
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Handle one WSGI request (PEP 3333)."""
+        try:
+            start_line, headers, length = self._request_head(environ)
+        except _BadRequest as exc:
+            gen_log.info("Malformed HTTP request from %s: %s", environ.get("REMOTE_ADDR"), exc)
+            return self._plain_response(start_response, 400, None)
+        except RequestBodyError as exc:
+            gen_log.info("Refused request from %s: %s", environ.get("REMOTE_ADDR"), exc.message)
+            return self._plain_response(start_response, exc.status_code, None)
+        settings = self.settings
+        connection = _WSGIConnection(
+            environ.get("REMOTE_ADDR") or "", environ.get("wsgi.url_scheme", "http"), settings
+        )
+        if settings.xheaders:
+            connection.remote_ip, connection.protocol = resolve_proxy_headers(
+                headers, connection.remote_ip, connection.protocol, settings.trusted_downstream
+            )
+        token = SYNC_REQUEST.set("WSGIAdapter")
+        try:
+            self._drive(start_line, headers, connection, environ, length)
+        except RequestBodyError as exc:
+            gen_log.info("Refused request body from %s: %s", connection.remote_ip, exc.message)
+            return self._plain_response(start_response, exc.status_code, None)
+        except _BadRequest as exc:
+            gen_log.info("Malformed HTTP request from %s: %s", connection.remote_ip, exc)
+            return self._plain_response(start_response, 400, None)
+        except _Refused as exc:
+            self._abandon(connection)
+            return self._plain_response(start_response, 500, str(exc))
+        except Exception as exc:
+            # The core turns handler errors into responses itself; reaching
+            # here means the core or a custom delegate failed.
+            app_log.error(
+                "Uncaught exception under WSGIAdapter: %s %s",
+                start_line.method,
+                start_line.path,
+                exc_info=True,
+            )
+            self._abandon(connection)
+            return self._plain_response(start_response, 500, f"{type(exc).__name__}: {exc}")
+        finally:
+            SYNC_REQUEST.reset(token)
+        return self._respond(environ, start_response, start_line, connection)
+
+    # -- driving the core -------------------------------------------------------
+
+    def _drive(
+        self,
+        start_line: RequestStartLine,
+        headers: HTTPHeaders,
+        connection: _WSGIConnection,
+        environ: WSGIEnvironment,
+        length: int | None,
+    ) -> None:
+        """The one entry: start_request → headers_received → data_received* → finish."""
+        delegate = self._start(None, connection)
+        result = delegate.headers_received(start_line, headers)
+        if result is not None:
+            _refuse_awaitable(result, start_line, "headers_received")
+        if length != 0:
+            for block in self._read_body(environ, length):
+                result = delegate.data_received(block)
+                if result is not None:
+                    _refuse_awaitable(result, start_line, "data_received")
+        result = delegate.finish()
+        if result is not None:
+            _refuse_awaitable(result, start_line, "finish")
+        if not connection.finished:
+            raise _Refused(_unfinished_error(start_line, connection))
+
+    def _read_body(self, environ: WSGIEnvironment, length: int | None) -> Iterator[bytes]:
+        """Read the body in blocks: ``length`` bytes, or (``None``) to EOF when terminated.
+
+        Raises:
+            RequestBodyError: more than ``max_body_size`` bytes (413).
+            _BadRequest: the body ended early, or reading failed.
+        """
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            if length:
+                raise _BadRequest("Content-Length given but the server provided no wsgi.input")
+            return
+        limit = self.settings.max_body_size
+        remaining = length
+        total = 0
+        while remaining is None or remaining > 0:
+            size = _READ_BLOCK if remaining is None else min(_READ_BLOCK, remaining)
+            try:
+                block = bytes(stream.read(size))
+            except Exception as exc:
+                raise _BadRequest(f"error reading the request body: {exc!r}") from exc
+            if not block:
+                if remaining:
+                    raise _BadRequest(f"body ended after {total} of {length} bytes")
+                return
+            total += len(block)
+            if total > limit:
+                raise RequestBodyError(413, f"request body exceeds max_body_size ({limit} bytes)")
+            if remaining is not None:
+                remaining -= len(block)
+            yield block
+
+    # -- building the request -------------------------------------------------
+
+    def _request_head(
+        self, environ: WSGIEnvironment
+    ) -> tuple[RequestStartLine, HTTPHeaders, int | None]:
+        """Start line, headers and body length (``None``: read to EOF) from the environ."""
+        method = environ["REQUEST_METHOD"]
+        # A server that passes the raw request target (gunicorn's RAW_URI,
+        # uWSGI/Apache's REQUEST_URI) lets routing see exactly what it sees
+        # natively: "/admin%2Fx" stays distinct from "/admin/x".
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if not target or target[0] != "/":
+            path = environ.get("PATH_INFO", "")
+            if path and not environ.get("SCRIPT_NAME") and _is_plain_path(path):
+                # The usual case, inline: nothing to re-quote.
+                query = environ.get("QUERY_STRING")
+                target = path + "?" + query if query else path
+            else:
+                target = _target_from_path_info(environ)
+        # A server sends the same environ keys in the same order request after
+        # request, so the header names for a key layout are worked out once.
+        pairs = self._shapes.get(tuple(environ))
+        if pairs is not None:
+            fields = {name: environ[key] for name, key in pairs}
+        else:
+            fields = self._learn_fields(environ)
+        content_type = environ.get("CONTENT_TYPE")
+        if content_type:
+            fields["Content-Type"] = content_type
+        if "Host" not in fields:
+            fields["Host"] = _server_host(environ)
+        content_length = environ.get("CONTENT_LENGTH")
+        length: int | None
+        if content_length:
+            fields["Content-Length"] = content_length
+            if not (content_length.isascii() and content_length.isdigit()):
+                raise _BadRequest(f"invalid Content-Length {content_length!r}")
+            length = int(content_length)
+            if length > self.settings.max_body_size:
+                # Refused before reading a byte of it.
+                raise RequestBodyError(
+                    413, f"Content-Length {length} exceeds max_body_size"
+                )
+        elif (method in _BODYLESS_METHODS and "HTTP_TRANSFER_ENCODING" not in environ) or (
+            not environ.get("wsgi.input_terminated")
+        ):
+            # The usual GET: no length and no chunking means no body (RFC 9112
+            # 6.3). Without a length, reading could also block forever on
+            # servers that hand over the raw socket, so PEP 3333 says: no body.
+            length = 0
+        else:
+            length = None
+        # (tuple.__new__: a NamedTuple's own constructor is a Python-level call.)
+        start_line = _new_tuple(
+            RequestStartLine, (method, target, environ.get("SERVER_PROTOCOL") or "HTTP/1.0")
+        )
+        # The names come from our own key -> name map, already canonical.
+        return start_line, HTTPHeaders.from_normalized(fields), length
+
+    def _learn_fields(self, environ: WSGIEnvironment) -> dict[str, str]:
+        """The slow path of header extraction: name the keys, remember the layout (bounded)."""
+        fields: dict[str, str] = {}
+        header_names = self._header_names
+        pairs: list[tuple[str, str]] = []
+        for key, value in environ.items():
+            name = header_names.get(key)
+            if name is None:
+                name = _header_name(key)
+                # Bounded: header names come from clients.
+                if len(header_names) < _HEADER_NAME_CACHE_LIMIT:
+                    header_names[key] = name
+            if name:
+                fields[name] = value
+                pairs.append((name, key))
+        if len(self._shapes) < _SHAPE_CACHE_LIMIT:
+            self._shapes[tuple(environ)] = tuple(pairs)
+        return fields
+
+    # -- answering ------------------------------------------------------------
+
+    def _respond(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        request_line: RequestStartLine,
+        connection: _WSGIConnection,
+    ) -> Iterable[bytes]:
+        start_line = connection.start_line
+        headers = connection.headers
+        if start_line is None or headers is None:
+            # finish() without headers: nothing was written at all.
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
+        chunks = connection.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        code = start_line.code
+        # PEP 3333's header list, one pass over the core's dict. Hop-by-hop
+        # headers are the server's business. So are Server and Date under
+        # gunicorn: it writes its own and discards the application's, after
+        # validating each with two regular expressions (~1.5 µs a header).
+        software = environ.get("SERVER_SOFTWARE")
+        drop = (
+            _DROP_UNDER_GUNICORN
+            if software is not None and software.startswith("gunicorn")
+            else _HOP_BY_HOP
+        )
+        fields = headers.single_values()
+        if fields is None:
+            header_list = [item for item in headers.get_all() if item[0] not in drop]
+            declared = headers.get("Content-Length")
+        else:
+            if drop.isdisjoint(fields):
+                header_list = list(fields.items())
+            else:
+                header_list = [item for item in fields.items() if item[0] not in drop]
+            declared = fields.get("Content-Length")
+        # The core writes Content-Length (RequestHandler.finish); a response
+        # flushed before its length was known has none, and the WSGI server
+        # frames it (chunked or close), as the codec does natively.
+        if code >= 200 and code not in _NO_BODY_STATUS and declared is not None:
+            if request_line.method != "HEAD" and declared != str(len(body)):
+                # Natively the codec refuses this and closes; here a wrong
+                # length would put the server's next response out of step.
+                app_log.error(
+                    "Content-Length %s does not match the %d-byte body of %s %s; "
+                    "answered 500 instead",
+                    declared,
+                    len(body),
+                    request_line.method,
+                    request_line.path,
+                )
+                return self._plain_response(start_response, 500, None)
+        start_response(f"{code} {start_line.reason or responses.get(code, 'Unknown')}", header_list)
+        return [body]
+
+    @staticmethod
+    def _abandon(connection: _WSGIConnection) -> None:
+        """Tell the handler its client is gone, as the native server would."""
+        callback, connection.close_callback = connection.close_callback, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                app_log.error("Exception in on_connection_close under WSGIAdapter", exc_info=True)
+
+    def _plain_response(
+        self, start_response: StartResponse, code: int, detail: str | None
+    ) -> Iterable[bytes]:
+        reason = responses.get(code, "Unknown")
+        body = error_page(code, reason, detail if self._serve_traceback else None)
+        start_response(
+            f"{code} {reason}",
+            [("Content-Type", "text/html; charset=UTF-8"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
+def _refuse_awaitable(result: Awaitable[None], start_line: RequestStartLine, step: str) -> None:
+    """A delegate step returned an awaitable: there is no loop to run it on."""
+    discard_awaitable(result)
+    where = f"the delegate serving {start_line.method} {start_line.path}"
+    error = AsyncUnavailableError.for_feature(
+        f"{where} ({step})",
+        "returned an awaitable",
+        "handlers that finish later",
+        "Use plain def methods that finish the response before returning, or run natively.",
+    )
+    app_log.error("%s", error)
+    raise _Refused(str(error))
+
+
+def _unfinished_error(start_line: RequestStartLine, connection: _WSGIConnection) -> str:
+    """Log why the core left the response unfinished; return the message for the 500."""
+    # A handler registers one of its bound methods as the close callback: that
+    # names the handler class in the message.
+    callback = connection.close_callback
+    where = (
+        f"{type(callback.__self__).__name__}.{start_line.method.lower()}"
+        if inspect.ismethod(callback)
+        else f"the delegate serving {start_line.method} {start_line.path}"
+    )
+    error = AsyncUnavailableError.for_feature(
+        where,
+        "returned without finishing the response",
+        "responses finished after the handler returns (e.g. @asynchronous)",
+        "Call self.finish() before returning (or drop @asynchronous), or run natively.",
+    )
+    app_log.error("%s (request: %s %s)", error, start_line.method, start_line.path)
+    return str(error)
+
+
+def _target_from_path_info(environ: WSGIEnvironment) -> str:
+    """The request target rebuilt from SCRIPT_NAME, PATH_INFO and QUERY_STRING."""
+    raw_path = environ.get("PATH_INFO", "")
+    script_name = environ.get("SCRIPT_NAME")
+    if script_name:
+        raw_path = script_name + raw_path
+    if not _is_plain_path(raw_path):
+        try:
+            # PEP 3333: PATH_INFO holds the raw bytes decoded as latin-1, so
+            # encoding back gives the client's bytes (UTF-8 for non-ASCII paths).
+            raw_path = quote(raw_path.encode("latin-1"), safe=_PATH_SAFE)
+        except UnicodeEncodeError as exc:
+            raise _BadRequest("PATH_INFO is not a PEP 3333 latin-1 string") from exc
+    query = environ.get("QUERY_STRING")
+    return (raw_path or "/") + "?" + query if query else raw_path or "/"
+
+
+def _header_name(key: str) -> str:
+    """``HTTP_X_FORWARDED_FOR`` -> ``X-Forwarded-For``; ``""`` for non-header keys.
+
+    ``HTTP_CONTENT_TYPE``/``HTTP_CONTENT_LENGTH`` (which some servers add) are
+    dropped: ``CONTENT_TYPE``/``CONTENT_LENGTH`` are authoritative.
+    """
+    if key[:5] != "HTTP_" or key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        return ""
+    return "-".join(part.capitalize() for part in key[5:].split("_"))
+
+
+def _server_host(environ: WSGIEnvironment) -> str:
+    """``SERVER_NAME[:SERVER_PORT]`` for requests without a Host header (HTTP/1.0)."""
+    host = str(environ.get("SERVER_NAME") or "127.0.0.1")
+    port = str(environ.get("SERVER_PORT") or "")
+    default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+    return f"{host}:{port}" if port and port != default else host
