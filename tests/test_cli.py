@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from dualweb.cli import main
+from tests.proc_support import ROOT, LoggedProcess, get
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = ROOT / "dualweb" / "test_data"
 
 APP_MODULE = textwrap.dedent(
@@ -68,56 +68,14 @@ def run_cli(cwd: Path, *args: str, timeout: float = 30) -> subprocess.CompletedP
     )
 
 
-class Serving:
-    """A running ``dualweb serve`` and its log (stderr, collected by a thread)."""
+class Serving(LoggedProcess):
+    """A running ``dualweb serve``."""
 
     def __init__(self, cwd: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dualweb", "serve", *args],
-            cwd=cwd, env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.log)
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                self._reader.join(5)
-                match = re.search(pattern, self.log)
-                if match:
-                    return match
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not in the log:\n{self.log}")
+        super().__init__(cwd, "dualweb", "serve", *args)
 
     def port(self) -> int:
         return int(self.wait_for(r"Listening on https?://127\.0\.0\.1:(\d+)").group(1))
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        try:
-            status = self.proc.wait(40)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            status = self.proc.wait(5)
-        self._reader.join(5)
-        return status
 
 
 @pytest.fixture
@@ -126,16 +84,6 @@ def serving(app_dir: Path) -> Iterator[list[Serving]]:
     yield started
     for server in started:
         server.stop()
-
-
-def get(port: int, path: str = "/") -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode()
-    finally:
-        conn.close()
 
 
 # -- help, version, routes --------------------------------------------------------
