@@ -133,9 +133,10 @@ def _serve(args: argparse.Namespace) -> int:
         keyfile=args.keyfile, graceful_timeout=args.graceful_timeout,
     )
     configure_logging(args.debug)
-    fds = os.environ.get(LISTEN_FDS_ENV)
+    # Popped, so a process the application starts does not take itself for a worker.
+    fds = os.environ.pop(LISTEN_FDS_ENV, None)
+    ready = os.environ.pop(READY_FD_ENV, None)
     if fds:
-        ready = os.environ.get(READY_FD_ENV)
         return run_worker(
             config, [int(fd) for fd in fds.split(",")], int(ready) if ready else None
         )

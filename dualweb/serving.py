@@ -76,8 +76,7 @@ def load_app(target: str) -> Any:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise AppLoadError(f"expected 'module:attribute' (e.g. 'myapp:app'), got {target!r}")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _cwd_on_path()
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -97,6 +96,13 @@ def load_app(target: str) -> Any:
             "(or a function returning one)"
         )
     return obj
+
+
+def _cwd_on_path() -> None:
+    # As gunicorn does: "myapp:app" finds myapp.py in the directory serve runs in
+    # (also for --reload, which looks the module up without importing it).
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def raise_open_files_limit() -> tuple[int, int]:
@@ -363,8 +369,7 @@ def run_supervisor(config: ServeConfig) -> int:
     the module docstring for signals and restarts. Raises :class:`OSError`
     if the address cannot be bound.
     """
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _cwd_on_path()
     raise_open_files_limit()
     sockets = bind_listeners(config)
     try:

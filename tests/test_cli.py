@@ -283,3 +283,15 @@ def test_serve_wsgi_runs_gunicorn_with_the_adapter(app_dir: Path, serving: list[
     assert get(port, "/async")[0] == 500  # coroutines need the native server
     assert "AsyncHandler.get is a coroutine" in server.wait_for("AsyncHandler.get").string
     assert server.stop() == 0
+
+
+def test_a_second_serve_can_start_on_the_same_port(app_dir: Path, serving: list[Serving]) -> None:
+    first = Serving(app_dir, "cliapp:app", "--port", "0")
+    serving.append(first)
+    port = first.port()
+    second = Serving(app_dir, "cliapp:app", "--port", str(port))
+    serving.append(second)
+    assert second.port() == port  # SO_REUSEPORT: no "address already in use"
+    assert first.stop() == 0
+    status, body = get(port)
+    assert status == 200 and body.startswith("v1 ")
