@@ -131,6 +131,9 @@ class Worker(_GunicornWorker):  # type: ignore[misc]
             self.notify()
             if os.getppid() != self.ppid:
                 self._graceful(f"Parent changed (was {self.ppid})")
+            elif not self.alive:
+                # gunicorn's --reload thread asks the worker to stop this way.
+                self._graceful("Reload")
             await asyncio.sleep(interval)
 
     def _install_request_hook(self, app: Any) -> None:

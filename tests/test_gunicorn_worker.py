@@ -263,3 +263,32 @@ def test_wsgi_adapter_given_to_the_native_worker_stops_gunicorn(
     server.wait_for(r"dualweb\.gunicorn\.Worker serves a dualweb Application natively, "
                     r"but gapp:wsgi is WSGIAdapter")
     assert server.proc.wait(30) != 0
+
+
+def test_reload_option_restarts_the_worker_on_a_source_change(
+    app_dir: Path, started: list[Gunicorn]
+) -> None:
+    server = start(started, app_dir, *NATIVE, "--bind", "127.0.0.1:0", "--reload")
+    port = server.port()
+    server.wait_for(r"Booting worker")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            first = get(port)[1]
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    time.sleep(1.5)  # the reloader records the modules' times first
+    source = app_dir / "gapp.py"
+    source.write_text(APP_MODULE.replace("str(os.getpid())", '"new " + str(os.getpid())', 1))
+    server.wait_for(r"Worker reloading: .*gapp\.py modified")
+    deadline = time.monotonic() + 20
+    body = first
+    while not body.startswith("new ") and time.monotonic() < deadline:
+        try:
+            body = get(port)[1]
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert body.startswith("new ") and body != "new " + first
