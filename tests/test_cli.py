@@ -44,10 +44,16 @@ APP_MODULE = textwrap.dedent(
         def post(self):
             self.write("posted")
 
+    class BoomHandler(dualweb.web.RequestHandler):
+        def get(self):
+            raise ValueError("boom for the traceback")
+
     VERSION = "v1"
 
     def make_app():
-        return dualweb.web.Application([("/", PidHandler), ("/async", AsyncHandler)])
+        return dualweb.web.Application(
+            [("/", PidHandler), ("/async", AsyncHandler), ("/boom", BoomHandler)]
+        )
 
     app = make_app()
     """
@@ -118,6 +124,7 @@ def test_routes_lists_handlers_methods_and_native_only(app_dir: Path) -> None:
         ["PATTERN", "HANDLER", "METHODS", "MODES"],
         ["/", "PidHandler", "GET", "native+wsgi"],
         ["/async", "AsyncHandler", "GET,POST", "native", "only"],
+        ["/boom", "BoomHandler", "GET", "native+wsgi"],
     ]
     assert "AsyncRoutesWarning" not in result.stderr  # the answer, not a warning
 
@@ -295,3 +302,16 @@ def test_a_second_serve_can_start_on_the_same_port(app_dir: Path, serving: list[
     assert first.stop() == 0
     status, body = get(port)
     assert status == 200 and body.startswith("v1 ")
+
+
+def test_debug_serves_tracebacks(app_dir: Path, serving: list[Serving]) -> None:
+    server = Serving(app_dir, "cliapp:app", "--port", "0", "--debug")
+    serving.append(server)
+    port = server.port()
+    status, body = get(port, "/boom")
+    assert status == 500
+    assert "ValueError: boom for the traceback" in body
+    plain = Serving(app_dir, "cliapp:app", "--port", "0")
+    serving.append(plain)
+    status, body = get(plain.port(), "/boom")
+    assert status == 500 and "boom for the traceback" not in body
