@@ -57,6 +57,7 @@ LISTEN_FDS_ENV = "DUALWEB_LISTEN_FDS"
 READY_FD_ENV = "DUALWEB_READY_FD"
 _READY_TIMEOUT = 30.0
 _POLL_INTERVAL = 0.1
+_RELOAD_INTERVAL = 1.0  # seconds between scans of the source files with --reload
 
 
 class AppLoadError(Exception):
@@ -223,6 +224,7 @@ class _Supervisor:
         self.stop_signal: int | None = None
         self.restart_requested = False
         self.watched: dict[Path, float] = {}
+        self.next_scan = 0.0
 
     def on_signal(self, signum: int, frame: object) -> None:
         if signum == signal.SIGHUP:
@@ -289,6 +291,10 @@ class _Supervisor:
             self.workers[index] = fresh
 
     def files_changed(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_scan:
+            return False
+        self.next_scan = now + _RELOAD_INTERVAL
         changed = False
         for path in _source_files(self.config.target):
             try:
