@@ -145,6 +145,30 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         if isinstance(server_conn, HTTP1ServerProtocol):
             self._connections.discard(server_conn)
 
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Let requests in flight finish, then close their connections; wait up to ``timeout``.
+
+        For a graceful shutdown, after :meth:`stop`: idle keep-alive
+        connections are closed at once, and each busy one gets
+        ``Connection: close`` on its response (if not yet sent) and is closed
+        once that response is complete. Returns ``True`` when every
+        connection is gone, ``False`` if some are still open after ``timeout``
+        seconds (``None``: no limit); call :meth:`close_all_connections` to
+        cut those. See :mod:`dualweb.shutdown` for the whole sequence.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._connections:
+            for proto in list(self._connections):
+                proto.codec.no_keep_alive = True
+                if not proto.codec.in_request:
+                    proto.close()
+            if deadline is not None and loop.time() >= deadline:
+                return not self._connections
+            # Polling keeps this hunk independent of the connection internals.
+            await asyncio.sleep(0.02)
+        return True
+
     async def close_all_connections(self) -> None:
         """Close every open connection and wait until they are all gone.
 

@@ -57,6 +57,13 @@ _WARNING = logging.WARNING
 _ERROR = logging.ERROR
 
 
+_NOT_WSGI = (
+    "is not a WSGI application: serve WSGIAdapter(app) from dualweb.wsgi under a WSGI server "
+    "(gunicorn module:wsgi with wsgi = WSGIAdapter(app)), or run it natively under gunicorn "
+    "with -k dualweb.gunicorn.Worker"
+)
+
+
 class _ApplicationRouter(ReversibleRuleRouter):
     """The application's rule router: targets may be RequestHandler classes or nested rule lists.
 
@@ -251,13 +258,17 @@ class Application(ReversibleRouter):
         intake.plain = None
         return intake
 
-    def __call__(self, request: HTTPServerRequest) -> Awaitable[None] | None:
+    def __call__(self, request: HTTPServerRequest, *wsgi: Any) -> Awaitable[None] | None:
         """Serve a request whose body is already in ``request.body`` (Tornado's API, tests).
 
         Drivers do not use this; they go through :meth:`start_request`.
         Returns ``None`` when it was served synchronously, or an awaitable the
-        caller must run (coroutine handlers, natively).
+        caller must run (coroutine handlers, natively). Called as a WSGI
+        application ``(environ, start_response)``, raises :class:`TypeError`
+        saying to wrap it in ``WSGIAdapter`` or use ``dualweb.gunicorn.Worker``.
         """
+        if wsgi:
+            raise TypeError(f"{type(self).__name__} {_NOT_WSGI}")
         return self.find_handler(request).execute()
 
     def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> HandlerDelegate:
