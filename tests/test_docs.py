@@ -151,3 +151,24 @@ def test_app_answers(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
                     assert expected in response.text, f"{where}: {response.text!r}"
         finally:
             client.close()
+
+
+def test_getting_started_app_under_gunicorn() -> None:
+    """docs/examples/app.py and wsgi.py are the page's snippets; `gunicorn wsgi:wsgi` serves them."""
+    pytest.importorskip("gunicorn")
+    from tests.harness import ServerProcess, free_port
+
+    page = [b.code for b in BLOCKS if b.page.name == "getting-started.md"]
+    assert (EXAMPLES / "app.py").read_text(encoding="utf-8") == page[0]
+    assert (EXAMPLES / "wsgi.py").read_text(encoding="utf-8") == page[1]
+    port = free_port()
+    served = ServerProcess(
+        ["-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:wsgi"],
+        port, cwd=EXAMPLES,  # gunicorn puts its working directory on sys.path
+    )
+    try:
+        status, headers, body = served.request("GET", "/")
+        assert (status, body) == (200, b"Hello, world")
+        assert headers["Content-Type"] == "text/html; charset=UTF-8"
+    finally:
+        served.stop()

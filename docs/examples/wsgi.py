@@ -1,0 +1,5 @@
+from dualweb.wsgi import WSGIAdapter
+
+from app import make_app
+
+wsgi = WSGIAdapter(make_app())
