@@ -34,7 +34,7 @@ from tests.support import make_client
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
-PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 _FENCE = re.compile(r"^(?:<!-- test: (?P<marker>.*?) -->\n)?```python\n(?P<code>.*?)^```$",
                     re.MULTILINE | re.DOTALL)
 _TIMEOUT = 120
@@ -143,7 +143,8 @@ def test_app_answers(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
                 method, path, status, *more = check
                 text = [w[5:] for w in more if w.startswith("text=")]
                 body = next((w[5:] for w in more if w.startswith("body=")), None)
-                headers = dict(w.split(":", 1) for w in more if not w.startswith(("text=", "body=")))
+                rest = [w for w in more if not w.startswith(("text=", "body="))]
+                headers = dict(w.split(":", 1) for w in rest)
                 response = client.request(method, path, body=body, headers=headers)
                 where = f"{block.name} {mode} {method} {path}"
                 assert response.status == int(status), f"{where}: {response.status} {response.text}"
@@ -154,7 +155,7 @@ def test_app_answers(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_getting_started_app_under_gunicorn() -> None:
-    """docs/examples/app.py and wsgi.py are the page's snippets; `gunicorn wsgi:wsgi` serves them."""
+    """docs/examples/app.py and wsgi.py are the page's snippets; gunicorn serves them."""
     pytest.importorskip("gunicorn")
     from tests.harness import ServerProcess, free_port
 

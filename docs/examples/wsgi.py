@@ -1,5 +1,5 @@
-from dualweb.wsgi import WSGIAdapter
-
 from app import make_app
+
+from dualweb.wsgi import WSGIAdapter
 
 wsgi = WSGIAdapter(make_app())
