@@ -33,6 +33,7 @@ _SUBMODULES = frozenset(
     {
         "auth",
         "autoreload",
+        "broadcast",
         "concurrent",
         "connection",
         "escape",
