@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -214,12 +215,18 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while subprocess.run(
-            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, timeout=5
-        ).stdout.strip() != b"PONG":
+        while not self._answers_ping():
             assert self.proc.poll() is None, "redis-server exited at start"
             assert time.monotonic() < deadline, "redis-server did not answer PING in 10 s"
             time.sleep(0.05)
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16) == b"+PONG\r\n"
+        except OSError:
+            return False
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
