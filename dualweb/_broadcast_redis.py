@@ -92,9 +92,17 @@ class RedisBackend(BroadcastBackend):
     async def disconnect(self) -> None:
         """Stop the reader and close both connections."""
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-            self._reader = None
+            reader, self._reader = self._reader, None
+            for _ in range(100):
+                # redis-py can swallow a cancellation that lands while it sets up a
+                # connection (the reader reconnecting), so cancel until the task is gone.
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=0.1)
+                if reader.done():
+                    await asyncio.gather(reader, return_exceptions=True)
+                    break
+            else:
+                gen_log.warning("broadcast: the Redis reader did not stop within 10 s")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -113,6 +121,14 @@ class RedisBackend(BroadcastBackend):
         """PUBLISH ``data`` on ``channel``; ``BroadcastUnavailableError`` if Redis is down."""
         if self._client is None:
             raise BroadcastUnavailableError(f"not connected to Redis at {_safe_url(self.url)}")
+        try:
+            await self._client.publish(channel, data)
+            return
+        except _UNREACHABLE:
+            # A pooled connection left over from before a Redis restart fails once and is
+            # dropped by the pool; a second attempt uses a fresh one. Only a server dying
+            # between delivering the first attempt and replying makes it go out twice.
+            pass
         try:
             await self._client.publish(channel, data)
         except _UNREACHABLE as exc:

@@ -275,6 +275,17 @@ def test_redis_unreachable_is_a_clear_error(redis_server: RedisServer) -> None:
     run(main)
 
 
+def test_publish_works_at_once_after_a_redis_restart(redis_server: RedisServer) -> None:
+    async def main() -> None:
+        async with Broadcast(redis_server.url) as broadcast:
+            await broadcast.publish("chat", "before")
+            redis_server.kill()
+            redis_server.start()  # same port; the pooled connection is now stale
+            await broadcast.publish("chat", "after")
+
+    run(main)
+
+
 APP = '''
 import asyncio, logging, sys
 from dualweb.broadcast import Broadcast, BroadcastUnavailableError
