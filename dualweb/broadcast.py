@@ -488,7 +488,10 @@ class Subscription:
         return self.close_reason is not None
 
     async def ready(self) -> None:
-        """Wait until the backend delivers this channel (while Redis is down: until it is back)."""
+        """Wait until the backend delivers this channel.
+
+        A channel first subscribed while Redis is unreachable becomes ready once it is back.
+        """
         if not self.closed:
             # Shielded: a cancelled waiter (a client that went away) must not cancel the
             # channel's readiness for the other subscribers.
