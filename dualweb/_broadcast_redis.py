@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dualweb.broadcast import BroadcastBackend, BroadcastUnavailableError, Deliver
+from dualweb._broadcast_base import BroadcastBackend, BroadcastUnavailableError, Deliver
 from dualweb.log import gen_log
 
 # Errors that mean "Redis is not reachable right now" (OSError covers refused/reset sockets).
