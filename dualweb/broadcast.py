@@ -76,7 +76,6 @@ import collections
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Literal
 
 from dualweb._broadcast_base import (
@@ -242,12 +241,7 @@ class Broadcast:
         await self.connect()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.disconnect()
 
     def publish(self, channel: str, message: str | bytes) -> Awaitable[None]:
@@ -466,12 +460,7 @@ class Subscription:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
