@@ -211,6 +211,10 @@ class Broadcast:
         """Whether :meth:`connect` has completed and :meth:`disconnect` has not been called."""
         return self._loop is not None
 
+    def subscriber_count(self, channel: str) -> int:
+        """How many open subscriptions this process has on ``channel`` (for monitoring)."""
+        return len(self._channels.get(channel, ()))
+
     async def connect(self) -> None:
         """Connect the backend on the running event loop.
 

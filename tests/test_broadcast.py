@@ -46,8 +46,11 @@ def test_iterator_subscribers_get_str_bytes_and_json(kind: str) -> None:
                 await broadcast.publish_json("chat", {"n": 1})
                 received = [await first.get() for _ in range(3)]
                 assert [await second.get() for _ in range(3)] == received
+                counts = [broadcast.subscriber_count(name) for name in ("chat", "news")]
+                assert counts == [2, 1]
                 other.close()
                 assert other.closed
+                assert broadcast.subscriber_count("news") == 0
                 return [received[0].message, received[1].data, received[2].json(), received[0]]
 
     text, data, value, event = run(main, kind)
@@ -299,6 +302,11 @@ class Ready(RequestHandler):
         self.write("ok")
 
 
+class Count(RequestHandler):
+    def get(self):
+        self.write(str(broadcast.subscriber_count("chat")))
+
+
 class Publish(RequestHandler):
     async def post(self):
         try:
@@ -349,7 +357,9 @@ class Wait(RequestHandler):
 async def main():
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     async with broadcast:
-        app = Application([("/", Ready), ("/publish", Publish), ("/poll", Poll), ("/wait", Wait)])
+        app = Application([
+            ("/", Ready), ("/count", Count), ("/publish", Publish), ("/poll", Poll), ("/wait", Wait)
+        ])
         app.listen(int(sys.argv[1]), "127.0.0.1")
         await asyncio.Event().wait()
 
@@ -386,6 +396,23 @@ def _deliver(sender: ServerProcess, receiver: ServerProcess, path: str, text: by
     return result[0][1]
 
 
+def _client_goes_away(server: ServerProcess, path: str) -> None:
+    """Start a long poll on ``server``, hang up once it is subscribed, wait for the unsubscribe."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        for _ in range(100):
+            if server.request("GET", "/count")[2] == b"1":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the long poll never subscribed")
+    for _ in range(100):
+        if server.request("GET", "/count")[2] == b"0":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the subscription outlived its client")
+
+
 def test_two_server_processes_share_messages_through_redis(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -398,6 +425,9 @@ def test_two_server_processes_share_messages_through_redis(
         one, two = servers
         assert _deliver(one, two, "/poll", b"hello from one") == b"hello from one"
         assert _deliver(two, one, "/wait", b"hello from two") == b"hello from two"
+
+        assert two.request("GET", "/count")[2] == b"0"
+        _client_goes_away(two, "/wait?timeout=30")  # on_connection_close() unsubscribes
 
         redis_server.kill()
         for server in servers:
