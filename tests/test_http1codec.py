@@ -152,7 +152,7 @@ GOOD_CASES = [
 
 BAD_CASES = [
     ("garbage request line", b"GARBAGE\r\n\r\n", 400),
-    ("unknown method", b"FROB / HTTP/1.1\r\n\r\n", 400),
+    ("method that is not a token", b"GE(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
     ("space before colon", b"GET / HTTP/1.1\r\nHost: h\r\nHost : a\r\n\r\n", 400),
     ("header without colon", b"GET / HTTP/1.1\r\nHost: h\r\nHost\r\n\r\n", 400),
     ("obsolete line folding", b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400),
