@@ -42,6 +42,7 @@ from dualweb.http1state import (
     CloseDelimitedBody,
     ContentLengthBody,
     is_token,
+    not_latin1,
     render_headers,
 )
 from dualweb.httputil import HTTPHeaders
@@ -133,7 +134,10 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
             text += block + "\r\n"
         if chunked and "Transfer-Encoding" not in fields:
             text += "Transfer-Encoding: chunked\r\n"
-        head = (text + "\r\n").encode("latin-1")
+        try:
+            head = (text + "\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            raise not_latin1(text, headers) from None
         connection = fields.get("Connection")
         self._method = method
         self._chunked_out = chunked

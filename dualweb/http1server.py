@@ -46,6 +46,7 @@ from dualweb.http1state import (
     ChunkedBody,
     ContentLengthBody,
     Reject,
+    not_latin1,
     phrase_for,
     render_headers,
     status_line,
@@ -187,9 +188,15 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             method = _METHODS.get(data[: data.find(b" ")])
             if method is not None:
                 self._method = method
+                reader = self._reader
                 try:
                     self._parser.feed_data(data)
-                    self._head_parsed(data, end)
+                    if reader.message_done and reader.head_done:
+                        # (_head_parsed for a request without a body, inline.)
+                        reader.head_done = reader.message_done = False
+                        self._head_complete(data, end)
+                    else:
+                        self._head_parsed(data, end)
                 except httptools.HttpParserUpgrade:
                     self._head_parsed(data, end)
                 except httptools.HttpParserError as exc:
@@ -498,8 +505,11 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             text += "Transfer-Encoding: chunked\r\n"
         if "Date" not in fields:
             text += "Date: " + http_date_now() + "\r\n"
-        # render_headers checked every header; from here nothing can fail.
-        head = (text + "\r\n").encode("latin-1")
+        try:
+            head = (text + "\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            raise not_latin1(text, headers) from None
+        # Every check has passed: from here nothing can fail.
         remaining = 0 if no_body else (int(length) if length is not None else -1)
         self.must_close = self.must_close or close
         self._chunked_out = chunked
@@ -524,7 +534,10 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
         status = status_line(101, start_line.reason)
         block, _ = render_headers(headers)
         text = status + "\r\n" + block + "\r\n\r\n" if block else status + "\r\n\r\n"
-        data = text.encode("latin-1")
+        try:
+            data = text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise not_latin1(text, headers) from None
         self.our_state = self.their_state = SWITCHED_PROTOCOL
         self.upgraded = True
         return data

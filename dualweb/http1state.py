@@ -23,7 +23,7 @@ from collections import deque
 from http import HTTPStatus
 from typing import Any, Final
 
-from dualweb.http1events import Data, Event, LocalProtocolError
+from dualweb.http1events import Data, Event, LocalProtocolError, Sentinel
 from dualweb.httputil import HTTPHeaders
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "State",
     "format_chunk",
     "is_token",
+    "not_latin1",
     "phrase_for",
     "render_headers",
     "status_line",
@@ -58,16 +59,10 @@ __all__ = [
 # --------------------------------------------------------------------------- states
 
 
-class State:
+class State(Sentinel):
     """A named state of one side of an HTTP/1 connection (compare with ``is``)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
+    __slots__ = ()
 
 
 IDLE: Final = State("IDLE")
@@ -165,8 +160,9 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     The fields are the name → value mapping (the first value of a repeated
     name), for the caller's framing decisions.  Everything a peer could
     misread is refused with :class:`LocalProtocolError` naming the header: a
-    name that is not a token, CR, LF or NUL in a value, a name or value that
-    is not latin-1, a ``Content-Length`` that is not a non-negative integer.
+    name that is not a token, CR, LF or NUL in a value, a ``Content-Length``
+    that is not a non-negative integer.  Whether it all is latin-1 is checked
+    when the caller encodes the head (see :func:`not_latin1`).
     """
     # HTTPHeaders keeps the first value of each name in a plain dict and the
     # rest aside; the common case (no repeated name) joins that dict directly.
@@ -175,7 +171,7 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     count = len(pairs)
     if not count:
         return "", fields
-    if not _GOOD_NAMES.issuperset(fields):
+    if not fields.keys() <= _GOOD_NAMES:
         _check_names(fields)
     try:
         # str.join over the pairs runs in C: no Python frame per header.
@@ -186,8 +182,6 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     # n lines joined by CRLF hold exactly n - 1 CRs and LFs.
     if block.count("\n") != count - 1 or block.count("\r") != count - 1 or "\x00" in block:
         _refuse_line(pairs)
-    if not block.isascii():
-        _check_latin1(pairs)
     length = fields.get("Content-Length")
     if length is not None and not (length.isdigit() and length.isascii()):
         raise LocalProtocolError(
@@ -216,14 +210,18 @@ def _refuse_line(pairs: Any) -> None:
             raise LocalProtocolError(f"Illegal character (NUL) in header {name}: {text!r}")
 
 
-def _check_latin1(pairs: Any) -> None:
-    for name, value in pairs:
+def not_latin1(text: str, headers: HTTPHeaders) -> LocalProtocolError:
+    """The error for a message head ``text`` that latin-1 cannot encode, naming the culprit.
+
+    Writers encode the whole head at once and call this only when that
+    fails, so the common case costs nothing.
+    """
+    for name, value in headers.get_all():
         try:
-            str(value).encode("latin-1")
+            f"{name}: {value}".encode("latin-1")
         except UnicodeEncodeError:
-            raise LocalProtocolError(
-                f"Header {name} has a value that is not latin-1: {value!r}"
-            ) from None
+            return LocalProtocolError(f"Header {name} is not latin-1: {name}: {value!r}")
+    return LocalProtocolError(f"Start line is not latin-1: {text.partition(chr(13))[0]!r}")
 
 
 def format_chunk(chunk: bytes) -> bytes:
