@@ -146,6 +146,9 @@ class BaseHTTP1Codec:
         "trailing_data",
     )
 
+    _reads_start_line = True
+    """Whether ``_start_head`` must see each message's first bytes (the server's methods)."""
+
     def __init__(self, max_header_size: int | None, chunk_size: int | None) -> None:
         self.max_header_size = max_header_size or DEFAULT_MAX_HEADER_SIZE
         self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
@@ -233,7 +236,7 @@ class BaseHTTP1Codec:
                 self._parser = self._new_parser()
                 self._parser_dirty = False
             self._in_head = True
-            self._starting = True
+            self._starting = self._reads_start_line
         if self._starting:
             # Until the hook has seen enough of the start line (it clears
             # _starting); it consumes what it keeps.

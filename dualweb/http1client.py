@@ -51,16 +51,18 @@ __all__ = ["HTTP1ClientCodec"]
 
 # Methods whose body is sent chunked when no Content-Length is given.
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+_GOOD_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
+)
 
 
-def _keep_alive(version: str, headers: HTTPHeaders, delimited: bool) -> bool:
-    """Whether the server lets the connection persist after this response."""
-    connection: str | None = headers.get("Connection")
+def _keep_alive(version: str, connection: str | None) -> bool:
+    """Whether the server lets the connection persist after a delimited response."""
     if connection is not None:
         connection = connection.lower()
     if version == "HTTP/1.1":
         return connection != "close"
-    return delimited and connection == "keep-alive"
+    return connection == "keep-alive"
 
 
 class HTTP1ClientCodec(BaseHTTP1Codec):
@@ -86,6 +88,8 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
     """
 
     __slots__ = ("_close", "_method", "_response_keep_alive", "_switching")
+
+    _reads_start_line = False
 
     def __init__(self, max_header_size: int | None = None, chunk_size: int | None = None) -> None:
         super().__init__(max_header_size, chunk_size)
@@ -122,7 +126,7 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
             )
         method = start_line.method
         target = start_line.path
-        if not is_token(method):
+        if method not in _GOOD_METHODS and not is_token(method):
             raise LocalProtocolError(f"Invalid method {method!r}: not an RFC 9110 token")
         if not target or not target.isprintable() or " " in target or not target.isascii():
             raise LocalProtocolError(f"Invalid request target {target!r}")
@@ -205,28 +209,31 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
         code = parser.get_status_code()
         version = "HTTP/" + parser.get_http_version()
         reader = self._reader
+        fields = reader.fields  # each name's first value; cheaper than HTTPHeaders.get
         headers = reader.take_headers()
         reason = reader.url.decode("latin-1")
         reader.url = b""
         if 100 <= code < 200 and code != 101:
             return end  # interim response: skipped (llhttp has finished it)
         body: BodyReader | None = None
-        if self._method != "HEAD" and code not in (204, 304) and code != 101:
-            coding = headers.get("Transfer-Encoding")
-            length = headers.get("Content-Length")
+        delimited = True
+        if self._method != "HEAD" and code != 204 and code != 304 and code != 101:
+            coding = fields.get("Transfer-Encoding")
+            length = fields.get("Content-Length")
             if coding is not None:
                 # RFC 9112 section 6.3: chunked only when it is the final coding.
                 if coding.lower().rsplit(",", 1)[-1].strip() == "chunked":
                     body = ChunkedBody(MAX_CHUNK_LINE_SIZE, self.max_header_size)
                 else:
                     body = CloseDelimitedBody()
+                    delimited = False
             elif length is not None:
                 if int(length):
                     body = ContentLengthBody(int(length))
             else:
                 body = CloseDelimitedBody()
-        delimited = not isinstance(body, CloseDelimitedBody)
-        keep = code != 101 and delimited and _keep_alive(version, headers, delimited)
+                delimited = False
+        keep = code != 101 and delimited and _keep_alive(version, fields.get("Connection"))
         start_line = ResponseStartLine(version, code, reason)
         self.events.append(Response(start_line, headers, keep))
         if body is not None:

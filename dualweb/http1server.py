@@ -175,36 +175,43 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             if self._switching:
                 self.trailing_data += data
             return
+        # The common case, without the general loop (_feed): whole request
+        # heads starting with a method llhttp knows, one or several
+        # (pipelined) in this read.  Anything else (a body, a head cut in two,
+        # another method, leading empty lines) goes to _feed from there on.
         end = len(data)
-        if (
-            self._body is None
-            and not self._in_head
-            and not self._parser_dirty
-            and data.find(b"\r\n\r\n") == end - 4
-            and end <= self.max_header_size
-        ):
-            # The common case, without the general loop: exactly one request
-            # head (no body) in this read, starting with a method llhttp knows.
-            method = _METHODS.get(data[: data.find(b" ")])
-            if method is not None:
-                self._method = method
-                reader = self._reader
+        pos = 0
+        reader = self._reader
+        while self._body is None and not self._in_head and not self._parser_dirty:
+            head_end = data.find(b"\r\n\r\n", pos) + 4
+            if head_end < 4 or head_end - pos > self.max_header_size:
+                break
+            method = _METHODS.get(data[pos : data.find(b" ", pos, head_end)])
+            if method is None:
+                break
+            self._method = method
+            try:
                 try:
-                    self._parser.feed_data(data)
-                    if reader.message_done and reader.head_done:
-                        # (_head_parsed for a request without a body, inline.)
-                        reader.head_done = reader.message_done = False
-                        self._head_complete(data, end)
-                    else:
-                        self._head_parsed(data, end)
+                    self._parser.feed_data(
+                        data if head_end == end and not pos else data[pos:head_end]
+                    )
                 except httptools.HttpParserUpgrade:
-                    self._head_parsed(data, end)
-                except httptools.HttpParserError as exc:
-                    self._fail(400, str(exc) or type(exc).__name__)
-                except Reject as reject:
-                    self._fail(reject.status_code, str(reject))
+                    pass  # exactly the head was fed: it is complete
+                if reader.message_done and reader.head_done:
+                    # (_head_parsed for a request without a body, inline.)
+                    reader.head_done = reader.message_done = False
+                    pos = self._head_complete(data, head_end)
+                else:
+                    pos = self._head_parsed(data, head_end)
+            except httptools.HttpParserError as exc:
+                self._fail(400, str(exc) or type(exc).__name__)
                 return
-        self._feed(data)
+            except Reject as reject:
+                self._fail(reject.status_code, str(reject))
+                return
+            if pos >= end or self._error:
+                return
+        self._feed(data[pos:] if pos else data)
 
     def _start_head(self, buf: bytes, pos: int) -> int:
         # The method is read here, before llhttp, which refuses methods it

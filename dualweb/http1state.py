@@ -315,6 +315,21 @@ class CloseDelimitedBody(BodyReader):
 _CHUNK_LINE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?")
 _TRAILER_LINE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*")
 
+# Size lines seen before (peers use the same few sizes), → their value; bounded.
+_CHUNK_SIZES: Final[dict[bytes, int]] = {}
+_CHUNK_SIZES_LIMIT: Final = 1000
+
+
+def _chunk_size(line: bytes) -> int:
+    match = _CHUNK_LINE.fullmatch(line)
+    if match is None:
+        raise Reject(400, f"invalid chunk size line {line[:40]!r}")
+    size = int(match.group(1), 16)
+    if len(_CHUNK_SIZES) < _CHUNK_SIZES_LIMIT and len(line) <= 8:
+        _CHUNK_SIZES[line] = size
+    return size
+
+
 _SIZE: Final = 0
 _CHUNK_DATA: Final = 1
 _CHUNK_END: Final = 2
@@ -363,16 +378,20 @@ class ChunkedBody(BodyReader):
         while pos < end:
             state = self.state
             if state == _CHUNK_DATA:
-                stop = min(end, pos + self.remaining)
-                emit(events, buf[pos:stop], chunk_size)
-                self.remaining -= stop - pos
+                remaining = self.remaining
+                stop = pos + remaining if end - pos > remaining else end
+                if stop - pos <= chunk_size:
+                    events.append(Data(buf[pos:stop]))
+                else:
+                    emit(events, buf[pos:stop], chunk_size)
+                self.remaining = remaining = remaining - (stop - pos)
                 pos = stop
-                if not self.remaining:
+                if not remaining:
                     self.state = _CHUNK_END
             elif state == _CHUNK_END:
                 if end - pos < 2:
                     break
-                if buf[pos : pos + 2] != b"\r\n":
+                if not buf.startswith(b"\r\n", pos):
                     raise Reject(400, "chunk data not followed by CRLF")
                 pos += 2
                 self.state = _SIZE
@@ -385,25 +404,21 @@ class ChunkedBody(BodyReader):
                 line = buf[pos:line_end]
                 pos = line_end + 2
                 if state == _SIZE:
-                    self._size_line(line)
+                    size = _CHUNK_SIZES.get(line)
+                    if size is None:
+                        size = _chunk_size(line)
+                    if size:
+                        self.remaining = size
+                        self.announced += size
+                        self.state = _CHUNK_DATA
+                    else:
+                        self.state = _TRAILER
                 elif self._trailer_line(line):
                     self.done = True
                     return pos + shift
         if pos < end:
             self.partial = bytearray(buf[pos:])
         return end + shift
-
-    def _size_line(self, line: bytes) -> None:
-        match = _CHUNK_LINE.fullmatch(line)
-        if match is None:
-            raise Reject(400, f"invalid chunk size line {line[:40]!r}")
-        size = int(match.group(1), 16)
-        if size:
-            self.remaining = size
-            self.announced += size
-            self.state = _CHUNK_DATA
-        else:
-            self.state = _TRAILER
 
     def _trailer_line(self, line: bytes) -> bool:
         if not line:
