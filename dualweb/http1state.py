@@ -407,12 +407,24 @@ class ChunkedBody(BodyReader):
                     size = _CHUNK_SIZES.get(line)
                     if size is None:
                         size = _chunk_size(line)
-                    if size:
-                        self.remaining = size
-                        self.announced += size
-                        self.state = _CHUNK_DATA
-                    else:
+                    if not size:
                         self.state = _TRAILER
+                        continue
+                    self.announced += size
+                    data_end = pos + size
+                    if data_end + 2 <= end:
+                        # The whole chunk and its CRLF are here (the usual
+                        # case): no trip through the other states.
+                        if not buf.startswith(b"\r\n", data_end):
+                            raise Reject(400, "chunk data not followed by CRLF")
+                        if size <= chunk_size:
+                            events.append(Data(buf[pos:data_end]))
+                        else:
+                            emit(events, buf[pos:data_end], chunk_size)
+                        pos = data_end + 2
+                        continue
+                    self.remaining = size
+                    self.state = _CHUNK_DATA
                 elif self._trailer_line(line):
                     self.done = True
                     return pos + shift
