@@ -233,7 +233,12 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
             else:
                 body = CloseDelimitedBody()
                 delimited = False
-        keep = code != 101 and delimited and _keep_alive(version, fields.get("Connection"))
+        keep = (
+            code != 101
+            and delimited
+            and not self._close
+            and _keep_alive(version, fields.get("Connection"))
+        )
         start_line = ResponseStartLine(version, code, reason)
         self.events.append(Response(start_line, headers, keep))
         if body is not None:
@@ -261,7 +266,7 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
         if kind is Response:
             assert isinstance(event, Response)
             self.their_state = SEND_BODY
-            self._response_keep_alive = event.keep_alive and not self._close
+            self._response_keep_alive = event.keep_alive
             if event.start_line.code == 101:
                 self.our_state = self.their_state = SWITCHED_PROTOCOL
         elif kind is EndOfMessage:

@@ -99,7 +99,8 @@ class Response:
 
     Informational (1xx) responses other than ``101 Switching Protocols`` are
     skipped.  ``keep_alive`` tells whether the connection may be reused after
-    this response's body.
+    this response's body: the response is delimited (not read until the
+    close), and neither it nor our request said ``Connection: close``.
     """
 
     __slots__ = ("headers", "keep_alive", "start_line")
