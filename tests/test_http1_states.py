@@ -584,3 +584,31 @@ def test_client_eof_states() -> None:
     assert codec.their_state is CLOSED and not codec.reusable
     codec, events = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", eof=True)
     assert isinstance(events[-1], ProtocolError) and codec.their_state is ERROR
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=300), st.integers(min_value=1, max_value=40))
+def test_client_never_raises_on_arbitrary_bytes(data: bytes, step: int) -> None:
+    codec = HTTP1ClientCodec()
+    codec.send_request(RequestStartLine("GET", "/", "HTTP/1.1"), headers(Host="h"))
+    prefix = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    stream = prefix + data if data[:1] == b"c" else data
+    for start in range(0, len(stream), step):
+        codec.receive_data(stream[start : start + step])
+        while codec.next_event() is not NEED_DATA:
+            pass
+    codec.receive_data(b"")
+    while codec.next_event() is not NEED_DATA:
+        pass
+    # After the server's EOF the exchange is over one way or another.
+    assert codec.their_state in (CLOSED, ERROR, SWITCHED_PROTOCOL)
+    assert not codec.reusable
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=300), st.integers(min_value=1, max_value=40))
+def test_server_never_raises_on_arbitrary_body_bytes(data: bytes, step: int) -> None:
+    stream = CHUNKED_HEAD + data
+    pieces = [stream[i : i + step] for i in range(0, len(stream), step)]
+    events = run_server(pieces)
+    assert all(e[0] in ("req", "data", "end", "error") for e in events)
