@@ -99,7 +99,8 @@ class Response:
 
     Informational (1xx) responses other than ``101 Switching Protocols`` are
     skipped.  ``keep_alive`` tells whether the connection may be reused after
-    this response's body.
+    this response's body: the response is delimited (not read until the
+    close), and neither it nor our request said ``Connection: close``.
     """
 
     __slots__ = ("headers", "keep_alive", "start_line")
@@ -170,10 +171,16 @@ class ProtocolError:
 Event = Request | Response | Data | EndOfMessage | ConnectionClosed | ProtocolError
 
 
-class LocalProtocolError(RuntimeError):
+class LocalProtocolError(RuntimeError, ValueError):
     """Our side (the code using the codec) tried something HTTP/1 does not allow.
 
-    For example writing more body than the ``Content-Length`` it declared, or
-    a second response to one request.  Header values containing CR or LF raise
-    :class:`ValueError` instead, as in Tornado.
+    For example writing more body than the ``Content-Length`` it declared, a
+    second response to one request, or a header the codec refuses to write (a
+    name that is not an RFC 9110 token, a name or value that is not latin-1,
+    CR, LF or NUL in a value, a ``Content-Length`` that is not a non-negative
+    integer).  The message names the offending header.  It is a
+    :class:`ValueError` as well as a :class:`RuntimeError`: Tornado raises
+    ``ValueError`` for bad header values, and older dualweb code catches
+    ``RuntimeError``.  A refused header changes no state, so the caller can
+    still send an error response.
     """

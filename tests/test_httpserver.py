@@ -272,7 +272,7 @@ def test_http10_keep_alive_stays_open(serve: Any) -> None:
 def test_connection_close_request(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         raw = read_until_closed(sock)
     assert b"Connection: close\r\n" in raw
 
@@ -280,7 +280,7 @@ def test_connection_close_request(serve: Any) -> None:
 def test_no_keep_alive_option(serve: Any) -> None:
     srv = serve(no_keep_alive=True)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\nGET /never HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /never HTTP/1.1\r\nHost: h\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.count(b"HTTP/1.1 200") == 1 and b"Connection: close" in raw
 
@@ -297,9 +297,9 @@ def test_pipelined_async_handlers_answer_in_order(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
         sock.sendall(
-            b"GET /sleep?0.2 HTTP/1.1\r\n\r\n"
-            b"GET /fast HTTP/1.1\r\n\r\n"
-            b"GET /sleep?0.01 HTTP/1.1\r\n\r\n"
+            b"GET /sleep?0.2 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /fast HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /sleep?0.01 HTTP/1.1\r\nHost: h\r\n\r\n"
         )
         responses = read_responses(sock, 3)
     assert [b for _, b in responses] == [b"/sleep?0.2", b"GET /fast 0", b"/sleep?0.01"]
@@ -309,7 +309,7 @@ def test_chunked_request_body(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
         sock.sendall(
-            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"5\r\nhello\r\n"
         )
         time.sleep(0.05)
@@ -320,7 +320,7 @@ def test_chunked_request_body(serve: Any) -> None:
 def test_chunked_response_from_flushes(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /stream HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
         raw = b""
         while not raw.endswith(b"0\r\n\r\n"):
             data = sock.recv(65536)
@@ -344,7 +344,9 @@ def test_streamed_response_to_http10_is_close_delimited(serve: Any) -> None:
 def test_expect_100_continue(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: h\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n")
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"body")
         assert read_responses(sock, 1) == [(200, b"body")]
@@ -353,7 +355,9 @@ def test_expect_100_continue(serve: Any) -> None:
 def test_expect_100_continue_refused_when_too_large(serve: Any) -> None:
     srv = serve(max_body_size=10)
     with connect(srv.port) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 40\r\n\r\n")
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: h\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 40\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in raw
 
@@ -361,7 +365,7 @@ def test_expect_100_continue_refused_when_too_large(serve: Any) -> None:
 def test_head_has_no_body_and_connection_survives(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"HEAD /h HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n")
+        sock.sendall(b"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n")
         time.sleep(0.1)
         raw = sock.recv(65536)
     first, _, rest = raw.partition(b"\r\n\r\n")
@@ -373,7 +377,9 @@ def test_head_has_no_body_and_connection_survives(serve: Any) -> None:
 def test_no_body_statuses(serve: Any, code: int) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /empty?%d HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n" % code)
+        sock.sendall(
+            b"GET /empty?%d HTTP/1.1\r\nHost: h\r\n"
+            b"\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n" % code)
         time.sleep(0.1)
         raw = sock.recv(65536)
     first, _, rest = raw.partition(b"\r\n\r\n")
@@ -386,17 +392,21 @@ def test_no_body_statuses(serve: Any, code: int) -> None:
 
 BAD_INPUT = [
     (b"GARBAGE\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n", 400),
+    (
+        b"POST / HTTP/1.1\r\nHost: h\r\n"
+        b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400),
     (b"GET / HTTP/2.0\r\n\r\n", 505),
-    (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 3000 + b"\r\n\r\n", 431),
-    (b"POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413),
-    (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"800\r\n" + b"a" * 2048, 413),
+    (b"GET / HTTP/1.1\r\nHost: h\r\n" + b"X-Big: " + b"a" * 3000 + b"\r\n\r\n", 431),
+    (b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n", 413),
+    (
+        b"POST /echo HTTP/1.1\r\nHost: h\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"800\r\n" + b"a" * 2048, 413),
 ]
 
 
@@ -425,8 +435,8 @@ def test_smuggled_request_is_never_served(serve: Any) -> None:
 
     srv = serve(app)
     attack = (
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n"
-        b"0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n"
+        b"0\r\n\r\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n"
     )
     with connect(srv.port) as sock:
         sock.sendall(attack)
@@ -437,7 +447,7 @@ def test_smuggled_request_is_never_served(serve: Any) -> None:
 def test_bad_request_after_good_one_keeps_order(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /first HTTP/1.1\r\n\r\nNONSENSE\r\n\r\n")
+        sock.sendall(b"GET /first HTTP/1.1\r\nHost: h\r\n\r\nNONSENSE\r\n\r\n")
         raw = read_until_closed(sock)
     first, _, rest = raw.partition(b"GET /first 0")
     assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 400 ")
@@ -449,7 +459,7 @@ def test_bad_request_after_good_one_keeps_order(serve: Any) -> None:
 def test_idle_connection_timeout(serve: Any) -> None:
     srv = serve(idle_connection_timeout=0.2)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         assert read_responses(sock, 1)[0][0] == 200
         start = time.monotonic()
         assert read_until_closed(sock, limit=3) == b""
@@ -461,7 +471,7 @@ def test_slowloris_headers_are_cut(serve: Any) -> None:
     with connect(srv.port) as sock:
         start = time.monotonic()
         with contextlib.suppress(OSError):
-            for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            for byte in b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: " + b"a" * 100:
                 sock.sendall(bytes([byte]))
                 time.sleep(0.02)
         assert read_until_closed(sock, limit=3) == b""
@@ -472,7 +482,7 @@ def test_slow_body_is_cut(serve: Any) -> None:
     app = make_app()
     srv = serve(app, body_timeout=0.3)
     with connect(srv.port) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc")
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")
         start = time.monotonic()
         assert read_until_closed(sock, limit=3) == b""
         assert time.monotonic() - start < 2
@@ -483,7 +493,7 @@ def test_active_connection_outlives_idle_timeout(serve: Any) -> None:
     srv = serve(idle_connection_timeout=0.3)
     with connect(srv.port) as sock:
         for _ in range(6):
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             assert read_responses(sock, 1)[0][0] == 200
             time.sleep(0.1)
 
@@ -491,7 +501,7 @@ def test_active_connection_outlives_idle_timeout(serve: Any) -> None:
 def test_slow_handler_is_not_timed_out(serve: Any) -> None:
     srv = serve(idle_connection_timeout=0.1, body_timeout=0.1)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /sleep?0.4 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /sleep?0.4 HTTP/1.1\r\nHost: h\r\n\r\n")
         assert read_responses(sock, 1) == [(200, b"/sleep?0.4")]
 
 
@@ -503,7 +513,7 @@ def test_delegate_exception_is_500_and_server_keeps_serving(
 ) -> None:
     srv = serve()
     with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
-        sock.sendall(b"GET /boom HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /boom HTTP/1.1\r\nHost: h\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 500 ")
     assert any("handler exploded" in (r.exc_text or "") for r in caplog.records)
@@ -524,7 +534,7 @@ def test_client_disconnect_mid_request_calls_close_callback(serve: Any) -> None:
 
     srv = serve(app)
     sock = connect(srv.port)
-    sock.sendall(b"GET /watch HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /watch HTTP/1.1\r\nHost: h\r\n\r\n")
     time.sleep(0.1)
     sock.close()
     assert app.closed.wait(3)
@@ -543,7 +553,7 @@ def test_client_disconnect_mid_body_calls_on_connection_close(serve: Any) -> Non
     app = make_app()
     srv = serve(app)
     sock = connect(srv.port)
-    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npartial")
     time.sleep(0.1)
     sock.close()
     assert app.closed.wait(3)
@@ -563,7 +573,7 @@ def test_no_fd_leak_after_aborted_connections(serve: Any) -> None:
     before = open_fds()
     partials = [
         b"GET / HTTP/1.1\r\nHost:",
-        b"POST /echo HTTP/1.1\r\nContent-Length: 9\r\n\r\nab",
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nab",
         b"",
     ]
     for i in range(300):
@@ -699,7 +709,7 @@ def test_write_back_pressure_delivers_everything(serve: Any) -> None:
 
     srv = serve(app)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
         time.sleep(0.3)  # let the server fill the socket buffers and pause
         received = 0
         while received < total:
@@ -733,7 +743,9 @@ def test_upgrade_detaches_the_transport(serve: Any) -> None:
 
     srv = serve(app)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly")
+        sock.sendall(
+            b"GET /upgrade HTTP/1.1\r\nHost: h\r\n"
+            b"Connection: Upgrade\r\nUpgrade: shout\r\n\r\nearly")
         raw = b""
         while not raw.endswith(b"EARLY"):
             data = sock.recv(1024)
@@ -751,7 +763,9 @@ def test_upgrade_detaches_the_transport(serve: Any) -> None:
 def test_upgrade_not_accepted_closes_after_response(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /plain HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        sock.sendall(
+            b"GET /plain HTTP/1.1\r\nHost: h\r\n"
+            b"Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in raw
 
@@ -760,8 +774,8 @@ def test_reading_pauses_while_pipelined_requests_wait(serve: Any) -> None:
     srv = serve()
     with connect(srv.port) as sock:
         sock.sendall(
-            b"GET /sleep?0.3 HTTP/1.1\r\n\r\n"
-            + b"".join(b"GET /q%d HTTP/1.1\r\n\r\n" % i for i in range(200))
+            b"GET /sleep?0.3 HTTP/1.1\r\nHost: h\r\n\r\n"
+            + b"".join(b"GET /q%d HTTP/1.1\r\nHost: h\r\n\r\n" % i for i in range(200))
         )
         time.sleep(0.15)
         paused = srv.call(lambda: [p._reading_paused for p in srv.server._connections])
@@ -809,7 +823,7 @@ def test_handler_exception_is_500_and_the_connection_keeps_serving(
 
     srv = serve(web.Application([(r"/boom", Boom), (r"/fine", Fine)]))
     with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
-        sock.sendall(b"GET /boom HTTP/1.1\r\n\r\nGET /fine HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /boom HTTP/1.1\r\nHost: h\r\n\r\nGET /fine HTTP/1.1\r\nHost: h\r\n\r\n")
         responses = read_responses(sock, 2)
     assert responses[0][0] == 500 and responses[1] == (200, b"fine")
     assert any("kaboom" in (r.exc_text or r.getMessage()) for r in caplog.records)
@@ -828,11 +842,8 @@ def test_coroutine_handler_sees_client_disconnect(serve: Any) -> None:
             gone.set()
 
     srv = serve(web.Application([(r"/poll", LongPoll)]))
-    # Known bug (issue 6, item 12): the handler task is not cancelled after
-    # on_connection_close. Remove this line once it is.
-    srv.allow_leftover_handlers = True
     sock = connect(srv.port)
-    sock.sendall(b"GET /poll HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /poll HTTP/1.1\r\nHost: h\r\n\r\n")
     time.sleep(0.1)
     sock.close()
     assert gone.wait(3)
@@ -884,7 +895,7 @@ def test_writing_after_finish_is_a_clear_error(serve: Any) -> None:
 
     srv = serve(app)
     with connect(srv.port) as sock:
-        sock.sendall(b"GET /twice HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /twice HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n")
         assert read_responses(sock, 2) == [(200, b"once"), (200, b"GET /next 0")]
     assert errors and "write() called after finish()" in errors[0]
 
@@ -943,7 +954,7 @@ def test_delegate_failing_after_its_response_sends_no_stray_500(
 
     srv = serve(app)
     with caplog.at_level(logging.ERROR), connect(srv.port) as sock:
-        sock.sendall(b"GET /late-error HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /late-error HTTP/1.1\r\nHost: h\r\n\r\n")
         raw = read_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"done")
     assert b"500" not in raw
