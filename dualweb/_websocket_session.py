@@ -1,0 +1,424 @@
+"""One WebSocket connection: websockets' sans-io protocol driven over a :class:`ByteChannel`.
+
+Theory of operation
+-------------------
+
+The ``websockets`` library's ``ServerProtocol`` / ``ClientProtocol`` does the
+protocol work: frame parsing and masking rules, reserved bits and opcodes,
+control-frame limits, close codes, message size limits (1009) and
+permessage-deflate.  It takes bytes (``receive_data``) and returns events
+(``events_received``) and bytes to send (``data_to_send``, where ``b""``
+means "close the connection now").  :class:`WebSocketSession` is the glue
+around it, shared by the server handler and the client connection:
+
+* bytes from the channel go into the protocol; what the protocol wants sent
+  (pongs, close replies) is written at once;
+* data frames are assembled into messages; text is decoded here (the
+  sans-io layer leaves UTF-8 to its user), failing the connection with 1007;
+* messages go to ``on_message`` strictly in order: when it returns an
+  awaitable (a coroutine ``on_message``, or an ``open`` that is still
+  running), later messages wait in a queue and reading from the channel
+  pauses until it completes (back-pressure towards the peer);
+* writes return the channel's awaitable, which is pending while the peer is
+  not reading (back-pressure towards the application);
+* a closing handshake that the peer does not complete, and pings that are
+  not answered within ``ping_timeout``, end the connection on a timer.
+
+Callbacks are plain callables so the session knows nothing about handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Union
+
+from websockets.exceptions import InvalidState, ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import Protocol, State
+
+from dualweb._websocket_channel import ByteChannel
+from dualweb.iostream import StreamClosedError
+from dualweb.log import app_log
+
+__all__ = ["CLOSE_TIMEOUT", "WebSocketClosedError", "WebSocketError", "WebSocketSession"]
+
+#: Seconds to wait for the peer to complete a closing handshake before dropping it.
+CLOSE_TIMEOUT: Final = 5.0
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_PING = Opcode.PING
+_PONG = Opcode.PONG
+_CLOSE = Opcode.CLOSE
+_OPEN = State.OPEN
+_CONNECTING = State.CONNECTING
+# Close code 1005: the peer's close frame carried no code (Tornado reports None then).
+_NO_STATUS = 1005
+_INTERNAL_ERROR = 1011
+_INVALID_DATA = 1007
+
+Message = Union[str, bytes]  # noqa: UP007 - a runtime alias (3.10 has no `type`)
+
+
+class WebSocketError(Exception):
+    """Base class for WebSocket errors (e.g. a failed client handshake)."""
+
+
+class WebSocketClosedError(WebSocketError):
+    """Raised when writing to (or pinging) a WebSocket that is closed or closing."""
+
+
+WebSocketError.__module__ = WebSocketClosedError.__module__ = "dualweb.websocket"
+
+
+class WebSocketSession:
+    """Drives one WebSocket connection; see the module docstring.
+
+    ``on_message(message)`` gets each complete message (``str`` for text,
+    ``bytes`` for binary) and may return an awaitable; ``on_ping(data)`` and
+    ``on_pong(data)`` get control frames; ``on_closed()`` is called once when
+    the connection is gone; ``on_handshake(response)`` (client only) gets
+    the server's handshake response. ``name`` labels log lines.
+    """
+
+    __slots__ = (
+        "_busy",
+        "_close_timer",
+        "_closed",
+        "_fragmented_text",
+        "_fragments",
+        "_last_ping",
+        "_loop",
+        "_paused",
+        "_ping_sent_at",
+        "_ping_timer",
+        "_queue",
+        "channel",
+        "close_code",
+        "close_reason",
+        "name",
+        "on_closed",
+        "on_handshake",
+        "on_message",
+        "on_ping",
+        "on_pong",
+        "ping_interval",
+        "ping_timeout",
+        "protocol",
+    )
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        channel: ByteChannel,
+        on_message: Callable[[Message], Awaitable[Any] | None],
+        on_closed: Callable[[], None],
+        *,
+        on_ping: Callable[[bytes], None] | None = None,
+        on_pong: Callable[[bytes], None] | None = None,
+        on_handshake: Callable[[Response], None] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        name: str = "WebSocket",
+    ) -> None:
+        self.protocol = protocol
+        self.channel = channel
+        self.on_message = on_message
+        self.on_closed = on_closed
+        self.on_ping = on_ping
+        self.on_pong = on_pong
+        self.on_handshake = on_handshake
+        self.ping_interval = ping_interval or None
+        self.ping_timeout = ping_timeout or None
+        self.name = name
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._loop = asyncio.get_running_loop()
+        self._fragments: list[bytes] | None = None
+        self._fragmented_text = False
+        self._last_ping = 0.0
+        self._queue: deque[Message] | None = None
+        self._busy = False
+        self._paused = False
+        self._closed = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_sent_at = 0.0
+
+    # -- starting
+
+    def start(self, opening: Awaitable[Any] | None = None) -> None:
+        """Start reading; with ``opening`` (e.g. a coroutine ``open``), messages wait for it."""
+        if opening is not None:
+            self._wait(opening)
+        self.flush()
+        self.channel.start(self)
+        if self.ping_interval and not self._closed:
+            self._ping_timer = self._loop.call_later(self.ping_interval, self._ping_tick)
+
+    # -- ChannelReceiver
+
+    def bytes_received(self, data: bytes) -> None:
+        """Feed ``data`` to the protocol and dispatch the events it produces."""
+        protocol = self.protocol
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        self.flush()
+        for event in events:
+            if type(event) is Frame:
+                if not self._frame(event):
+                    break
+            elif self.on_handshake is not None:
+                self.on_handshake(event)  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        """The peer stopped sending: let the protocol conclude, then close."""
+        self.protocol.receive_eof()
+        self.flush()
+        self.channel.close()
+
+    def channel_closed(self) -> None:
+        """The connection is gone: stop the timers, report once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel_timers()
+        protocol = self.protocol
+        if self.close_code is None and protocol.close_rcvd is not None:
+            self._record_close()
+        try:
+            self.on_closed()
+        except Exception:
+            app_log.exception("Exception in on_close of %s", self.name)
+
+    # -- frames and messages
+
+    def _frame(self, frame: Frame) -> bool:
+        """Handle one frame; False when the connection failed and later frames must be dropped."""
+        opcode = frame.opcode
+        if opcode is _TEXT or opcode is _BINARY:
+            if not frame.fin:
+                self._fragments = [bytes(frame.data)]
+                self._fragmented_text = opcode is _TEXT
+                return True
+            return self._message(bytes(frame.data), opcode is _TEXT)
+        if opcode is _CONT:
+            fragments = self._fragments
+            assert fragments is not None  # the protocol rejects a stray continuation
+            fragments.append(bytes(frame.data))
+            if not frame.fin:
+                return True
+            self._fragments = None
+            return self._message(b"".join(fragments), self._fragmented_text)
+        if opcode is _PING:
+            if self.on_ping is not None:
+                self._callback(self.on_ping, bytes(frame.data))
+        elif opcode is _PONG:
+            self._ping_sent_at = 0.0
+            if self.on_pong is not None:
+                self._callback(self.on_pong, bytes(frame.data))
+        elif opcode is _CLOSE:
+            self._record_close()
+        return True
+
+    def _message(self, data: bytes, text: bool) -> bool:
+        message: Message
+        if text:
+            try:
+                message = data.decode()
+            except UnicodeDecodeError as exc:
+                self.fail(_INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return False
+        else:
+            message = data
+        if self._busy or self._queue:
+            if self._queue is None:
+                self._queue = deque()
+            self._queue.append(message)
+            if not self._paused:
+                self._paused = True
+                self.channel.pause_reading()
+            return True
+        return self._deliver(message)
+
+    def _deliver(self, message: Message) -> bool:
+        try:
+            result = self.on_message(message)
+        except Exception:
+            self.callback_failed()
+            return False
+        if result is not None:
+            self._wait(result)
+        return True
+
+    def _wait(self, awaitable: Awaitable[Any]) -> None:
+        self._busy = True
+        future = asyncio.ensure_future(awaitable)
+        future.add_done_callback(self._resume)
+
+    def _resume(self, future: asyncio.Future[Any]) -> None:
+        self._busy = False
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.callback_failed(exc)
+            return
+        queue = self._queue
+        while queue and not self._busy:
+            if not self._deliver(queue.popleft()):
+                return
+        if not self._busy and self._paused:
+            self._paused = False
+            self.channel.resume_reading()
+
+    def _callback(self, callback: Callable[[bytes], None], data: bytes) -> None:
+        try:
+            callback(data)
+        except Exception:
+            self.callback_failed()
+
+    def callback_failed(self, exc: BaseException | None = None) -> None:
+        """Log an exception from application code (the current one by default); fail with 1011."""
+        exc_info: Any = True if exc is None else (type(exc), exc, exc.__traceback__)
+        app_log.error("Uncaught exception in %s", self.name, exc_info=exc_info)
+        if self._queue:
+            self._queue.clear()
+        self.fail(_INTERNAL_ERROR)
+
+    def _record_close(self) -> None:
+        close = self.protocol.close_rcvd
+        if close is not None:
+            self.close_code = None if close.code == _NO_STATUS else close.code
+            self.close_reason = close.reason if self.close_code is not None else None
+
+    # -- sending
+
+    def flush(self) -> asyncio.Future[None]:
+        """Write what the protocol has queued; returns the last write's future."""
+        result: asyncio.Future[None] | None = None
+        channel = self.channel
+        for data in self.protocol.data_to_send():
+            if data:
+                result = channel.write(data)
+            else:
+                channel.close()
+        if self._close_timer is None and not self._closed and self.protocol.close_expected():
+            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.channel.abort)
+        if result is None:
+            return _done(self._loop)
+        return result
+
+    def is_open(self) -> bool:
+        """True while messages can be sent."""
+        return self.protocol.state is _OPEN and not self._closed
+
+    def send(self, message: Message, binary: bool) -> asyncio.Future[None]:
+        """Send one message; raises :class:`WebSocketClosedError` when closed or closing."""
+        protocol = self.protocol
+        if protocol.state is not _OPEN or self._closed:
+            raise WebSocketClosedError()
+        if isinstance(message, str):
+            data = message.encode()
+        else:
+            data = message
+        if binary:
+            protocol.send_binary(data)
+        else:
+            protocol.send_text(data)
+        result = self.flush()
+        if result.done() and result.exception() is None:
+            return result
+        # Rare (the peer is slow or gone): report a closed stream in WebSocket terms.
+        translated: asyncio.Future[None] = self._loop.create_future()
+        result.add_done_callback(lambda done: _translate(done, translated))
+        return translated
+
+    def ping(self, data: bytes) -> None:
+        """Send a ping; raises :class:`WebSocketClosedError` when closed."""
+        if self._closed or self.protocol.state is not _OPEN:
+            raise WebSocketClosedError()
+        self.protocol.send_ping(data)
+        self.flush()
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Start the closing handshake (no-op when already closing)."""
+        protocol = self.protocol
+        if protocol.state is _CONNECTING:
+            self.channel.abort()
+            return
+        if protocol.state is not _OPEN or self._closed:
+            return
+        if code is None and reason:
+            code = 1000
+        try:
+            protocol.send_close(code, reason or "")
+        except (ProtocolError, InvalidState) as exc:
+            raise ValueError(f"cannot close the WebSocket with code {code!r}: {exc}") from exc
+        self.flush()
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection with ``code`` (a close frame, then the connection ends)."""
+        if self._closed:
+            return
+        self.protocol.fail(code, reason)
+        self.flush()
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake."""
+        self.channel.abort()
+
+    # -- keepalive
+
+    def _ping_tick(self) -> None:
+        """Send a ping every ``ping_interval``; close when one stays unanswered too long."""
+        self._ping_timer = None
+        if self._closed or self.protocol.state is not _OPEN:
+            return
+        interval = self.ping_interval or 0.0
+        timeout = self.ping_timeout or interval
+        now = self._loop.time()
+        sent = self._ping_sent_at
+        if sent and now - sent >= timeout:
+            app_log.info("%s: no pong within %.3g s, closing", self.name, timeout)
+            self.close(_INTERNAL_ERROR, "ping timed out")
+            return
+        if now - self._last_ping >= interval:
+            self._last_ping = now
+            if not sent:
+                sent = self._ping_sent_at = now
+            self.protocol.send_ping(b"")
+            self.flush()
+        due = self._last_ping + interval
+        if sent:
+            due = min(due, sent + timeout)
+        self._ping_timer = self._loop.call_later(max(due - now, 0.0), self._ping_tick)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._close_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._ping_timer = None
+
+
+def _translate(done: asyncio.Future[None], target: asyncio.Future[None]) -> None:
+    if target.done():
+        return
+    if done.cancelled():
+        target.cancel()
+    elif isinstance(done.exception(), StreamClosedError):
+        target.set_exception(WebSocketClosedError())
+    elif done.exception() is not None:
+        target.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(None)
+
+
+def _done(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    future: asyncio.Future[None] = loop.create_future()
+    future.set_result(None)
+    return future
