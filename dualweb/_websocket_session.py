@@ -37,7 +37,7 @@ from typing import Any, Final, Union
 from websockets.exceptions import InvalidState, ProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import Protocol, State
+from websockets.protocol import Protocol, Side, State
 
 from dualweb._websocket_channel import ByteChannel
 from dualweb.iostream import StreamClosedError
@@ -97,6 +97,7 @@ class WebSocketSession:
         "_ping_sent_at",
         "_ping_timer",
         "_queue",
+        "_replying",
         "channel",
         "close_code",
         "close_reason",
@@ -143,6 +144,7 @@ class WebSocketSession:
         self._last_ping = 0.0
         self._queue: deque[Message] | None = None
         self._busy = False
+        self._replying = False
         self._paused = False
         self._closed = False
         self._close_timer: asyncio.TimerHandle | None = None
@@ -167,13 +169,30 @@ class WebSocketSession:
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
+        if protocol.state is _OPEN or not events:
+            self.flush()
+            self._dispatch(events)
+            return
+        # The data ended the connection (a close frame, or an error) and the
+        # protocol has already queued its answer. Messages that came before
+        # are still delivered, and replies written while handling them go
+        # out before that answer, as if the frames had been read one by one.
+        held = protocol.data_to_send()
+        self._replying = True
+        try:
+            self._dispatch(events)
+        finally:
+            self._replying = False
+        self._write_all(held)
         self.flush()
+
+    def _dispatch(self, events: list[Any]) -> None:
         for event in events:
             if type(event) is Frame:
                 if not self._frame(event):
                     break
             elif self.on_handshake is not None:
-                self.on_handshake(event)  # type: ignore[arg-type]
+                self.on_handshake(event)
 
     def eof_received(self) -> None:
         """The peer stopped sending: let the protocol conclude, then close."""
@@ -300,17 +319,21 @@ class WebSocketSession:
 
     def flush(self) -> asyncio.Future[None]:
         """Write what the protocol has queued; returns the last write's future."""
-        result: asyncio.Future[None] | None = None
-        channel = self.channel
-        for data in self.protocol.data_to_send():
-            if data:
-                result = channel.write(data)
-            else:
-                channel.close()
+        result = self._write_all(self.protocol.data_to_send())
         if self._close_timer is None and not self._closed and self.protocol.close_expected():
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.channel.abort)
         if result is None:
             return _done(self._loop)
+        return result
+
+    def _write_all(self, chunks: list[bytes]) -> asyncio.Future[None] | None:
+        result: asyncio.Future[None] | None = None
+        channel = self.channel
+        for data in chunks:
+            if data:
+                result = channel.write(data)
+            else:
+                channel.close()  # websockets' SEND_EOF: end the connection now
         return result
 
     def is_open(self) -> bool:
@@ -320,12 +343,19 @@ class WebSocketSession:
     def send(self, message: Message, binary: bool) -> asyncio.Future[None]:
         """Send one message; raises :class:`WebSocketClosedError` when closed or closing."""
         protocol = self.protocol
-        if protocol.state is not _OPEN or self._closed:
-            raise WebSocketClosedError()
         if isinstance(message, str):
             data = message.encode()
         else:
             data = message
+        if protocol.state is not _OPEN or self._closed:
+            if self._replying and not self._closed:
+                # A reply to a message that preceded the peer's close (see bytes_received).
+                reply = Frame(_BINARY if binary else _TEXT, data)
+                client = protocol.side is Side.CLIENT
+                return self.channel.write(
+                    reply.serialize(mask=client, extensions=protocol.extensions)
+                )
+            raise WebSocketClosedError()
         if binary:
             protocol.send_binary(data)
         else:

@@ -9,8 +9,8 @@ import logging
 from typing import Any
 
 import pytest
-import webtest
 import websockets
+import webtest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
