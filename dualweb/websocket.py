@@ -33,7 +33,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
@@ -61,6 +61,10 @@ from dualweb.escape import json_encode
 from dualweb.log import gen_log
 from dualweb.netutil import Resolver
 from dualweb.web.handler import RequestHandler
+
+if TYPE_CHECKING:
+    from dualweb.httputil import HTTPServerRequest
+    from dualweb.web.application import Application
 
 __all__ = [
     "WebSocketClientConnection",
@@ -138,7 +142,9 @@ class WebSocketHandler(RequestHandler):
         super().__init_subclass__(**kwargs)
         cls._native_only_feature = f"{cls.__name__} is a WebSocket endpoint"
 
-    def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, application: Application, request: HTTPServerRequest, **kwargs: Any
+    ) -> None:
         self._ws: WebSocketSession | None = None
         self._selected_subprotocol: str | None = None
         self.open_args: tuple[str, ...] = ()
