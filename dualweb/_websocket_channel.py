@@ -113,6 +113,9 @@ class TransportChannel(asyncio.Protocol):
         _low, high = transport.get_write_buffer_limits()
         channel._write_paused = transport.get_write_buffer_size() > high
         transport.set_protocol(channel)
+        # Each message is written as whole frames in one write: waiting for
+        # more bytes to coalesce (Nagle) only adds a round trip of latency.
+        channel.set_nodelay(True)
         return channel
 
     # -- ByteChannel
@@ -183,6 +186,7 @@ class TransportChannel(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """A client connection is established."""
         self._transport = transport  # type: ignore[assignment]
+        self.set_nodelay(True)
 
     def data_received(self, data: bytes) -> None:
         """Forward ``data`` to the receiver (or keep it until :meth:`start`)."""
