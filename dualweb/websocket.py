@@ -56,7 +56,7 @@ from dualweb._websocket_session import (
     WebSocketError,
     WebSocketSession,
 )
-from dualweb.connection import AsyncUnavailableError
+from dualweb.connection import AsyncUnavailableError, HTTPConnection
 from dualweb.escape import json_encode
 from dualweb.log import gen_log
 from dualweb.netutil import Resolver
@@ -243,6 +243,11 @@ class WebSocketHandler(RequestHandler):
 
     def _start_session(self, protocol: ServerProtocol) -> None:
         channel = detach_handler_channel(self)
+        # The HTTP connection (its parser, buffers, codec) is of no further
+        # use; keep only who the peer is, so an idle WebSocket stays small.
+        request = self.request
+        request.connection = _UpgradedConnection(getattr(request.connection, "context", None))
+        request.server_connection = None
         session = WebSocketSession(
             protocol,
             channel,
@@ -398,6 +403,33 @@ class WebSocketHandler(RequestHandler):
         super().on_connection_close()
         if self._ws is not None:
             self.on_close()
+
+
+class _UpgradedConnection(HTTPConnection):
+    """Stands in for a request's HTTP connection once it carries a WebSocket."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def _upgraded(self) -> Any:
+        raise RuntimeError(
+            "this request's connection was upgraded to a WebSocket: "
+            "use write_message() and close() instead of HTTP output"
+        )
+
+    def write_headers(self, *args: Any, **kwargs: Any) -> Any:
+        return self._upgraded()
+
+    def write(self, chunk: bytes) -> Any:
+        return self._upgraded()
+
+    def finish(self) -> None:
+        self._upgraded()
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        return None
 
 
 def _ping_payload(data: str | bytes) -> bytes:
