@@ -125,7 +125,7 @@ def serve_aiohttp(port: int) -> None:
 def run_uvloop(main: object) -> None:
     import uvloop
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     uvloop.run(main())  # type: ignore[operator]
 
@@ -333,7 +333,7 @@ def main() -> None:
         return
     if args.quick:
         args.seconds, args.repeat, args.idle = 2.0, 1, 2000
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     args.idle = min(args.idle, hard - 200)
     os.sched_setaffinity(0, {1})

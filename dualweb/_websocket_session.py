@@ -40,6 +40,7 @@ from websockets.http11 import Response
 from websockets.protocol import Protocol, Side, State
 
 from dualweb._websocket_channel import ByteChannel
+from dualweb._websocket_fastpath import frame_header, masked_frame, split_frames
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log
 
@@ -89,15 +90,18 @@ class WebSocketSession:
         "_busy",
         "_close_timer",
         "_closed",
+        "_done",
         "_fragmented_text",
         "_fragments",
         "_last_ping",
         "_loop",
         "_paused",
+        "_peer_masks",
         "_ping_sent_at",
         "_ping_timer",
         "_queue",
         "_replying",
+        "_size_limit",
         "channel",
         "close_code",
         "close_reason",
@@ -139,6 +143,13 @@ class WebSocketSession:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = self._loop.create_future()
+        done.set_result(None)
+        self._done = done
+        # What the fast path needs to know: who masks, and the size limit.
+        self._peer_masks = protocol.side is Side.SERVER
+        limits = [n for n in (protocol.max_message_size, protocol.max_fragment_size) if n]
+        self._size_limit = min(limits) if limits else None
         self._fragments: list[bytes] | None = None
         self._fragmented_text = False
         self._last_ping = 0.0
@@ -167,6 +178,22 @@ class WebSocketSession:
     def bytes_received(self, data: bytes) -> None:
         """Feed ``data`` to the protocol and dispatch the events it produces."""
         protocol = self.protocol
+        if (
+            self._fragments is None
+            and not protocol.extensions
+            and protocol.state is _OPEN
+            and not protocol.reader.buffer
+        ):
+            # The fast path (see dualweb._websocket_fastpath): whole simple
+            # data frames at the front of the data; the rest goes to websockets.
+            messages, consumed = split_frames(data, self._peer_masks, self._size_limit)
+            for payload, text in messages:
+                if not self._message(payload, text):
+                    return
+            if consumed:
+                if consumed == len(data):
+                    return
+                data = data[consumed:]
         protocol.receive_data(data)
         events = protocol.events_received()
         if protocol.state is _OPEN or not events:
@@ -323,7 +350,7 @@ class WebSocketSession:
         if self._close_timer is None and not self._closed and self.protocol.close_expected():
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.channel.abort)
         if result is None:
-            return _done(self._loop)
+            return self._done
         return result
 
     def _write_all(self, chunks: list[bytes]) -> asyncio.Future[None] | None:
@@ -356,11 +383,19 @@ class WebSocketSession:
                     reply.serialize(mask=client, extensions=protocol.extensions)
                 )
             raise WebSocketClosedError()
-        if binary:
-            protocol.send_binary(data)
+        if not protocol.extensions:
+            # The fast path: one whole frame, built without websockets' Frame.
+            if self._peer_masks:
+                raw = frame_header(len(data), not binary, False) + data
+            else:
+                raw = masked_frame(data, not binary)
+            result = self.channel.write(raw)
         else:
-            protocol.send_text(data)
-        result = self.flush()
+            if binary:
+                protocol.send_binary(data)
+            else:
+                protocol.send_text(data)
+            result = self.flush()
         if result.done() and result.exception() is None:
             return result
         # Rare (the peer is slow or gone): report a closed stream in WebSocket terms.
@@ -448,7 +483,3 @@ def _translate(done: asyncio.Future[None], target: asyncio.Future[None]) -> None
         target.set_result(None)
 
 
-def _done(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    future: asyncio.Future[None] = loop.create_future()
-    future.set_result(None)
-    return future

@@ -243,3 +243,52 @@ def test_write_message_future_waits_for_a_slow_reader() -> None:
 
     run(go)
     assert states and states[-1] is False
+
+
+def test_fast_and_general_paths_agree() -> None:
+    """The same messages whole in one packet (fast path) and split at random points (general)."""
+    import random
+
+    rng = random.Random(8)
+    sizes = [0, 1, 125, 126, 127, 65535, 65536, 70000, 12]
+    messages: list[tuple[int, bytes]] = []
+    for size in sizes:
+        messages.append((BINARY, bytes(rng.getrandbits(8) for _ in range(size))))
+        messages.append((TEXT, ("é" * (size // 2) + "x" * (size % 2)).encode()))
+    stream = b"".join(frame(opcode, payload) for opcode, payload in messages)
+
+    async def exchange(pieces: list[bytes]) -> list[tuple[int, bytes]]:
+        async with serve(app()) as port:
+            client = await RawClient.connect(port)
+            for piece in pieces:
+                client.send(piece)
+                await client.writer.drain()
+            echoed = []
+            for _ in messages:
+                _, opcode, payload = await client.read_frame()
+                echoed.append((opcode, payload))
+            client.send(frame(CLOSE, close_payload(1000)))
+            assert await client.read_close() == (1000, "")
+            await client.close()
+            return echoed
+
+    cuts = sorted(rng.sample(range(1, len(stream)), 60))
+    split = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert run(lambda: exchange([stream])) == messages
+    assert run(lambda: exchange(split)) == messages
+
+
+def test_sixteen_bit_length_over_the_limit_is_1009() -> None:
+    expect_close(frame(BINARY, b"x" * 200), 1009, websocket_max_message_size=150)
+
+
+def test_masked_frame_with_64_bit_length_goes_to_the_general_parser() -> None:
+    async def go() -> None:
+        async with serve(app()) as port:
+            client = await RawClient.connect(port)
+            payload = b"y" * 70000
+            client.send(frame(BINARY, payload))
+            assert await client.read_frame() == (True, BINARY, payload)
+            await client.close()
+
+    run(go)
