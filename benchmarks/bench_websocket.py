@@ -42,6 +42,9 @@ import sys
 import time
 from pathlib import Path
 
+# ``python benchmarks/bench_websocket.py`` puts benchmarks/ first on sys.path.
+from apps.launch import free_port, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("dualweb", "tornado", "websockets", "aiohttp")
 CONNECTIONS = 50
@@ -271,12 +274,6 @@ async def measure_idle(pid: int, port: int, n: int) -> float:
 # -- orchestration --------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start(server: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cmd = ["taskset", "-c", "0", sys.executable, __file__, "--serve", server, str(port)]
@@ -292,15 +289,6 @@ def start(server: str) -> tuple[subprocess.Popen[bytes], int]:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"{server} did not listen")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def table(title: str, unit: str, results: dict[str, list[float]], higher_better: bool) -> None:
@@ -359,7 +347,7 @@ def main() -> None:
                 if args.only in (None, "idle"):
                     idle[server].append(uvloop.run(measure_idle(proc.pid, port, args.idle)))
             finally:
-                stop(proc)
+                stop_server(proc)
             print(f"round {round_number + 1}: {server} done", file=sys.stderr)
     if args.only in (None, "echo"):
         table("echo 12 B, 50 connections: round trips/s", "trips/s", small, True)

@@ -445,7 +445,7 @@ class WebSocketSession:
         if self._closed or self.protocol.state is not _OPEN:
             return
         interval = self.ping_interval or 0.0
-        timeout = self.ping_timeout or interval
+        timeout = self.ping_timeout or max(3 * interval, 30.0)  # Tornado's default
         now = self._loop.time()
         sent = self._ping_sent_at
         if sent and now - sent >= timeout:

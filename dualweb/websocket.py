@@ -76,6 +76,8 @@ __all__ = [
 
 #: Tornado's default for ``max_message_size`` / ``websocket_max_message_size``: 10 MiB.
 _DEFAULT_MAX_MESSAGE_SIZE: Final = 10 * 1024 * 1024
+# Tornado's HTTPRequest default connect_timeout, which websocket_connect inherits.
+_DEFAULT_CONNECT_TIMEOUT: Final = 20.0
 # How many unread messages a client connection buffers before it stops reading.
 _CLIENT_READ_BUFFER: Final = 16
 
@@ -130,7 +132,7 @@ class WebSocketHandler(RequestHandler):
 
     Settings: ``websocket_ping_interval`` (seconds between pings, default
     off), ``websocket_ping_timeout`` (close when a ping is not answered in
-    time; default the interval) and ``websocket_max_message_size`` (default
+    time; default three intervals, at least 30 s) and ``websocket_max_message_size`` (default
     10 MiB; a larger message closes the connection with 1009).
     """
 
@@ -337,7 +339,7 @@ class WebSocketHandler(RequestHandler):
 
     @property
     def ping_timeout(self) -> float | None:
-        """Seconds a ping may stay unanswered (setting ``websocket_ping_timeout``)."""
+        """Seconds a ping may go unanswered (``websocket_ping_timeout``); default 3 intervals."""
         value: float | None = self.settings.get("websocket_ping_timeout", None)
         return value
 
@@ -650,7 +652,8 @@ def websocket_connect(
             too), or a request object with ``url`` and optional ``headers``,
             ``connect_timeout`` and ``ssl_options`` attributes.
         callback: called with the future once it is done.
-        connect_timeout: seconds allowed for connecting and the handshake.
+        connect_timeout: seconds allowed for connecting and the handshake
+            (default 20).
         on_message_callback: receives each message (and ``None`` on close)
             instead of :meth:`~WebSocketClientConnection.read_message`.
         compression_options: ``{}`` (or options as for
@@ -702,6 +705,8 @@ async def _connect(
         ssl_options = getattr(url_or_request, "ssl_options", None)
         if connect_timeout is None:
             connect_timeout = getattr(url_or_request, "connect_timeout", None)
+    if connect_timeout is None:
+        connect_timeout = _DEFAULT_CONNECT_TIMEOUT
     if url.startswith(("http://", "https://")):
         url = "ws" + url[4:]
     uri = parse_uri(url)
