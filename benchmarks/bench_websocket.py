@@ -1,15 +1,17 @@
-"""WebSocket echo round trips/s and memory per idle WebSocket: dualweb against its peers.
+"""WebSocket echo round trips/s, fan-out and memory per idle WebSocket: dualweb against peers.
 
 Usage::
 
-    python benchmarks/bench_websocket.py                       # echo 12 B + 64 KiB, idle memory
-    python benchmarks/bench_websocket.py --quick               # 2 s runs, 1 round, 2,000 idle
+    python benchmarks/bench_websocket.py                # echo 12 B + 64 KiB, fan-out, idle memory
+    python benchmarks/bench_websocket.py --quick        # 2 s runs, 1 round, 1,000/2,000 clients
     python benchmarks/bench_websocket.py --servers dualweb,aiohttp --only echo
 
 Servers (each in its own process pinned to CPU 0 with ``taskset``, uvloop):
 ``dualweb`` (``WebSocketHandler``), ``tornado`` (Tornado's ``WebSocketHandler``),
 ``websockets`` (the ``websockets`` library's asyncio server) and ``aiohttp``
-(``WebSocketResponse``); all echo each message back, compression off.
+(``WebSocketResponse``); all echo each message back, compression off, and
+send ``Hello, world`` to every open connection when one sends ``broadcast!``
+(``websockets`` with its ``broadcast()``, the others with a loop of writes).
 
 The load generator is this process, pinned to CPU 1: a bare ``asyncio.Protocol``
 per connection (uvloop) that writes one pre-built masked frame and counts the
@@ -19,6 +21,9 @@ bytes of the echo, so it costs far less per round trip than any server.
   over ``--seconds`` after a 1 s warm-up, plus the server's CPU time per
   round trip (user+system from ``/proc/<pid>/stat``), which shared-machine
   noise disturbs far less. 12-byte text messages and 64 KiB binary ones.
+* ``fanout``: ``--fanout`` (5,000) idle connections; one sends the trigger;
+  milliseconds until every connection has received the broadcast (median
+  of 3 per round).
 * ``idle``: open ``--idle`` WebSockets (handshake done, then silent), read
   the server's ``VmRSS`` before and after: bytes per idle WebSocket.
 
@@ -51,6 +56,8 @@ CONNECTIONS = 50
 SMALL = b"Hello, world"  # 12 bytes, sent as text
 LARGE = b"x" * 65536  # sent as binary
 MASK = b"\x37\xfa\x21\x3d"
+TRIGGER = "broadcast!"  # a client sending this makes the server send FANOUT to everyone
+FANOUT = "Hello, world"
 
 
 # -- the servers ----------------------------------------------------------------
@@ -61,9 +68,21 @@ def serve_dualweb(port: int) -> None:
     from dualweb.web import Application
     from dualweb.websocket import WebSocketHandler
 
+    everyone: set[WebSocketHandler] = set()
+
     class Echo(WebSocketHandler):
+        def open(self) -> None:  # type: ignore[override]
+            everyone.add(self)
+
         def on_message(self, message: str | bytes) -> None:
-            self.write_message(message, binary=isinstance(message, bytes))
+            if message == TRIGGER:
+                for handler in everyone:
+                    handler.write_message(FANOUT)
+            else:
+                self.write_message(message, binary=isinstance(message, bytes))
+
+        def on_close(self) -> None:
+            everyone.discard(self)
 
     async def main() -> None:
         Application([("/ws", Echo)]).listen(port, "127.0.0.1")
@@ -76,9 +95,21 @@ def serve_tornado(port: int) -> None:
     import tornado.web
     import tornado.websocket
 
+    everyone: set[tornado.websocket.WebSocketHandler] = set()
+
     class Echo(tornado.websocket.WebSocketHandler):
+        def open(self) -> None:  # type: ignore[override]
+            everyone.add(self)
+
         def on_message(self, message: str | bytes) -> None:
-            self.write_message(message, binary=isinstance(message, bytes))
+            if message == TRIGGER:
+                for handler in everyone:
+                    handler.write_message(FANOUT)
+            else:
+                self.write_message(message, binary=isinstance(message, bytes))
+
+        def on_close(self) -> None:
+            everyone.discard(self)
 
     async def main() -> None:
         tornado.web.Application([("/ws", Echo)]).listen(port, "127.0.0.1")
@@ -88,11 +119,20 @@ def serve_tornado(port: int) -> None:
 
 
 def serve_websockets(port: int) -> None:
-    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    everyone: set[ServerConnection] = set()
 
     async def echo(ws: ServerConnection) -> None:
-        async for message in ws:
-            await ws.send(message)
+        everyone.add(ws)
+        try:
+            async for message in ws:
+                if message == TRIGGER:
+                    broadcast(everyone, FANOUT)
+                else:
+                    await ws.send(message)
+        finally:
+            everyone.discard(ws)
 
     async def main() -> None:
         async with serve(echo, "127.0.0.1", port, compression=None, max_size=None):
@@ -104,14 +144,24 @@ def serve_websockets(port: int) -> None:
 def serve_aiohttp(port: int) -> None:
     from aiohttp import WSMsgType, web
 
+    everyone: set[web.WebSocketResponse] = set()
+
     async def echo(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False, max_msg_size=0)
         await ws.prepare(request)
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
+        everyone.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    if msg.data == TRIGGER:
+                        for other in list(everyone):
+                            await other.send_str(FANOUT)
+                    else:
+                        await ws.send_str(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await ws.send_bytes(msg.data)
+        finally:
+            everyone.discard(ws)
         return ws
 
     async def main() -> None:
@@ -255,6 +305,27 @@ async def measure_echo(pid: int, port: int, payload: bytes, seconds: float) -> t
     return trips / elapsed, cpu / trips * 1e6
 
 
+async def measure_fanout(port: int, n: int) -> float:
+    """Milliseconds from the trigger until all ``n`` connections received the broadcast."""
+    clients = await open_clients(port, n, None, echo_size(FANOUT.encode()))
+    await asyncio.sleep(0.5)
+    results = []
+    for _ in range(3):
+        before = [c.count for c in clients]
+        start = time.perf_counter()
+        clients[0].transport.write(client_frame(TRIGGER.encode(), text=True))  # type: ignore[union-attr]
+        deadline = start + 30
+        while any(c.count == b for c, b in zip(clients, before, strict=True)):
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the broadcast did not reach every client within 30 s")
+            await asyncio.sleep(0.001)
+        results.append((time.perf_counter() - start) * 1000)
+    for client in clients:
+        client.transport.close()  # type: ignore[union-attr]
+    await asyncio.sleep(1.0)
+    return statistics.median(results)
+
+
 async def measure_idle(pid: int, port: int, n: int) -> float:
     """Bytes of server memory per idle WebSocket."""
     warm = await open_clients(port, 20, None, 1)
@@ -309,7 +380,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve", nargs=2, metavar=("SERVER", "PORT"))
     parser.add_argument("--servers", default=",".join(SERVERS))
-    parser.add_argument("--only", choices=("echo", "idle"))
+    parser.add_argument("--only", choices=("echo", "fanout", "idle"))
+    parser.add_argument("--fanout", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--idle", type=int, default=10000)
@@ -320,7 +392,7 @@ def main() -> None:
         globals()[f"serve_{name}"](int(port))
         return
     if args.quick:
-        args.seconds, args.repeat, args.idle = 2.0, 1, 2000
+        args.seconds, args.repeat, args.idle, args.fanout = 2.0, 1, 2000, 1000
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     args.idle = min(args.idle, hard - 200)
@@ -331,6 +403,7 @@ def main() -> None:
     large: dict[str, list[float]] = {s: [] for s in servers}
     large_cpu: dict[str, list[float]] = {s: [] for s in servers}
     idle: dict[str, list[float]] = {s: [] for s in servers}
+    fanout: dict[str, list[float]] = {s: [] for s in servers}
     import uvloop
 
     for round_number in range(args.repeat):
@@ -344,6 +417,8 @@ def main() -> None:
                     rate, cpu = uvloop.run(measure_echo(proc.pid, port, LARGE, args.seconds))
                     large[server].append(rate)
                     large_cpu[server].append(cpu)
+                if args.only in (None, "fanout"):
+                    fanout[server].append(uvloop.run(measure_fanout(port, args.fanout)))
                 if args.only in (None, "idle"):
                     idle[server].append(uvloop.run(measure_idle(proc.pid, port, args.idle)))
             finally:
@@ -354,6 +429,8 @@ def main() -> None:
         table("echo 12 B: server CPU per round trip", "CPU µs", small_cpu, False)
         table("echo 64 KiB, 50 connections: round trips/s", "trips/s", large, True)
         table("echo 64 KiB: server CPU per round trip", "CPU µs", large_cpu, False)
+    if args.only in (None, "fanout"):
+        table(f"fan-out of one message to {args.fanout} clients", "ms", fanout, False)
     if args.only in (None, "idle"):
         idle_kib = {k: [v / 1024 for v in values] for k, values in idle.items()}
         table(f"memory per idle WebSocket ({args.idle} open)", "KiB", idle_kib, False)
