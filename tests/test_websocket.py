@@ -462,3 +462,26 @@ def test_client_leaving_without_close_frame_calls_on_close_with_no_code() -> Non
 def test_websockets_version_is_recent_enough() -> None:
     # The sans-io API used here (ServerProtocol(state=...), accept()) is websockets >= 11.
     assert int(websockets.__version__.split(".")[0]) >= 11
+
+
+def test_request_stays_readable_and_http_output_after_the_upgrade_fails_clearly() -> None:
+    seen: list[Any] = []
+
+    class Inspect(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> None:
+            seen.append((self.request.remote_ip, self.request.path, self.get_argument("q")))
+            try:
+                self.flush()
+            except RuntimeError as exc:
+                seen.append(str(exc))
+            self.write_message("ok")
+
+    async def go() -> None:
+        async with serve(Application([("/ws", Inspect)])) as port:
+            async with connect(f"ws://127.0.0.1:{port}/ws?q=1") as ws:
+                await ws.send("x")
+                assert await ws.recv() == "ok"
+
+    run(go)
+    assert seen[0] == ("127.0.0.1", "/ws", "1")
+    assert "upgraded to a WebSocket" in seen[1]
