@@ -475,11 +475,15 @@ def _translate(done: asyncio.Future[None], target: asyncio.Future[None]) -> None
         return
     if done.cancelled():
         target.cancel()
-    elif isinstance(done.exception(), StreamClosedError):
-        target.set_exception(WebSocketClosedError())
-    elif done.exception() is not None:
-        target.set_exception(done.exception())  # type: ignore[arg-type]
-    else:
+    elif done.exception() is None:
         target.set_result(None)
+    else:
+        exc = done.exception()
+        target.set_exception(
+            WebSocketClosedError() if isinstance(exc, StreamClosedError) else exc  # type: ignore[arg-type]
+        )
+        # Writing to a peer that just went away is routine (a broadcast, say):
+        # an unawaited future must not log "exception was never retrieved".
+        target.exception()
 
 

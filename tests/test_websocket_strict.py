@@ -292,3 +292,37 @@ def test_masked_frame_with_64_bit_length_goes_to_the_general_parser() -> None:
             await client.close()
 
     run(go)
+
+
+def test_pending_write_fails_with_websocket_closed_error_when_the_peer_leaves() -> None:
+    from dualweb.websocket import WebSocketClosedError
+
+    outcome: list[BaseException | None] = []
+    flooded = asyncio.Event()
+
+    class Flood(WebSocketHandler):
+        async def open(self) -> None:  # type: ignore[override]
+            chunk = b"x" * 65536
+            for _ in range(400):
+                future = self.write_message(chunk, binary=True)
+                if not future.done():
+                    break
+            flooded.set()
+            try:
+                await future
+                outcome.append(None)
+            except WebSocketClosedError as exc:
+                outcome.append(exc)
+
+    async def go() -> None:
+        async with serve(Application([("/ws", Flood)])) as port:
+            client = await RawClient.connect(port)
+            await asyncio.wait_for(flooded.wait(), 5)
+            client.writer.transport.abort()
+            for _ in range(200):
+                if outcome:
+                    break
+                await asyncio.sleep(0.01)
+
+    run(go)
+    assert len(outcome) == 1 and isinstance(outcome[0], WebSocketClosedError)
