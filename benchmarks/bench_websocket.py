@@ -120,6 +120,7 @@ def serve_tornado(port: int) -> None:
 
 def serve_websockets(port: int) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.exceptions import ConnectionClosed
 
     everyone: set[ServerConnection] = set()
 
@@ -131,6 +132,8 @@ def serve_websockets(port: int) -> None:
                     broadcast(everyone, FANOUT)
                 else:
                     await ws.send(message)
+        except ConnectionClosed:
+            pass  # the load generator hangs up without a closing handshake
         finally:
             everyone.discard(ws)
 

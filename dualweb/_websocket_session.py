@@ -30,6 +30,7 @@ Callbacks are plain callables so the session knows nothing about handlers.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Union
@@ -42,9 +43,18 @@ from websockets.protocol import Protocol, Side, State
 from dualweb._websocket_channel import ByteChannel
 from dualweb._websocket_fastpath import frame_header, masked_frame, split_frames
 from dualweb.iostream import StreamClosedError
-from dualweb.log import app_log
+from dualweb.log import app_log, gen_log
 
-__all__ = ["CLOSE_TIMEOUT", "WebSocketClosedError", "WebSocketError", "WebSocketSession"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "PROTOCOL_LOG",
+    "WebSocketClosedError",
+    "WebSocketError",
+    "WebSocketSession",
+    "deflate_settings",
+    "ping_payload",
+]
 
 #: Seconds to wait for the peer to complete a closing handshake before dropping it.
 CLOSE_TIMEOUT: Final = 5.0
@@ -63,6 +73,54 @@ _INTERNAL_ERROR = 1011
 _INVALID_DATA = 1007
 
 Message = Union[str, bytes]  # noqa: UP007 - a runtime alias (3.10 has no `type`)
+
+
+#: Tornado's default for ``max_message_size`` / ``websocket_max_message_size``: 10 MiB.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 10 * 1024 * 1024
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' logger for our protocols, without its per-connection INFO lines.
+
+    "connection open" / "connection closed" would repeat dualweb's access
+    log for every socket; warnings and errors still reach ``dualweb.general``.
+    """
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        return None
+
+
+#: websockets' logger argument for dualweb's protocols.
+PROTOCOL_LOG: Final = _ProtocolLog(gen_log, {})
+
+
+def deflate_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Map Tornado's compression options onto websockets' permessage-deflate factory arguments."""
+    kwargs: dict[str, Any] = {}
+    compress: dict[str, Any] = {}
+    if "compression_level" in options:
+        compress["level"] = options["compression_level"]
+    if "mem_level" in options:
+        compress["memLevel"] = options["mem_level"]
+    if compress:
+        kwargs["compress_settings"] = compress
+    for name in (
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+    ):
+        if name in options:
+            kwargs[name] = options[name]
+    return kwargs
+
+
+def ping_payload(data: str | bytes) -> bytes:
+    """``data`` as a ping payload; raises ValueError beyond the 125 bytes a control frame holds."""
+    payload = data.encode() if isinstance(data, str) else bytes(data)
+    if len(payload) > 125:
+        raise ValueError(f"ping data is {len(payload)} bytes; a ping carries at most 125")
+    return payload
 
 
 class WebSocketError(Exception):

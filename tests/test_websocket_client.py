@@ -236,3 +236,46 @@ def test_wss(certificate: tuple[str, str]) -> None:
             assert await conn.read_message() is None
 
     run(go)
+
+
+def test_a_cancelled_read_does_not_lose_the_next_message() -> None:
+    async def go() -> None:
+        async with serve(echo_app()) as port:
+            conn = await websocket_connect(f"ws://127.0.0.1:{port}/ws")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.read_message(), 0.05)
+            await conn.write_message("after the timeout")
+            assert await conn.read_message() == "after the timeout"
+            conn.close()
+            assert await conn.read_message() is None
+
+    run(go)
+
+
+def test_resolver_is_used_for_the_host_name() -> None:
+    import socket
+
+    from dualweb.netutil import DefaultLoopResolver
+
+    asked: list[tuple[str, int]] = []
+
+    class Fixed(DefaultLoopResolver):
+        async def resolve(  # type: ignore[override]
+            self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+        ) -> list[tuple[int, Any]]:
+            asked.append((host, port))
+            return [(socket.AF_INET, ("127.0.0.1", port))]
+
+    class Host(WebSocketHandler):
+        def open(self) -> None:  # type: ignore[override]
+            self.write_message(self.request.host)
+
+    async def go() -> None:
+        async with serve(Application([("/ws", Host)])) as port:
+            conn = await websocket_connect(f"ws://chat.invalid:{port}/ws", resolver=Fixed())
+            assert await conn.read_message() == f"chat.invalid:{port}"
+            conn.close()
+            assert await conn.read_message() is None
+            assert asked == [("chat.invalid", port)]
+
+    run(go)
