@@ -33,7 +33,7 @@ from dualweb._websocket_session import (
     deflate_settings,
     ping_payload,
 )
-from dualweb.netutil import Resolver
+from dualweb.netutil import Resolver, ssl_options_to_context
 
 __all__ = ["WebSocketClientConnection", "websocket_connect"]
 
@@ -252,8 +252,9 @@ def websocket_connect(
 
     Args:
         url_or_request: a ``ws://`` or ``wss://`` URL (``http(s)://`` works
-            too), or a request object with ``url`` and optional ``headers``,
-            ``connect_timeout`` and ``ssl_options`` attributes.
+            too), or a request object (Tornado's ``HTTPRequest`` shape) with
+            ``url`` and optional ``headers``, ``connect_timeout``,
+            ``ssl_options``, ``ca_certs`` and ``validate_cert``.
         callback: called with the future once it is done.
         connect_timeout: seconds allowed for connecting and the handshake
             (default 20).
@@ -324,10 +325,7 @@ async def _connect(
         logger=PROTOCOL_LOG,
     )
     connection = WebSocketClientConnection(protocol, on_message_callback)
-    ssl_context: ssl.SSLContext | None = None
-    if uri.secure:
-        ssl_context = ssl_options if isinstance(ssl_options, ssl.SSLContext) else None
-        ssl_context = ssl_context or ssl.create_default_context()
+    ssl_context = _client_ssl_context(url_or_request, ssl_options) if uri.secure else None
 
     async def handshake() -> WebSocketClientConnection:
         channel = await _open_channel(uri.host, uri.port, ssl_context, resolver)
@@ -354,6 +352,22 @@ async def _connect(
             raise
 
     return await asyncio.wait_for(handshake(), connect_timeout)
+
+
+def _client_ssl_context(request: Any, ssl_options: Any) -> ssl.SSLContext:
+    """The TLS context for ``wss://``: the request's ``ssl_options`` or one from its fields.
+
+    Like Tornado's HTTPRequest: ``ssl_options`` (a context or a dict of
+    ``ssl.wrap_socket`` arguments) wins; otherwise ``ca_certs`` and
+    ``validate_cert`` (default True) shape a default client context.
+    """
+    if ssl_options is not None:
+        return ssl_options_to_context(ssl_options, server_side=False)
+    context = ssl.create_default_context(cafile=getattr(request, "ca_certs", None))
+    if getattr(request, "validate_cert", True) is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _header_items(headers: Any) -> list[tuple[str, str]]:

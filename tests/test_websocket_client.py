@@ -216,19 +216,26 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(cert), str(key)
 
 
-def test_wss(certificate: tuple[str, str]) -> None:
+@pytest.mark.parametrize("how", ["ssl_options", "ca_certs", "no_validation"])
+def test_wss(certificate: tuple[str, str], how: str) -> None:
     cert, key = certificate
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
-    client_context = ssl.create_default_context(cafile=cert)
 
     class Req:
         def __init__(self, url: str) -> None:
             self.url = url
-            self.ssl_options = client_context
+            if how == "ssl_options":
+                self.ssl_options = ssl.create_default_context(cafile=cert)
+            elif how == "ca_certs":
+                self.ca_certs = cert
+            else:
+                self.validate_cert = False
 
     async def go() -> None:
         async with serve(echo_app(), ssl_options=server_context) as port:
+            with pytest.raises(ssl.SSLError):
+                await websocket_connect(f"wss://127.0.0.1:{port}/ws")
             conn = await websocket_connect(Req(f"wss://127.0.0.1:{port}/ws"))
             await conn.write_message("secret")
             assert await conn.read_message() == "secret"
