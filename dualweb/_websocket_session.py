@@ -425,6 +425,10 @@ class WebSocketSession:
         """True while messages can be sent."""
         return self.protocol.state is _OPEN and not self._closed
 
+    def is_closing(self) -> bool:
+        """True once closing has started or the connection is gone (Tornado's name)."""
+        return self.protocol.state is not _OPEN or self._closed
+
     def send(self, message: Message, binary: bool) -> asyncio.Future[None]:
         """Send one message; raises :class:`WebSocketClosedError` when closed or closing."""
         protocol = self.protocol

@@ -355,6 +355,18 @@ class WebSocketHandler(RequestHandler):
         """The subprotocol :meth:`select_subprotocol` chose, or ``None``."""
         return self._selected_subprotocol
 
+    @property
+    def ws_connection(self) -> WebSocketSession | None:
+        """The open connection (with ``is_closing()``), or ``None`` before open and after close.
+
+        Tornado code tests ``if self.ws_connection is None`` to know whether
+        it may still write.
+        """
+        session = self._ws
+        if session is None or session.is_closing():
+            return None
+        return session
+
     def on_connection_close(self) -> None:
         """Called when the connection is gone; calls :meth:`on_close` once the socket was open."""
         super().on_connection_close()

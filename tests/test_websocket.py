@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import logging
@@ -485,3 +486,42 @@ def test_request_stays_readable_and_http_output_after_the_upgrade_fails_clearly(
     run(go)
     assert seen[0] == ("127.0.0.1", "/ws", "1")
     assert "upgraded to a WebSocket" in seen[1]
+
+
+def test_ws_connection_is_none_before_open_and_after_close() -> None:
+    states: list[Any] = []
+
+    class Watch(WebSocketHandler):
+        def prepare(self) -> None:
+            states.append(self.ws_connection)
+
+        def open(self) -> None:  # type: ignore[override]
+            states.append(self.ws_connection is not None)
+            assert self.ws_connection is not None
+            states.append(self.ws_connection.is_closing())
+
+        def on_message(self, message: str | bytes) -> None:
+            self.close()
+            states.append(self.ws_connection)
+
+    async def go() -> None:
+        async with serve(Application([("/ws", Watch)])) as port:
+            async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                await ws.send("x")
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+
+    run(go)
+    assert states == [None, True, False, None]
+
+
+def test_plain_get_to_a_websocket_route_in_both_modes(client_for: Any, mode: str) -> None:
+    app = Application([("/ws", EchoHandler, {"events": Events()})])
+    with pytest.warns(AsyncRoutesWarning) if mode == "wsgi" else contextlib.nullcontext():
+        client = client_for(app)
+    response = client.get("/ws")
+    if mode == "native":
+        assert response.status == 400
+        assert response.text == 'Can "Upgrade" only to "WebSocket".\n'
+    else:
+        assert response.status == 500
