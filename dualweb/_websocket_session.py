@@ -206,7 +206,12 @@ class WebSocketSession:
         self._done = done
         # What the fast path needs to know: who masks, and the size limit.
         self._peer_masks = protocol.side is Side.SERVER
-        limits = [n for n in (protocol.max_message_size, protocol.max_fragment_size) if n]
+        # (websockets < 15 has one ``max_size``; later versions split it in two.)
+        limits: list[int] = [
+            limit
+            for name in ("max_message_size", "max_fragment_size", "max_size")
+            if (limit := getattr(protocol, name, None))
+        ]
         self._size_limit = min(limits) if limits else None
         self._fragments: list[bytes] | None = None
         self._fragmented_text = False
