@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # ``python benchmarks/bench_websocket.py`` puts benchmarks/ first on sys.path.
 from apps.launch import free_port, stop_server
@@ -63,15 +64,12 @@ FANOUT = "Hello, world"
 # -- the servers ----------------------------------------------------------------
 
 
-def serve_dualweb(port: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    from dualweb.web import Application
-    from dualweb.websocket import WebSocketHandler
+def tornado_style_echo(base: Any) -> Any:
+    """The echo/broadcast handler for Tornado's API, on ``base`` (dualweb's or Tornado's class)."""
+    everyone: set[Any] = set()
 
-    everyone: set[WebSocketHandler] = set()
-
-    class Echo(WebSocketHandler):
-        def open(self) -> None:  # type: ignore[override]
+    class Echo(base):  # type: ignore[misc, valid-type]
+        def open(self) -> None:
             everyone.add(self)
 
         def on_message(self, message: str | bytes) -> None:
@@ -84,8 +82,16 @@ def serve_dualweb(port: int) -> None:
         def on_close(self) -> None:
             everyone.discard(self)
 
+    return Echo
+
+
+def serve_dualweb(port: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from dualweb.web import Application
+    from dualweb.websocket import WebSocketHandler
+
     async def main() -> None:
-        Application([("/ws", Echo)]).listen(port, "127.0.0.1")
+        Application([("/ws", tornado_style_echo(WebSocketHandler))]).listen(port, "127.0.0.1")
         await asyncio.Event().wait()
 
     run_uvloop(main)
@@ -95,24 +101,9 @@ def serve_tornado(port: int) -> None:
     import tornado.web
     import tornado.websocket
 
-    everyone: set[tornado.websocket.WebSocketHandler] = set()
-
-    class Echo(tornado.websocket.WebSocketHandler):
-        def open(self) -> None:  # type: ignore[override]
-            everyone.add(self)
-
-        def on_message(self, message: str | bytes) -> None:
-            if message == TRIGGER:
-                for handler in everyone:
-                    handler.write_message(FANOUT)
-            else:
-                self.write_message(message, binary=isinstance(message, bytes))
-
-        def on_close(self) -> None:
-            everyone.discard(self)
-
     async def main() -> None:
-        tornado.web.Application([("/ws", Echo)]).listen(port, "127.0.0.1")
+        handler = tornado_style_echo(tornado.websocket.WebSocketHandler)
+        tornado.web.Application([("/ws", handler)]).listen(port, "127.0.0.1")
         await asyncio.Event().wait()
 
     run_uvloop(main)
