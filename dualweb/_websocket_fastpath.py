@@ -8,16 +8,17 @@ can be wrong or negotiated:
 
 * incoming: a *complete* frame in the received bytes, ``FIN`` set, no
   reserved bits, opcode text or binary, masked exactly when the peer is a
-  client, a 7- or 16-bit length within the message size limit;
+  client, a 7- or 16-bit length within the message size limit (the session
+  finds frame boundaries with :func:`frame_size`, which reads only the
+  length fields, and gives the general parser every other frame whole);
 * outgoing: one whole text or binary message.
 
-Everything else (control frames, fragments, 64-bit lengths, partial frames,
-reserved bits, compression, any state but OPEN) goes to the websockets
-protocol, which applies every check. The session only uses these functions
-while no extension is negotiated, no fragmented message is in progress and
-the protocol holds no partial frame, so the two paths never interleave within
-a frame. ``tests/test_websocket_strict.py`` runs the same traffic through
-both (whole packets and byte by byte) and checks they agree.
+Everything else (control frames, fragments, 64-bit lengths, reserved bits,
+compression, any state but OPEN) goes to the websockets protocol, which
+applies every check. Because the session tracks where each frame ends, the
+two paths never interleave within a frame. ``tests/test_websocket_strict.py``
+runs the same traffic through both (whole packets, random splits, splits
+right after a header) and checks they agree.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["frame_header", "masked_frame", "split_frames"]
+__all__ = ["frame_header", "frame_size", "masked_frame", "simple_payload"]
 
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
@@ -40,47 +41,58 @@ _MASKED: Final = 0x80
 _apply_mask: Final[Callable[[bytes, bytes], bytes]] = apply_mask
 
 
-def split_frames(
-    data: bytes, masked: bool, max_size: int | None
-) -> tuple[list[tuple[bytes, bool]], int]:
-    """Take the leading simple data frames off ``data``.
+def frame_size(data: bytes, pos: int) -> int:
+    """Total size (header, mask key, payload) of any frame starting at ``pos``; -1 if unknown yet.
 
-    Returns ``(messages, consumed)``: each message is ``(payload, is_text)``
-    (unmasked, not yet UTF-8 checked), and ``consumed`` is how many bytes of
-    ``data`` they used; the rest belongs to the general parser.
+    Only the length fields are read, so this works for every frame, valid
+    or not: the session uses it to hand the general parser whole frames.
     """
-    messages: list[tuple[bytes, bool]] = []
-    pos = 0
-    end_of_data = len(data)
-    mask_len = 4 if masked else 0
-    while end_of_data - pos >= 2 + mask_len:
-        first = data[pos]
-        if first != _FIN_TEXT and first != _FIN_BINARY:
-            break
-        second = data[pos + 1]
-        if bool(second & _MASKED) != masked:
-            break
-        length = second & 0x7F
-        start = pos + 2
-        if length == 126:
-            if end_of_data - pos < 4 + mask_len:
-                break
-            length = (data[start] << 8) | data[start + 1]
-            start += 2
-        elif length == 127:
-            break
+    available = len(data) - pos
+    if available < 2:
+        return -1
+    second = data[pos + 1]
+    length = second & 0x7F
+    head = 2
+    if length == 126:
+        if available < 4:
+            return -1
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        head = 4
+    elif length == 127:
+        if available < 10:
+            return -1
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        head = 10
+    if second & _MASKED:
+        head += 4
+    return head + length
+
+
+def simple_payload(
+    data: bytes, pos: int, size: int, masked: bool, max_size: int | None
+) -> tuple[bytes, bool] | None:
+    """``(payload, is_text)`` of the complete ``size``-byte frame at ``pos``, if it is simple.
+
+    ``None`` when the frame is anything but an unfragmented text or binary
+    frame without reserved bits, masked exactly when ``masked``, with a 7- or
+    16-bit length within ``max_size``: the general parser must judge it.
+    """
+    first = data[pos]
+    if first != _FIN_TEXT and first != _FIN_BINARY:
+        return None
+    second = data[pos + 1]
+    if bool(second & _MASKED) != masked or second & 0x7F == 127:
+        return None
+    start = pos + (4 if second & 0x7F == 126 else 2)
+    end = pos + size
+    if masked:
+        length = end - start - 4
         if max_size is not None and length > max_size:
-            break
-        end = start + mask_len + length
-        if end > end_of_data:
-            break
-        if masked:
-            payload = _apply_mask(data[start + 4 : end], data[start : start + 4])
-        else:
-            payload = data[start:end]
-        messages.append((payload, first == _FIN_TEXT))
-        pos = end
-    return messages, pos
+            return None
+        return _apply_mask(data[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
+    if max_size is not None and end - start > max_size:
+        return None
+    return data[start:end], first == _FIN_TEXT
 
 
 def frame_header(length: int, text: bool, masked: bool) -> bytes:

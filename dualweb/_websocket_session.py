@@ -41,7 +41,7 @@ from websockets.http11 import Response
 from websockets.protocol import Protocol, Side, State
 
 from dualweb._websocket_channel import ByteChannel
-from dualweb._websocket_fastpath import frame_header, masked_frame, split_frames
+from dualweb._websocket_fastpath import frame_header, frame_size, masked_frame, simple_payload
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
 
@@ -151,6 +151,7 @@ class WebSocketSession:
         "_done",
         "_fragmented_text",
         "_fragments",
+        "_head",
         "_last_ping",
         "_loop",
         "_paused",
@@ -158,8 +159,10 @@ class WebSocketSession:
         "_ping_sent_at",
         "_ping_timer",
         "_queue",
+        "_remaining",
         "_replying",
         "_size_limit",
+        "_tracking",
         "channel",
         "close_code",
         "close_reason",
@@ -214,6 +217,11 @@ class WebSocketSession:
         ]
         self._size_limit = min(limits) if limits else None
         self._fragments: list[bytes] | None = None
+        # Frame-boundary tracking for the fast path (server side: the
+        # protocol starts OPEN, so every byte is seen from a frame boundary).
+        self._tracking = self._peer_masks and protocol.state is _OPEN
+        self._remaining = 0
+        self._head = b""
         self._fragmented_text = False
         self._last_ping = 0.0
         self._queue: deque[Message] | None = None
@@ -240,23 +248,59 @@ class WebSocketSession:
 
     def bytes_received(self, data: bytes) -> None:
         """Feed ``data`` to the protocol and dispatch the events it produces."""
+        if self._tracking:
+            self._split(data)
+        else:
+            self._feed(data)
+
+    def _split(self, data: bytes) -> None:
+        """Walk frame boundaries: simple frames take the fast path, others go whole to websockets.
+
+        See dualweb._websocket_fastpath. ``_remaining`` is how much of the
+        frame websockets is reading it still needs; ``_head`` keeps a header
+        that arrived incomplete.
+        """
+        if self._head:
+            data = self._head + data
+            self._head = b""
         protocol = self.protocol
-        if (
-            self._fragments is None
-            and not protocol.extensions
-            and protocol.state is _OPEN
-            and not protocol.reader.buffer
-        ):
-            # The fast path (see dualweb._websocket_fastpath): whole simple
-            # data frames at the front of the data; the rest goes to websockets.
-            messages, consumed = split_frames(data, self._peer_masks, self._size_limit)
-            for payload, text in messages:
-                if not self._message(payload, text):
-                    return
-            if consumed:
-                if consumed == len(data):
-                    return
-                data = data[consumed:]
+        pos = 0
+        end_of_data = len(data)
+        while pos < end_of_data:
+            remaining = self._remaining
+            if remaining:
+                end = min(end_of_data, pos + remaining)
+                self._remaining = remaining - (end - pos)
+                self._feed(data[pos:end])
+                pos = end
+                continue
+            size = frame_size(data, pos)
+            if (
+                protocol.state is not _OPEN
+                or protocol.extensions
+                or self._closed
+                or (self._size_limit is not None and size > self._size_limit + 14)
+            ):
+                # Closing, compressed, or a frame websockets refuses from its
+                # header (1009): websockets takes everything from here on.
+                self._tracking = False
+                self._feed(data[pos:])
+                return
+            if size < 0:
+                self._head = data[pos:]
+                return
+            if size <= end_of_data - pos and self._fragments is None:
+                simple = simple_payload(data, pos, size, self._peer_masks, self._size_limit)
+                if simple is not None:
+                    pos += size
+                    if not self._message(*simple):
+                        return
+                    continue
+            self._remaining = size
+
+    def _feed(self, data: bytes) -> None:
+        """The general path: websockets parses ``data``; its events are dispatched in order."""
+        protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
         if protocol.state is _OPEN or not events:

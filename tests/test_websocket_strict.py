@@ -272,10 +272,18 @@ def test_fast_and_general_paths_agree() -> None:
             await client.close()
             return echoed
 
-    cuts = sorted(rng.sample(range(1, len(stream)), 60))
-    split = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    def pieces(cuts: list[int]) -> list[bytes]:
+        return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    # Cuts right after each header and each mask key, where a general parser
+    # that has consumed a header is mid-frame with nothing buffered.
+    starts = [0]
+    for opcode, payload in messages[:-1]:
+        starts.append(starts[-1] + len(frame(opcode, payload)))
+    after_headers = sorted({s + k for s in starts for k in (1, 2, 4, 6, 8)} - {0})
     assert run(lambda: exchange([stream])) == messages
-    assert run(lambda: exchange(split)) == messages
+    assert run(lambda: exchange(pieces(sorted(rng.sample(range(1, len(stream)), 60))))) == messages
+    assert run(lambda: exchange(pieces([c for c in after_headers if c < len(stream)]))) == messages
 
 
 def test_sixteen_bit_length_over_the_limit_is_1009() -> None:
@@ -326,3 +334,51 @@ def test_pending_write_fails_with_websocket_closed_error_when_the_peer_leaves() 
 
     run(go)
     assert len(outcome) == 1 and isinstance(outcome[0], WebSocketClosedError)
+
+
+def test_a_frame_split_after_its_header_is_not_misread_as_a_new_frame() -> None:
+    """The general parser has consumed a header; the next packet starts with the mask key.
+
+    A mask key that looks like a frame header (0x81, 0x8N) must not be taken for one.
+    """
+    payload = b"split after the header"
+    mask = bytes([0x81, 0x80 | 1, 0x00, 0x00])
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    whole = bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+    async def go() -> None:
+        async with serve(app()) as port:
+            client = await RawClient.connect(port)
+            client.send(whole[:2])
+            await client.writer.drain()
+            await asyncio.sleep(0.05)
+            client.send(whole[2:] + frame(TEXT, b"next"))
+            assert await client.read_frame() == (True, TEXT, payload)
+            assert await client.read_frame() == (True, TEXT, b"next")
+            await client.close()
+
+    run(go)
+
+
+def test_simple_frames_around_fragments_and_control_frames_in_one_packet() -> None:
+    packet = (
+        frame(TEXT, b"a")
+        + frame(TEXT, b"b", fin=False)
+        + frame(PING, b"p")
+        + frame(CONT, b"c")
+        + frame(BINARY, b"d")
+    )
+
+    async def go() -> None:
+        async with serve(app()) as port:
+            client = await RawClient.connect(port)
+            for pieces in ([packet], [bytes([b]) for b in packet]):
+                for piece in pieces:
+                    client.send(piece)
+                assert await client.read_frame() == (True, TEXT, b"a")
+                assert await client.read_frame() == (True, PONG, b"p")
+                assert await client.read_frame() == (True, TEXT, b"bc")
+                assert await client.read_frame() == (True, BINARY, b"d")
+            await client.close()
+
+    run(go)
