@@ -32,7 +32,13 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["frame_header", "frame_size", "masked_frame", "simple_payload"]
+__all__ = [
+    "frame_header",
+    "frame_size",
+    "masked_frame",
+    "simple_header",
+    "simple_payload",
+]
 
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
@@ -68,6 +74,15 @@ def frame_size(data: bytes, pos: int) -> int:
     return head + length
 
 
+def simple_header(data: bytes | bytearray, pos: int, masked: bool) -> bool:
+    """Whether the frame header at ``pos`` (two bytes available) is one the fast path takes."""
+    first = data[pos]
+    if first != _FIN_TEXT and first != _FIN_BINARY:
+        return False
+    second = data[pos + 1]
+    return bool(second & _MASKED) == masked and second & 0x7F != 127
+
+
 def simple_payload(
     data: bytes, pos: int, size: int, masked: bool, max_size: int | None
 ) -> tuple[bytes, bool] | None:
@@ -77,12 +92,10 @@ def simple_payload(
     frame without reserved bits, masked exactly when ``masked``, with a 7- or
     16-bit length within ``max_size``: the general parser must judge it.
     """
+    if not simple_header(data, pos, masked):
+        return None
     first = data[pos]
-    if first != _FIN_TEXT and first != _FIN_BINARY:
-        return None
     second = data[pos + 1]
-    if bool(second & _MASKED) != masked or second & 0x7F == 127:
-        return None
     start = pos + (4 if second & 0x7F == 126 else 2)
     end = pos + size
     if masked:

@@ -41,7 +41,13 @@ from websockets.http11 import Response
 from websockets.protocol import Protocol, Side, State
 
 from dualweb._websocket_channel import ByteChannel
-from dualweb._websocket_fastpath import frame_header, frame_size, masked_frame, simple_payload
+from dualweb._websocket_fastpath import (
+    frame_header,
+    frame_size,
+    masked_frame,
+    simple_header,
+    simple_payload,
+)
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
 
@@ -71,6 +77,9 @@ _CONNECTING = State.CONNECTING
 _NO_STATUS = 1005
 _INTERNAL_ERROR = 1011
 _INVALID_DATA = 1007
+# Largest simple frame the fast path collects across reads; larger ones
+# stream through websockets' parser instead of being held twice.
+_STASH_LIMIT = 1 << 20
 
 Message = Union[str, bytes]  # noqa: UP007 - a runtime alias (3.10 has no `type`)
 
@@ -163,6 +172,7 @@ class WebSocketSession:
         "_replying",
         "_size_limit",
         "_tracking",
+        "_want",
         "channel",
         "close_code",
         "close_reason",
@@ -221,7 +231,8 @@ class WebSocketSession:
         # protocol starts OPEN, so every byte is seen from a frame boundary).
         self._tracking = self._peer_masks and protocol.state is _OPEN
         self._remaining = 0
-        self._head = b""
+        self._head: bytearray | None = None
+        self._want = 0
         self._fragmented_text = False
         self._last_ping = 0.0
         self._queue: deque[Message] | None = None
@@ -257,12 +268,17 @@ class WebSocketSession:
         """Walk frame boundaries: simple frames take the fast path, others go whole to websockets.
 
         See dualweb._websocket_fastpath. ``_remaining`` is how much of the
-        frame websockets is reading it still needs; ``_head`` keeps a header
-        that arrived incomplete.
+        frame websockets is reading it still needs; ``_head`` collects a
+        header that arrived incomplete, or a simple frame (up to
+        ``_STASH_LIMIT`` bytes) until its ``_want`` bytes are there.
         """
-        if self._head:
-            data = self._head + data
-            self._head = b""
+        head = self._head
+        if head is not None:
+            head += data
+            if len(head) < self._want:
+                return  # the stashed frame is still incomplete
+            data = bytes(head)
+            self._head = None
         protocol = self.protocol
         pos = 0
         end_of_data = len(data)
@@ -287,15 +303,23 @@ class WebSocketSession:
                 self._feed(data[pos:])
                 return
             if size < 0:
-                self._head = data[pos:]
+                self._head = bytearray(data[pos:])
+                self._want = 0
                 return
-            if size <= end_of_data - pos and self._fragments is None:
-                simple = simple_payload(data, pos, size, self._peer_masks, self._size_limit)
-                if simple is not None:
-                    pos += size
-                    if not self._message(*simple):
-                        return
-                    continue
+            if self._fragments is None:
+                if size <= end_of_data - pos:
+                    simple = simple_payload(data, pos, size, self._peer_masks, self._size_limit)
+                    if simple is not None:
+                        pos += size
+                        if not self._message(*simple):
+                            return
+                        continue
+                elif size <= _STASH_LIMIT and simple_header(data, pos, self._peer_masks):
+                    # A simple frame split across reads (any large message):
+                    # collect it here and take the fast path once it is whole.
+                    self._head = bytearray(data[pos:])
+                    self._want = size
+                    return
             self._remaining = size
 
     def _feed(self, data: bytes) -> None:
