@@ -17,7 +17,10 @@ before the upgrade as for any request::
 
 The protocol work (handshake checks, framing, masking, UTF-8, close codes,
 permessage-deflate) is done by the ``websockets`` library's sans-io
-protocols; :mod:`dualweb._websocket_session` drives them. Strict by default:
+protocols; :mod:`dualweb._websocket_session` drives them over a byte channel
+(:mod:`dualweb._websocket_channel`, the one place that knows how the native
+server hands over an upgraded connection), and the client lives in
+:mod:`dualweb._websocket_client`. Strict by default:
 unmasked client frames, reserved bits or opcodes and bad control frames
 fail the connection with 1002, invalid UTF-8 with 1007, oversized messages
 with 1009. WebSockets need dualweb's native server: under
@@ -111,7 +114,9 @@ class WebSocketHandler(RequestHandler):
     # -- the handshake
 
     def get(self, *args: str, **kwargs: str) -> None:
-        """Answer the WebSocket handshake and start the connection (do not override).
+        """Answer the WebSocket handshake and start the connection.
+
+        Override only to decorate it (e.g. ``@authenticated``), calling ``super().get()``.
 
         Raises:
             AsyncUnavailableError: under WSGIAdapter, where WebSockets cannot run.
