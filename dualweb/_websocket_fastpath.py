@@ -44,10 +44,13 @@ _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
 _MASKED: Final = 0x80
 
-_apply_mask: Final[Callable[[bytes, bytes], bytes]] = apply_mask
+# The data may be a memoryview slice, which avoids copying the payload first.
+_apply_mask: Final[Callable[[bytes | bytearray | memoryview, bytes | bytearray], bytes]] = (
+    apply_mask
+)
 
 
-def frame_size(data: bytes, pos: int) -> int:
+def frame_size(data: bytes | bytearray, pos: int) -> int:
     """Total size (header, mask key, payload) of any frame starting at ``pos``; -1 if unknown yet.
 
     Only the length fields are read, so this works for every frame, valid
@@ -84,7 +87,7 @@ def simple_header(data: bytes | bytearray, pos: int, masked: bool) -> bool:
 
 
 def simple_payload(
-    data: bytes, pos: int, size: int, masked: bool, max_size: int | None
+    data: bytes | bytearray, pos: int, size: int, masked: bool, max_size: int | None
 ) -> tuple[bytes, bool] | None:
     """``(payload, is_text)`` of the complete ``size``-byte frame at ``pos``, if it is simple.
 
@@ -102,10 +105,11 @@ def simple_payload(
         length = end - start - 4
         if max_size is not None and length > max_size:
             return None
-        return _apply_mask(data[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
+        view = memoryview(data)  # no copy of the payload before unmasking it
+        return _apply_mask(view[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
     if max_size is not None and end - start > max_size:
         return None
-    return data[start:end], first == _FIN_TEXT
+    return bytes(data[start:end]), first == _FIN_TEXT
 
 
 def frame_header(length: int, text: bool, masked: bool) -> bytes:

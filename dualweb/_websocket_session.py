@@ -264,7 +264,7 @@ class WebSocketSession:
         else:
             self._feed(data)
 
-    def _split(self, data: bytes) -> None:
+    def _split(self, data: bytes | bytearray) -> None:
         """Walk frame boundaries: simple frames take the fast path, others go whole to websockets.
 
         See dualweb._websocket_fastpath. ``_remaining`` is how much of the
@@ -277,7 +277,7 @@ class WebSocketSession:
             head += data
             if len(head) < self._want:
                 return  # the stashed frame is still incomplete
-            data = bytes(head)
+            data = head  # parsed in place: no copy of a large message
             self._head = None
         protocol = self.protocol
         pos = 0
@@ -322,7 +322,7 @@ class WebSocketSession:
                     return
             self._remaining = size
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | bytearray) -> None:
         """The general path: websockets parses ``data``; its events are dispatched in order."""
         protocol = self.protocol
         protocol.receive_data(data)
