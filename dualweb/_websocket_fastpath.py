@@ -1,0 +1,129 @@
+"""The WebSocket fast path: the common, unambiguous frames read and written without a parser.
+
+What it skips and why: for every message, websockets' sans-io protocol runs a
+generator-based parser (a few generator resumptions and ``Frame`` objects per
+frame) and builds outgoing frames through ``Frame.serialize``. That is most
+of the CPU an echo costs. The frames handled here are the ones where nothing
+can be wrong or negotiated:
+
+* incoming: a *complete* frame in the received bytes, ``FIN`` set, no
+  reserved bits, opcode text or binary, masked exactly when the peer is a
+  client, a 7- or 16-bit length within the message size limit (the session
+  finds frame boundaries with :func:`frame_size`, which reads only the
+  length fields, and gives the general parser every other frame whole);
+* outgoing: one whole text or binary message.
+
+Everything else (control frames, fragments, 64-bit lengths, reserved bits,
+compression, any state but OPEN) goes to the websockets protocol, which
+applies every check. Because the session tracks where each frame ends, the
+two paths never interleave within a frame. ``tests/test_websocket_strict.py``
+runs the same traffic through both (whole packets, random splits, splits
+right after a header) and checks they agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+__all__ = [
+    "frame_header",
+    "frame_size",
+    "masked_frame",
+    "simple_header",
+    "simple_payload",
+]
+
+_FIN_TEXT: Final = 0x81
+_FIN_BINARY: Final = 0x82
+_MASKED: Final = 0x80
+
+# The data may be a memoryview slice, which avoids copying the payload first.
+_apply_mask: Final[Callable[[bytes | bytearray | memoryview, bytes | bytearray], bytes]] = (
+    apply_mask
+)
+
+
+def frame_size(data: bytes | bytearray, pos: int) -> int:
+    """Total size (header, mask key, payload) of any frame starting at ``pos``; -1 if unknown yet.
+
+    Only the length fields are read, so this works for every frame, valid
+    or not: the session uses it to hand the general parser whole frames.
+    """
+    available = len(data) - pos
+    if available < 2:
+        return -1
+    second = data[pos + 1]
+    length = second & 0x7F
+    head = 2
+    if length == 126:
+        if available < 4:
+            return -1
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        head = 4
+    elif length == 127:
+        if available < 10:
+            return -1
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        head = 10
+    if second & _MASKED:
+        head += 4
+    return head + length
+
+
+def simple_header(data: bytes | bytearray, pos: int, masked: bool) -> bool:
+    """Whether the frame header at ``pos`` (two bytes available) is one the fast path takes."""
+    first = data[pos]
+    if first != _FIN_TEXT and first != _FIN_BINARY:
+        return False
+    second = data[pos + 1]
+    return bool(second & _MASKED) == masked and second & 0x7F != 127
+
+
+def simple_payload(
+    data: bytes | bytearray, pos: int, size: int, masked: bool, max_size: int | None
+) -> tuple[bytes, bool] | None:
+    """``(payload, is_text)`` of the complete ``size``-byte frame at ``pos``, if it is simple.
+
+    ``None`` when the frame is anything but an unfragmented text or binary
+    frame without reserved bits, masked exactly when ``masked``, with a 7- or
+    16-bit length within ``max_size``: the general parser must judge it.
+    """
+    if not simple_header(data, pos, masked):
+        return None
+    first = data[pos]
+    second = data[pos + 1]
+    start = pos + (4 if second & 0x7F == 126 else 2)
+    end = pos + size
+    if masked:
+        length = end - start - 4
+        if max_size is not None and length > max_size:
+            return None
+        view = memoryview(data)  # no copy of the payload before unmasking it
+        return _apply_mask(view[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
+    if max_size is not None and end - start > max_size:
+        return None
+    return bytes(data[start:end]), first == _FIN_TEXT
+
+
+def frame_header(length: int, text: bool, masked: bool) -> bytes:
+    """The header of an unfragmented data frame carrying ``length`` bytes (without a mask key)."""
+    first = _FIN_TEXT if text else _FIN_BINARY
+    mask_bit = _MASKED if masked else 0
+    if length < 126:
+        return bytes((first, mask_bit | length))
+    if length < 65536:
+        return bytes((first, mask_bit | 126, length >> 8, length & 0xFF))
+    return bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+
+
+def masked_frame(data: bytes, text: bool) -> bytes:
+    """A whole client (masked) data frame for ``data``."""
+    key = os.urandom(4)
+    return frame_header(len(data), text, True) + key + _apply_mask(data, key)
