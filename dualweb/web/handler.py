@@ -44,7 +44,7 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import (
     COMPLETED,
@@ -71,6 +71,7 @@ from dualweb.web.output import (
     OutputMixin,
     etag_matches,
 )
+from dualweb.web.protocols import ApplicationLike
 from dualweb.web.rendering import RenderingMixin
 from dualweb.web.staticurl import StaticURLMixin
 from dualweb.web.traits import HandlerTraits, feature_reasons
@@ -83,24 +84,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons"]
 
-
-class ApplicationLike(Protocol):
-    """What a handler uses of its application (an :class:`~dualweb.web.Application`).
-
-    Declared here, rather than importing ``Application``, so that the handler
-    module does not depend on the application module that depends on it.
-    """
-
-    settings: dict[str, Any]
-    transforms: list[type[OutputTransform]]
-    ui_modules: dict[str, Any]
-    ui_methods: dict[str, Any]
-
-    def reverse_url(self, name: str, *args: Any) -> str:
-        """The URL of the route named ``name``."""
-
-    def log_request(self, handler: RequestHandler) -> None:
-        """Write the access-log line for a finished request."""
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _ETAG_METHODS = frozenset(("GET", "HEAD"))
