@@ -21,9 +21,10 @@ and the server runs on it unchanged.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dualweb.connection import (
     HTTPConnection,
@@ -33,14 +34,17 @@ from dualweb.connection import (
 from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
 from dualweb.intake import as_server_delegate
 from dualweb.tcpserver import TCPServer
+from dualweb.util import Configurable, initialize_signature
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
 
 __all__ = ["HTTPServer"]
 
+_S = TypeVar("_S", bound="HTTPServer")
 
-class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
+
+class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
     """A non-blocking HTTP/1.x server (Tornado's ``HTTPServer``).
 
     ``request_callback`` is an :class:`~dualweb.connection.HTTPServerConnectionDelegate`
@@ -72,9 +76,42 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
 
     Raises :class:`KeyError`/:class:`ValueError` for a dict ``ssl_options``
     without ``certfile`` or naming a missing file.
+
+    As in Tornado, HTTPServer is :class:`~dualweb.util.Configurable`:
+    ``HTTPServer.configure(MyServer, **defaults)`` makes ``HTTPServer(...)``
+    (and ``Application.listen``) create a ``MyServer``; the constructor's
+    arguments go to :meth:`initialize`, which subclasses override instead of
+    ``__init__``.
     """
 
-    def __init__(
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """:class:`HTTPServer`: ``HTTPServer(...)`` creates the class chosen with ``configure``."""
+        return HTTPServer
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        """:class:`HTTPServer` itself."""
+        return HTTPServer
+
+    # help() and inspect show initialize()'s arguments: the constructor's.
+    __signature__: ClassVar[inspect.Signature]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = initialize_signature(cls)
+
+    def __new__(cls: type[_S], *args: Any, **kwargs: Any) -> _S:
+        # Typed (Configurable's returns Any) so that HTTPServer() is an HTTPServer to mypy.
+        instance: _S = super().__new__(cls, *args, **kwargs)
+        return instance
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Configurable.__new__ already passed the arguments to initialize(); a
+        # configured subclass's initialize() may take others than ours.
+        pass
+
+    def initialize(
         self,
         request_callback: HTTPServerConnectionDelegate | Callable[[HTTPServerRequest], Any],
         no_keep_alive: bool = False,
@@ -91,7 +128,12 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         trusted_downstream: list[str] | None = None,
         header_timeout: float | None = None,
     ) -> None:
-        super().__init__(ssl_options=ssl_options, max_buffer_size=max_buffer_size)
+        """Set up the server with the constructor's arguments (see the class).
+
+        Subclasses configured with ``HTTPServer.configure`` override this,
+        calling ``super().initialize(request_callback, ...)``.
+        """
+        TCPServer.__init__(self, ssl_options=ssl_options, max_buffer_size=max_buffer_size)
         self.request_callback = request_callback
         self.xheaders = xheaders
         self.protocol = protocol
@@ -155,3 +197,6 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
             proto = next(iter(self._connections))
             self._connections.discard(proto)
             await proto.close_and_wait()
+
+
+HTTPServer.__signature__ = initialize_signature(HTTPServer)

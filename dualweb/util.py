@@ -5,7 +5,7 @@
 * :class:`GzipDecompressor`: streaming gzip decompression with a size limit;
 * :class:`Configurable`: a base class whose constructor returns an instance
   of a configurable implementation subclass (used by ``AsyncHTTPClient`` and
-  ``Resolver``);
+  ``Resolver``), :func:`initialize_signature` to show its constructor arguments;
 * :func:`errno_from_exception`, :func:`re_unescape`,
   :func:`timedelta_to_seconds`, :func:`raise_exc_info`.
 """
@@ -32,6 +32,7 @@ __all__ = [
     "errno_from_exception",
     "exec_in",
     "import_object",
+    "initialize_signature",
     "raise_exc_info",
     "re_unescape",
     "timedelta_to_seconds",
@@ -341,3 +342,15 @@ class Configurable:
         base = cls.configurable_base()
         base.__impl_class = saved[0]
         base.__impl_kwargs = saved[1]
+
+
+def initialize_signature(cls: type) -> inspect.Signature:
+    """The signature of ``cls.initialize`` without ``self``.
+
+    A :class:`Configurable` class's constructor takes ``*args, **kwargs`` and
+    passes them to ``initialize``; assigning this to the class's
+    ``__signature__`` makes ``help()`` and :func:`inspect.signature` show the
+    real constructor arguments.
+    """
+    signature = inspect.signature(cls.initialize)  # type: ignore[attr-defined]
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
