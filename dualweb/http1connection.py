@@ -195,11 +195,22 @@ class HTTP1RequestConnection(HTTPConnection):
         return proto.write_bytes(proto.codec.send_data(chunk))
 
     def finish(self) -> None:
-        """Complete the response; the next pipelined request may then start."""
+        """Complete the response; the next pipelined request may then start.
+
+        A response cut short because the connection went away ends quietly,
+        however much of its ``Content-Length`` is missing.
+        """
         if self._state:
             if self._state == self._GONE:
                 return
             self._not_open("finish")
+        if self._proto.closed():
+            # Closing, with connection_lost() still queued (the client's reset was
+            # read during this loop iteration, or the handler closed the stream):
+            # the body is incomplete because nobody can receive it, not by mistake.
+            self._state = self._GONE
+            self._close_callback = None
+            return
         self._state = self._FINISHED
         self._close_callback = None
         self._proto.finish_response()

@@ -418,7 +418,9 @@ class RequestHandler(
         Adds ``Content-Length`` and, for 200 answers to GET/HEAD, an ``Etag``
         (answering ``304 Not Modified`` when it matches ``If-None-Match``),
         then calls :meth:`on_finish`. Returns an awaitable that completes when
-        the data is handed to the transport.
+        the data is handed to the transport. When the client has gone away
+        (:meth:`on_connection_close` ran) nothing is sent and the request
+        ends quietly, however much of the body is missing; ``on_finish`` still runs.
 
         Raises:
             RuntimeError: ``finish()`` was already called, or a body was
@@ -433,9 +435,14 @@ class RequestHandler(
         connection = self.request.connection
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
-        connection.set_close_callback(None)
-        future = self._flush(True)
-        connection.finish()
+        if self._client_gone:
+            # Nobody can receive the rest: a response cut short is not an error.
+            self._write_buffer = []
+            future: Awaitable[None] = COMPLETED
+        else:
+            connection.set_close_callback(None)
+            future = self._flush(True)
+            connection.finish()
         self.application.log_request(self)
         self._finished = True
         if (type(self)._dualweb_traits or _traits(type(self))).on_finish:
