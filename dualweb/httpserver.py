@@ -21,10 +21,9 @@ and the server runs on it unchanged.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from dualweb.connection import (
     HTTPConnection,
@@ -34,14 +33,12 @@ from dualweb.connection import (
 from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
 from dualweb.intake import as_server_delegate
 from dualweb.tcpserver import TCPServer
-from dualweb.util import Configurable, initialize_signature
+from dualweb.util import Configurable
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
 
 __all__ = ["HTTPServer"]
-
-_S = TypeVar("_S", bound="HTTPServer")
 
 
 class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
@@ -93,18 +90,6 @@ class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
     def configurable_default(cls) -> type[Configurable]:
         """:class:`HTTPServer` itself."""
         return HTTPServer
-
-    # help() and inspect show initialize()'s arguments: the constructor's.
-    __signature__: ClassVar[inspect.Signature]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = initialize_signature(cls)
-
-    def __new__(cls: type[_S], *args: Any, **kwargs: Any) -> _S:
-        # Typed (Configurable's returns Any) so that HTTPServer() is an HTTPServer to mypy.
-        instance: _S = super().__new__(cls, *args, **kwargs)
-        return instance
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Configurable.__new__ already passed the arguments to initialize(); a
@@ -197,6 +182,3 @@ class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
             proto = next(iter(self._connections))
             self._connections.discard(proto)
             await proto.close_and_wait()
-
-
-HTTPServer.__signature__ = initialize_signature(HTTPServer)

@@ -36,7 +36,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from dualweb.concurrent import (
     FUTURES,
@@ -48,13 +48,12 @@ from dualweb.connection import refuse_in_sync_request
 from dualweb.log import app_log
 
 # Re-exported because Tornado users import it from here; it is the builtin class.
-from dualweb.util import Configurable, TimeoutError, initialize_signature
+from dualweb.util import Configurable, TimeoutError
 
 __all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_uvloop"]
 
 
 _T = TypeVar("_T")
-_L = TypeVar("_L", bound="IOLoop")
 
 
 class _Selectable(Protocol):
@@ -147,18 +146,6 @@ class IOLoop(Configurable):
             ValueError: ``impl`` is not a subclass of :class:`IOLoop`.
         """
         super().configure(impl, **kwargs)
-
-    # help() and inspect show initialize()'s arguments: the constructor's.
-    __signature__: ClassVar[inspect.Signature]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = initialize_signature(cls)
-
-    def __new__(cls: type[_L], *args: Any, **kwargs: Any) -> _L:
-        # Typed (Configurable's returns Any) so that IOLoop() is an IOLoop to mypy.
-        instance: _L = super().__new__(cls, *args, **kwargs)
-        return instance
 
     def initialize(
         self,
@@ -620,8 +607,6 @@ class IOLoop(Configurable):
             raise RuntimeError("Event loop stopped before Future completed.")
         return cell[0].result()
 
-
-IOLoop.__signature__ = initialize_signature(IOLoop)
 
 
 def _as_future(result: object, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:

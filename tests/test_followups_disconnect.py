@@ -12,25 +12,15 @@ import logging
 import os
 import socket
 import struct
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dualweb.web import Application, RequestHandler, StaticFileHandler
+from tests.test_disconnects import _wait_for
 
 SIZE = 32 * 1024 * 1024  # far more than the socket buffers hold
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def _open_fds_to(path: Path) -> list[str]:

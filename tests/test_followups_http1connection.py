@@ -3,6 +3,7 @@ them (``from tornado.http1connection import HTTP1Connection, HTTP1ServerConnecti
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -18,7 +19,7 @@ from dualweb.httputil import HTTPHeaders
 from dualweb.iostream import IOStream
 from dualweb.tcpclient import TCPClient
 from dualweb.tcpserver import TCPServer
-from dualweb.testing import AsyncTestCase, bind_unused_port, gen_test
+from dualweb.testing import bind_unused_port
 
 
 class Hello(web.RequestHandler):
@@ -50,27 +51,14 @@ class Collect(HTTPMessageDelegate):
         self.chunks.append(chunk)
 
 
-class TornadoImportPathTest(AsyncTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        sock, self.port = bind_unused_port()
-        self.server = StreamServer()
-        self.server.add_sockets([sock])
-
-    def tearDown(self) -> None:
-        self.server.stop()
-
-        async def close_all() -> None:
-            for conn in self.server.connections:
-                await conn.close()
-
-        self.io_loop.run_sync(close_all)
-        super().tearDown()
-
-    @gen_test
-    async def test_client_and_server_connections_from_http1connection(self) -> None:
-        stream = await TCPClient().connect("127.0.0.1", self.port)
+def test_client_and_server_connections_from_http1connection() -> None:
+    async def main() -> tuple[list[tuple[int, bytes]], int]:
+        sock, port = bind_unused_port()
+        server = StreamServer()
+        server.add_sockets([sock])
+        stream = await TCPClient().connect("127.0.0.1", port)
         conn = HTTP1Connection(stream, True, HTTP1ConnectionParameters())
+        answers = []
         try:
             for path in ("/a", "/b"):
                 await conn.write_headers(
@@ -78,13 +66,19 @@ class TornadoImportPathTest(AsyncTestCase):
                 )
                 conn.finish()
                 delegate = Collect()
-                self.assertTrue(await conn.read_response(delegate))
-                self.assertEqual((delegate.code, b"".join(delegate.chunks)),
-                                 (200, f"hello {path}".encode()))
-            # Both requests on one connection: keep-alive through HTTP1ServerConnection.
-            self.assertEqual(len(self.server.connections), 1)
+                assert await conn.read_response(delegate)
+                answers.append((delegate.code, b"".join(delegate.chunks)))
         finally:
             conn.close()
+            server.stop()
+            for served in server.connections:
+                await served.close()
+        return answers, len(server.connections)
+
+    answers, connections = asyncio.run(main())
+    assert answers == [(200, b"hello /a"), (200, b"hello /b")]
+    # Both requests on one connection: keep-alive through HTTP1ServerConnection.
+    assert connections == 1
 
 
 def test_the_tornado_import_line_works_in_a_fresh_interpreter() -> None:

@@ -176,7 +176,9 @@ class RequestHandler(
     #: Set by :func:`~dualweb.web.stream_request_body`.
     _stream_request_body: ClassVar[bool] = False
     #: Why this handler class can only run natively (set by WebSocketHandler,
-    #: the auth mixins, ...); ``None`` when it has no such feature.
+    #: the auth mixins, ...); ``None`` when it has no such feature. Found
+    #: anywhere in the MRO (mixins come after RequestHandler); ``{handler}``
+    #: in it stands for the handler's name (see web/traits.py).
     _native_only_feature: ClassVar[str | None] = None
     #: This class's HandlerTraits, computed on its first request (each
     #: subclass starts with None, see __init_subclass__).
