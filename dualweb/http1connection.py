@@ -45,6 +45,8 @@ from dualweb.connection import (
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+from dualweb.http1params import HTTP1ConnectionParameters
+from dualweb.http1stream import HTTP1Connection, HTTP1ServerConnection
 from dualweb.intake import request_context, request_starter
 from dualweb.iostream import StreamClosedError
 from dualweb.log import app_log, gen_log
@@ -53,8 +55,10 @@ if TYPE_CHECKING:
     from dualweb.httputil import HTTPHeaders
 
 __all__ = [
+    "HTTP1Connection",
     "HTTP1ConnectionParameters",
     "HTTP1RequestConnection",
+    "HTTP1ServerConnection",
     "HTTP1ServerProtocol",
     "HTTPConnectionContext",
 ]
@@ -76,68 +80,6 @@ _ABANDONED_TASK_GRACE = 1.0
 def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
     if not task.done():
         task.cancel()
-
-
-class HTTP1ConnectionParameters:
-    """Settings shared by every connection of one server (Tornado's name and fields).
-
-    ``no_keep_alive`` closes after each response; ``chunk_size`` caps the
-    chunks passed to ``data_received``; ``max_header_size`` and
-    ``max_body_size`` are the request limits (431 / 413); ``header_timeout``
-    is how long a connection may wait for a complete request head (Tornado's
-    ``idle_connection_timeout``, default 3600 s); ``request_header_timeout``
-    (dualweb's addition against slow-header attacks) limits the time from a
-    request's first byte to its last header; ``body_timeout`` limits reading
-    one body; ``decompress`` gunzips ``Content-Encoding: gzip`` request
-    bodies.  ``xheaders``, ``protocol`` and ``trusted_downstream`` are as in
-    :class:`~dualweb.httpserver.HTTPServer`.
-    """
-
-    __slots__ = (
-        "body_timeout",
-        "chunk_size",
-        "decompress",
-        "header_timeout",
-        "max_body_size",
-        "max_header_size",
-        "no_keep_alive",
-        "protocol",
-        "request_header_timeout",
-        "settings",
-        "trusted_downstream",
-        "xheaders",
-    )
-
-    def __init__(
-        self,
-        no_keep_alive: bool = False,
-        chunk_size: int | None = None,
-        max_header_size: int | None = None,
-        header_timeout: float | None = None,
-        max_body_size: int | None = None,
-        body_timeout: float | None = None,
-        decompress: bool = False,
-        *,
-        request_header_timeout: float | None = None,
-        xheaders: bool = False,
-        protocol: str | None = None,
-        trusted_downstream: list[str] | None = None,
-    ) -> None:
-        self.no_keep_alive = no_keep_alive
-        self.chunk_size = chunk_size or 65536
-        self.max_header_size = max_header_size or 65536
-        self.header_timeout = header_timeout
-        self.max_body_size = max_body_size
-        self.body_timeout = body_timeout
-        self.decompress = decompress
-        self.request_header_timeout = request_header_timeout
-        self.xheaders = xheaders
-        self.protocol = protocol
-        self.trusted_downstream = frozenset(trusted_downstream or ())
-        # What the core applies to each request (see dualweb.connection).
-        self.settings = RequestSettings(
-            xheaders, self.trusted_downstream, max_body_size, decompress
-        )
 
 
 class HTTPConnectionContext(ConnectionContext):
@@ -253,11 +195,22 @@ class HTTP1RequestConnection(HTTPConnection):
         return proto.write_bytes(proto.codec.send_data(chunk))
 
     def finish(self) -> None:
-        """Complete the response; the next pipelined request may then start."""
+        """Complete the response; the next pipelined request may then start.
+
+        A response cut short because the connection went away ends quietly,
+        however much of its ``Content-Length`` is missing.
+        """
         if self._state:
             if self._state == self._GONE:
                 return
             self._not_open("finish")
+        if self._proto.closed():
+            # Closing, with connection_lost() still queued (the client's reset was
+            # read during this loop iteration, or the handler closed the stream):
+            # the body is incomplete because nobody can receive it, not by mistake.
+            self._state = self._GONE
+            self._close_callback = None
+            return
         self._state = self._FINISHED
         self._close_callback = None
         self._proto.finish_response()

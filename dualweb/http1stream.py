@@ -13,7 +13,10 @@ stream).  These classes give it Tornado's names on the same codec:
 * :class:`HTTP1ServerConnection` — serves requests on a stream to an
   :class:`~dualweb.connection.HTTPServerConnectionDelegate` (an
   ``Application``), one after the other, keep-alive included;
-* :class:`HTTP1ConnectionParameters` (from :mod:`dualweb.http1connection`).
+* :class:`HTTP1ConnectionParameters` (from :mod:`dualweb.http1params`).
+
+All three are importable from :mod:`dualweb.http1connection`, where Tornado
+code looks for them.
 
 Example::
 
@@ -49,7 +52,7 @@ from dualweb.http1codec import (
     Request,
     Response,
 )
-from dualweb.http1connection import HTTP1ConnectionParameters
+from dualweb.http1params import HTTP1ConnectionParameters
 from dualweb.httputil import HTTPHeaders, HTTPInputError
 from dualweb.iostream import IOStream, SSLIOStream, StreamClosedError
 from dualweb.log import gen_log

@@ -399,7 +399,7 @@ class AsyncHTTPClient(Configurable):
             existing = cache.get(io_loop)
             if existing is not None:
                 return existing
-        instance = cast(AsyncHTTPClient, super().__new__(cls, **kwargs))
+        instance = super().__new__(cls, **kwargs)
         instance._instance_cache = cache
         if cache is not None:
             cache[io_loop] = instance

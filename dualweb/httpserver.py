@@ -33,6 +33,7 @@ from dualweb.connection import (
 from dualweb.http1connection import HTTP1ConnectionParameters, HTTP1ServerProtocol
 from dualweb.intake import as_server_delegate
 from dualweb.tcpserver import TCPServer
+from dualweb.util import Configurable
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["HTTPServer"]
 
 
-class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
+class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
     """A non-blocking HTTP/1.x server (Tornado's ``HTTPServer``).
 
     ``request_callback`` is an :class:`~dualweb.connection.HTTPServerConnectionDelegate`
@@ -72,9 +73,30 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
 
     Raises :class:`KeyError`/:class:`ValueError` for a dict ``ssl_options``
     without ``certfile`` or naming a missing file.
+
+    As in Tornado, HTTPServer is :class:`~dualweb.util.Configurable`:
+    ``HTTPServer.configure(MyServer, **defaults)`` makes ``HTTPServer(...)``
+    (and ``Application.listen``) create a ``MyServer``; the constructor's
+    arguments go to :meth:`initialize`, which subclasses override instead of
+    ``__init__``.
     """
 
-    def __init__(
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """:class:`HTTPServer`: ``HTTPServer(...)`` creates the class chosen with ``configure``."""
+        return HTTPServer
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        """:class:`HTTPServer` itself."""
+        return HTTPServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Configurable.__new__ already passed the arguments to initialize(); a
+        # configured subclass's initialize() may take others than ours.
+        pass
+
+    def initialize(
         self,
         request_callback: HTTPServerConnectionDelegate | Callable[[HTTPServerRequest], Any],
         no_keep_alive: bool = False,
@@ -91,7 +113,12 @@ class HTTPServer(TCPServer, HTTPServerConnectionDelegate):
         trusted_downstream: list[str] | None = None,
         header_timeout: float | None = None,
     ) -> None:
-        super().__init__(ssl_options=ssl_options, max_buffer_size=max_buffer_size)
+        """Set up the server with the constructor's arguments (see the class).
+
+        Subclasses configured with ``HTTPServer.configure`` override this,
+        calling ``super().initialize(request_callback, ...)``.
+        """
+        TCPServer.__init__(self, ssl_options=ssl_options, max_buffer_size=max_buffer_size)
         self.request_callback = request_callback
         self.xheaders = xheaders
         self.protocol = protocol

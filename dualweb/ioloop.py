@@ -48,7 +48,7 @@ from dualweb.connection import refuse_in_sync_request
 from dualweb.log import app_log
 
 # Re-exported because Tornado users import it from here; it is the builtin class.
-from dualweb.util import TimeoutError
+from dualweb.util import Configurable, TimeoutError
 
 __all__ = ["IOLoop", "PeriodicCallback", "TimeoutError", "install_uvloop"]
 
@@ -91,13 +91,17 @@ def install_uvloop() -> bool:
     return True
 
 
-class IOLoop:
+class IOLoop(Configurable):
     """Tornado's event loop API on top of an asyncio event loop.
 
     ``IOLoop()`` creates a new asyncio loop (and, with ``make_current=True``,
     makes it the thread's current loop); ``IOLoop(asyncio_loop=loop)`` wraps
     an existing one. Usually you want :meth:`IOLoop.current` instead.
     Only :meth:`add_callback` may be called from other threads.
+
+    As in Tornado, IOLoop is :class:`~dualweb.util.Configurable`:
+    ``IOLoop.configure(MyLoop)`` makes ``IOLoop(...)`` create a ``MyLoop``
+    (a subclass that overrides :meth:`initialize`, not ``__init__``).
 
     Raises ``RuntimeError`` if ``asyncio_loop`` already has an IOLoop.
     """
@@ -115,12 +119,49 @@ class IOLoop:
     _registry_lock = threading.Lock()
     _last_current: IOLoop | None = None
 
-    def __init__(
+    # Tornado's Configurable: ``IOLoop(...)`` builds the configured class and calls its
+    # initialize() with the arguments. Every IOLoop is asyncio-based, so any subclass
+    # may be configured; IOLoop itself is the default.
+
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        """:class:`IOLoop`: ``IOLoop(...)`` creates the class chosen with :meth:`configure`."""
+        return IOLoop
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        """:class:`IOLoop` itself (it runs on asyncio)."""
+        return IOLoop
+
+    @classmethod
+    def configure(cls, impl: type[Configurable] | str | None, **kwargs: Any) -> None:
+        """Make ``IOLoop(...)`` create ``impl`` (an IOLoop subclass or its dotted name).
+
+        ``kwargs`` are passed to every new instance's :meth:`initialize`;
+        ``impl=None`` restores the default. :meth:`current` is not affected: the
+        IOLoop it returns for a loop that has none is always a plain IOLoop (as
+        Tornado's is its asyncio main-loop class).
+
+        Raises:
+            ValueError: ``impl`` is not a subclass of :class:`IOLoop`.
+        """
+        super().configure(impl, **kwargs)
+
+    def initialize(
         self,
         make_current: bool = True,
         *,
         asyncio_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """Set up a new IOLoop (called with the constructor's arguments).
+
+        Creates a new asyncio loop, or wraps ``asyncio_loop``; with
+        ``make_current`` it becomes the thread's current loop. Subclasses
+        override this (calling ``super().initialize(...)``) instead of ``__init__``.
+
+        Raises:
+            RuntimeError: ``asyncio_loop`` already has an IOLoop.
+        """
         # A loop handed to the constructor is held strongly like one we create:
         # ``IOLoop(asyncio_loop=asyncio.new_event_loop())`` must not lose it.
         if asyncio_loop is None:
@@ -565,6 +606,7 @@ class IOLoop:
                 raise TimeoutError(f"Operation timed out after {timeout} seconds")
             raise RuntimeError("Event loop stopped before Future completed.")
         return cell[0].result()
+
 
 
 def _as_future(result: object, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:

@@ -19,7 +19,7 @@ import re
 import zlib
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar, cast
 
 __all__ = [
     "ArgReplacer",
@@ -37,6 +37,8 @@ __all__ = [
     "timedelta_to_seconds",
     "unicode_type",
 ]
+
+_C = TypeVar("_C", bound="Configurable")
 
 # Tornado 5+ made its TimeoutError the builtin one; code that catches either works.
 TimeoutError = TimeoutError
@@ -246,13 +248,28 @@ class Configurable:
 
     Implementations override :meth:`initialize` instead of ``__init__``;
     ``__new__`` calls ``initialize(*args, **kwargs)`` with the configured keyword
-    arguments merged under the caller's.
+    arguments merged under the caller's. ``help()`` and :func:`inspect.signature`
+    show ``initialize``'s arguments as the class's (unless a class defines its
+    own ``__new__``, as ``AsyncHTTPClient`` does).
     """
 
     __impl_class: type[Configurable] | None = None
     __impl_kwargs: dict[str, Any] | None = None
+    __signature__: ClassVar[inspect.Signature]
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__:
+            if klass is Configurable:
+                # The constructor takes *args, **kwargs and passes them to initialize().
+                signature = inspect.signature(cls.initialize)
+                parameters = list(signature.parameters.values())[1:]
+                cls.__signature__ = signature.replace(parameters=parameters)
+                break
+            if "__new__" in vars(klass):
+                break  # that __new__'s own signature is the constructor's
+
+    def __new__(cls: type[_C], *args: Any, **kwargs: Any) -> _C:
         base = cls.configurable_base()
         init_kwargs: dict[str, Any] = {}
         if cls is base:
@@ -266,8 +283,9 @@ class Configurable:
         if impl.configurable_base() is not base:
             # The implementation is itself a configurable base (a nested
             # hierarchy); let it pick its own implementation.
-            return impl(*args, **init_kwargs)
-        instance = super().__new__(impl)
+            return cast(_C, impl(*args, **init_kwargs))
+        # impl is cls or, when cls is the base, a subclass configure() checked.
+        instance = cast(_C, super().__new__(impl))
         # initialize() replaces __init__ so that the arguments given to the
         # base class reach the implementation whatever its constructor is.
         instance.initialize(*args, **init_kwargs)

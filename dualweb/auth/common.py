@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from dualweb.connection import AsyncUnavailableError
 from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
+from dualweb.web.handler import RequestHandler
 
 if TYPE_CHECKING:
-    from dualweb.web import RequestHandler as _HandlerBase
+    _HandlerBase = RequestHandler
 else:
     _HandlerBase = object
 
@@ -90,11 +91,33 @@ def needs_event_loop(
             )
         return method(*args, **kwargs)
 
+    # Found by AuthMixinBase.__init_subclass__, for WSGIAdapter's route inspection.
+    checked.__dualweb_needs_loop__ = True  # type: ignore[attr-defined]
     return checked
 
 
 class AuthMixinBase(_HandlerBase):
-    """Base of every auth mixin: the HTTP client it uses and error-checked fetches."""
+    """Base of every auth mixin: the HTTP client it uses and error-checked fetches.
+
+    Every mixin class (not the handlers that inherit one) declares, as its
+    ``_native_only_feature``, which of its methods need the event loop, so
+    that ``WSGIAdapter`` lists the routes of handlers using it.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if issubclass(cls, RequestHandler):
+            return  # a handler using a mixin: the mixin's declaration is found in its MRO
+        methods = sorted(
+            name
+            for name in dir(cls)
+            if getattr(getattr(cls, name, None), "__dualweb_needs_loop__", False)
+        )
+        if methods:
+            cls._native_only_feature = (
+                f"{{handler}} inherits {cls.__name__} (a dualweb.auth mixin): its calls to the "
+                f"login provider ({', '.join(methods)}) need the event loop"
+            )
 
     def get_auth_http_client(self) -> AsyncHTTPClient:
         """Return the client used to talk to the provider (the loop's shared ``AsyncHTTPClient``).

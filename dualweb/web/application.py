@@ -17,8 +17,8 @@ synchronously and returns ``None`` (no task, no coroutine); see
 
 from __future__ import annotations
 
-import importlib
 import logging
+import re
 import socket
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from dualweb.routing import (
 )
 from dualweb.web.handler import HandlerDelegate, RequestHandler
 from dualweb.web.handlers import ErrorHandler
+from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
 
@@ -165,33 +166,25 @@ class Application(ReversibleRouter):
         static_path = self.settings.get("static_path")
         if not static_path:
             return []
-        try:
-            static = importlib.import_module("dualweb.web.static")
-        except ImportError:
-            raise RuntimeError(
-                "Application: the static_path setting needs dualweb.web.static "
-                "(StaticFileHandler), which is not available in this build; remove static_path "
-                "or serve static files from a front-end server"
-            ) from None
-        handler_class = self.settings.get("static_handler_class", static.StaticFileHandler)
+        handler_class = self.settings.get("static_handler_class", StaticFileHandler)
         prefix = self.settings.get("static_url_prefix", "/static/")
         args = dict(self.settings.get("static_handler_args", {}))
         args["path"] = static_path
-        pattern = prefix.replace("\\", "\\\\").replace(".", "\\.") + "(.*)"
         return [
-            (pattern, handler_class, args),
+            (re.escape(prefix) + "(.*)", handler_class, args),
             (r"/(favicon\.ico)", handler_class, args),
             (r"/(robots\.txt)", handler_class, args),
         ]
 
     @staticmethod
     def _start_autoreload() -> None:
-        # dualweb.autoreload is written separately; until it exists, debug
-        # mode simply runs without reloading.
-        try:
-            autoreload = importlib.import_module("dualweb.autoreload")
-        except ImportError:
-            return
+        # Imported here: autoreload runs on the event loop (native server only),
+        # and the web layer imports the async toolkit only where it needs it.
+        from dualweb import autoreload
+
+        # Per event loop and idempotent: from __init__ it covers a loop started
+        # later with IOLoop.current().start(); from listen() the loop
+        # asyncio.run() created after the application was built.
         autoreload.start()
 
     def listen(
@@ -214,6 +207,8 @@ class Application(ReversibleRouter):
         """
         from dualweb.httpserver import HTTPServer
 
+        if self.settings.get("autoreload"):
+            self._start_autoreload()
         server = HTTPServer(self, **kwargs)
         server.listen(
             port, address=address, family=family, backlog=backlog, flags=flags,

@@ -44,7 +44,7 @@ import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualweb.connection import (
     COMPLETED,
@@ -71,6 +71,7 @@ from dualweb.web.output import (
     OutputMixin,
     etag_matches,
 )
+from dualweb.web.protocols import ApplicationLike
 from dualweb.web.rendering import RenderingMixin
 from dualweb.web.staticurl import StaticURLMixin
 from dualweb.web.traits import HandlerTraits, feature_reasons
@@ -83,24 +84,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons"]
 
-
-class ApplicationLike(Protocol):
-    """What a handler uses of its application (an :class:`~dualweb.web.Application`).
-
-    Declared here, rather than importing ``Application``, so that the handler
-    module does not depend on the application module that depends on it.
-    """
-
-    settings: dict[str, Any]
-    transforms: list[type[OutputTransform]]
-    ui_modules: dict[str, Any]
-    ui_methods: dict[str, Any]
-
-    def reverse_url(self, name: str, *args: Any) -> str:
-        """The URL of the route named ``name``."""
-
-    def log_request(self, handler: RequestHandler) -> None:
-        """Write the access-log line for a finished request."""
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _ETAG_METHODS = frozenset(("GET", "HEAD"))
@@ -193,7 +176,9 @@ class RequestHandler(
     #: Set by :func:`~dualweb.web.stream_request_body`.
     _stream_request_body: ClassVar[bool] = False
     #: Why this handler class can only run natively (set by WebSocketHandler,
-    #: the auth mixins, ...); ``None`` when it has no such feature.
+    #: the auth mixins, ...); ``None`` when it has no such feature. Found
+    #: anywhere in the MRO (mixins come after RequestHandler); ``{handler}``
+    #: in it stands for the handler's name (see web/traits.py).
     _native_only_feature: ClassVar[str | None] = None
     #: This class's HandlerTraits, computed on its first request (each
     #: subclass starts with None, see __init_subclass__).
@@ -435,7 +420,9 @@ class RequestHandler(
         Adds ``Content-Length`` and, for 200 answers to GET/HEAD, an ``Etag``
         (answering ``304 Not Modified`` when it matches ``If-None-Match``),
         then calls :meth:`on_finish`. Returns an awaitable that completes when
-        the data is handed to the transport.
+        the data is handed to the transport. When the client has gone away
+        (:meth:`on_connection_close` ran) nothing is sent and the request
+        ends quietly, however much of the body is missing; ``on_finish`` still runs.
 
         Raises:
             RuntimeError: ``finish()`` was already called, or a body was
@@ -450,9 +437,14 @@ class RequestHandler(
         connection = self.request.connection
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
-        connection.set_close_callback(None)
-        future = self._flush(True)
-        connection.finish()
+        if self._client_gone:
+            # Nobody can receive the rest: a response cut short is not an error.
+            self._write_buffer = []
+            future: Awaitable[None] = COMPLETED
+        else:
+            connection.set_close_callback(None)
+            future = self._flush(True)
+            connection.finish()
         self.application.log_request(self)
         self._finished = True
         if (type(self)._dualweb_traits or _traits(type(self))).on_finish:

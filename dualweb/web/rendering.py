@@ -33,7 +33,7 @@ from dualweb.web.ui import UIModule, UIModuleNamespace, ui_namespace
 
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
-    from dualweb.web.handler import ApplicationLike, RequestHandler
+    from dualweb.web.protocols import ApplicationLike
 
 __all__ = ["RenderingMixin"]
 
@@ -89,14 +89,16 @@ class RenderingMixin:
             return self._ui
         except AttributeError:
             application = self.application
-            handler: RequestHandler = self  # type: ignore[assignment]
-            modules = UIModuleNamespace(handler, application.ui_modules)
-            ui = handler._ui = ui_namespace(handler, application.ui_methods, modules)
+            modules = UIModuleNamespace(self, application.ui_modules)
+            ui = ui_namespace(self, application.ui_methods, modules)
+            self.ui = ui
             return ui
 
     @ui.setter
     def ui(self, value: ObjectDict) -> None:
-        handler: RequestHandler = self  # type: ignore[assignment]
+        # The slot is RequestHandler's: a mixin with non-empty __slots__ would
+        # clash with the other bases' layouts.
+        handler: Any = self
         handler._ui = value
 
     def get_template_namespace(self) -> dict[str, Any]:

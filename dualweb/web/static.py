@@ -221,9 +221,9 @@ class StaticFileHandler(RequestHandler):
                 self.write(chunk)
                 await self.flush()
         except StreamClosedError:
-            # The client went away: there is nobody to finish the response
-            # for, and finishing would report the missing bytes as an error.
-            self._finished = True
+            # The client went away: stop reading the file. The request still
+            # ends through finish(), which a response cut short accepts.
+            return
         finally:
             close = getattr(content, "close", None)
             if close is not None:

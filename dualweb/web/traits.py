@@ -113,6 +113,25 @@ def feature_reasons(cls: type[Any], traits: HandlerTraits) -> list[str]:
             reasons.append(f"{cls.__name__}.{name} is a coroutine")
     if cls._stream_request_body:
         reasons.append(f"{cls.__name__} uses @stream_request_body")
-    if cls._native_only_feature:
-        reasons.append(cls._native_only_feature)
+    reasons.extend(_native_only_features(cls))
     return reasons
+
+
+def _native_only_features(cls: type[Any]) -> list[str]:
+    """The ``_native_only_feature`` sentences declared anywhere in ``cls``'s MRO.
+
+    Mixins declare theirs too (the auth mixins), and Tornado's convention puts
+    ``RequestHandler`` (whose value is ``None``) before them in the bases, so
+    the whole MRO is searched; a class's own declaration replaces those of its
+    bases. ``{handler}`` in a sentence stands for ``cls``'s name.
+    """
+    declaring: list[type[Any]] = []
+    for klass in cls.__mro__:
+        if vars(klass).get("_native_only_feature") and not any(
+            issubclass(found, klass) for found in declaring
+        ):
+            declaring.append(klass)
+    return [
+        str(vars(klass)["_native_only_feature"]).replace("{handler}", cls.__name__)
+        for klass in declaring
+    ]

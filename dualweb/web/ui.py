@@ -26,7 +26,7 @@ from dualweb import escape
 from dualweb.util import ObjectDict
 
 if TYPE_CHECKING:
-    from dualweb.web.handler import RequestHandler
+    from dualweb.web.protocols import HandlerLike
 
 __all__ = [
     "TemplateModule",
@@ -47,7 +47,7 @@ class UIModule:
         handler: the :class:`~dualweb.web.RequestHandler` rendering the page.
     """
 
-    def __init__(self, handler: RequestHandler) -> None:
+    def __init__(self, handler: HandlerLike) -> None:
         self.handler = handler
         self.request = handler.request
         self.ui = handler.ui
@@ -115,7 +115,7 @@ class TemplateModule(UIModule):
     it is used.
     """
 
-    def __init__(self, handler: RequestHandler) -> None:
+    def __init__(self, handler: HandlerLike) -> None:
         super().__init__(handler)
         self._resources: dict[str, dict[str, Any]] = {}
 
@@ -183,7 +183,7 @@ class UIModuleNamespace:
 
     __slots__ = ("active_modules", "handler", "ui_modules")
 
-    def __init__(self, handler: RequestHandler, ui_modules: dict[str, type[UIModule]]) -> None:
+    def __init__(self, handler: HandlerLike, ui_modules: dict[str, type[UIModule]]) -> None:
         self.handler = handler
         self.ui_modules = ui_modules
         self.active_modules: dict[str, UIModule] = {}
@@ -209,7 +209,7 @@ class UIModuleNamespace:
             ) from None
 
 
-def ui_namespace(handler: RequestHandler, ui_methods: dict[str, Any], modules: Any) -> ObjectDict:
+def ui_namespace(handler: HandlerLike, ui_methods: dict[str, Any], modules: Any) -> ObjectDict:
     """A handler's ``ui`` object: its UI methods bound to it, plus ``modules``/``_tt_modules``."""
     ui = ObjectDict(
         (name, functools.partial(method, handler)) for name, method in ui_methods.items()
