@@ -40,6 +40,7 @@ from dualweb.connection import (
     AsyncUnavailableError,
     ConnectionContext,
     HTTPConnection,
+    HTTPMessageDelegate,
     RequestBodyError,
     RequestSettings,
     RequestStartLine,
@@ -258,7 +259,20 @@ class WSGIAdapter:
             )
         token = SYNC_REQUEST.set("WSGIAdapter")
         try:
-            self._drive(start_line, headers, connection, environ, length)
+            # The one entry (start_request → headers_received → data_received* →
+            # finish), written out here rather than in a method: one frame fewer
+            # per request on the hot path.
+            delegate = self._start(None, connection)
+            result = delegate.headers_received(start_line, headers)
+            if result is not None:
+                _refuse_awaitable(result, start_line, "headers_received")
+            if length != 0:
+                self._feed_body(delegate, start_line, environ, length)
+            result = delegate.finish()
+            if result is not None:
+                _refuse_awaitable(result, start_line, "finish")
+            if not connection.finished:
+                raise _Refused(_unfinished_error(start_line, connection))
         except RequestBodyError as exc:
             gen_log.info("Refused request body from %s: %s", connection.remote_ip, exc.message)
             return self._plain_response(start_response, exc.status_code, None)
@@ -285,29 +299,18 @@ class WSGIAdapter:
 
     # -- driving the core -------------------------------------------------------
 
-    def _drive(
+    def _feed_body(
         self,
+        delegate: HTTPMessageDelegate,
         start_line: RequestStartLine,
-        headers: HTTPHeaders,
-        connection: _WSGIConnection,
         environ: WSGIEnvironment,
         length: int | None,
     ) -> None:
-        """The one entry: start_request → headers_received → data_received* → finish."""
-        delegate = self._start(None, connection)
-        result = delegate.headers_received(start_line, headers)
-        if result is not None:
-            _refuse_awaitable(result, start_line, "headers_received")
-        if length != 0:
-            for block in self._read_body(environ, length):
-                result = delegate.data_received(block)
-                if result is not None:
-                    _refuse_awaitable(result, start_line, "data_received")
-        result = delegate.finish()
-        if result is not None:
-            _refuse_awaitable(result, start_line, "finish")
-        if not connection.finished:
-            raise _Refused(_unfinished_error(start_line, connection))
+        """Pass the body from ``wsgi.input`` to ``delegate.data_received``, block by block."""
+        for block in self._read_body(environ, length):
+            result = delegate.data_received(block)
+            if result is not None:
+                _refuse_awaitable(result, start_line, "data_received")
 
     def _read_body(self, environ: WSGIEnvironment, length: int | None) -> Iterator[bytes]:
         """Read the body in blocks: ``length`` bytes, or (``None``) to EOF when terminated.
