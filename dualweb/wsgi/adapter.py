@@ -81,10 +81,13 @@ _HOP_BY_HOP = frozenset(
         "Upgrade",
     }
 )  # in HTTPHeaders' normalized Http-Header-Case
-# Characters RFC 3986 allows unescaped in a path; a path made only of these
-# (the usual case) needs no re-quoting, which saves a quote() call per request.
-_PATH_SAFE = "/:@!$&'()*+,;="
-_is_plain_path = re.compile(r"[A-Za-z0-9_.~/:@!$&'()*+,;=-]*\Z").match
+# Characters RFC 3986 allows unescaped in a path, plus the backslash: a path
+# made only of these (the usual case) needs no re-quoting, which saves a
+# quote() call per request. Clients send a backslash raw and the native server
+# routes it raw, so it is kept as is: "/\evil" must not become "/%5Cevil" and
+# reach a different route than natively.
+_PATH_SAFE = "/:@!$&'()*+,;=\\"
+_is_plain_path = re.compile(r"[A-Za-z0-9_.~/:@!$&'()*+,;=\\\\-]*\Z").match
 _HEADER_NAME_CACHE_LIMIT = 512
 # Distinct environ key layouts remembered per adapter (a server sends the same
 # keys in the same order for the same kind of client, so a few cover nearly all
