@@ -98,6 +98,7 @@ _READ_BLOCK = 65536
 _BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 _DROP_UNDER_GUNICORN = _HOP_BY_HOP | {"Server", "Date"}
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 
 
 class _WSGIConnection(HTTPConnection, ConnectionContext):
@@ -111,17 +112,14 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
     __slots__ = ("chunks", "close_callback", "finished", "headers", "start_line")
     supports_async = False
 
-    def __init__(self, remote_ip: str, protocol: str, settings: RequestSettings) -> None:
-        self.remote_ip = remote_ip
-        self.protocol = protocol
-        self.address = None
-        self.settings = settings
-        self.ssl_object = None
-        self.start_line: ResponseStartLine | None = None
-        self.headers: HTTPHeaders | None = None
-        self.chunks: list[bytes] = []
-        self.finished = False
-        self.close_callback: Callable[[], None] | None = None
+    # Built by WSGIAdapter.__call__, which sets every slot (no __init__: one
+    # Python call fewer per request): remote_ip, protocol, address, settings,
+    # ssl_object, start_line, headers, chunks, finished, close_callback.
+    start_line: ResponseStartLine | None
+    headers: HTTPHeaders | None
+    chunks: list[bytes]
+    finished: bool
+    close_callback: Callable[[], None] | None
 
     # A property rather than a "self.context = self" attribute: that would be
     # a reference cycle per request (more garbage collections under load).
@@ -253,9 +251,14 @@ class WSGIAdapter:
             gen_log.info("Refused request from %s: %s", environ.get("REMOTE_ADDR"), exc.message)
             return self._plain_response(start_response, exc.status_code, None)
         settings = self.settings
-        connection = _WSGIConnection(
-            environ.get("REMOTE_ADDR") or "", environ.get("wsgi.url_scheme", "http"), settings
-        )
+        connection: _WSGIConnection = _new_object(_WSGIConnection)
+        connection.remote_ip = environ.get("REMOTE_ADDR") or ""
+        connection.protocol = environ.get("wsgi.url_scheme", "http")
+        connection.settings = settings
+        connection.address = connection.ssl_object = None
+        connection.start_line = connection.headers = connection.close_callback = None
+        connection.chunks = []
+        connection.finished = False
         if settings.xheaders:
             connection.remote_ip, connection.protocol = resolve_proxy_headers(
                 headers, connection.remote_ip, connection.protocol, settings.trusted_downstream
@@ -458,10 +461,14 @@ class WSGIAdapter:
             header_list = [item for item in headers.get_all() if item[0] not in drop]
             declared = headers.get("Content-Length")
         else:
-            if drop.isdisjoint(fields):
-                header_list = list(fields.items())
-            else:
-                header_list = [item for item in fields.items() if item[0] not in drop]
+            # C-level set and dict operations instead of a filtering
+            # comprehension (a frame of its own, with a step per header).
+            present = drop.intersection(fields)
+            if present:
+                fields = dict(fields)  # the core's dict is left alone
+                for name in present:
+                    del fields[name]
+            header_list = list(fields.items())
             declared = fields.get("Content-Length")
         # The core writes Content-Length (RequestHandler.finish); a response
         # flushed before its length was known has none, and the WSGI server
