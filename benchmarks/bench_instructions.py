@@ -176,8 +176,10 @@ def _instructions(case: str, count: int) -> int:
         text=True,
         cwd=ROOT,
         check=True,
-        # The same loop on every run (the fake transport never waits on it anyway).
-        env={**os.environ, "DUALWEB_UVLOOP": "0", "PYTHONPATH": str(ROOT)},
+        # The same loop on every run (the fake transport never waits on it anyway),
+        # and the same hash seed: with random ones, start-up (which the two runs
+        # subtract) varies by millions of instructions between processes.
+        env={**os.environ, "DUALWEB_UVLOOP": "0", "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)},
     )
     match = re.search(r"Collected\s*:\s*(\d+)", result.stderr) or re.search(
         r"I\s+refs:\s*([\d,]+)", result.stderr

@@ -125,7 +125,8 @@ class WSGIClient(Client):
         from dualweb.wsgi import WSGIAdapter
 
         self.adapter = WSGIAdapter(app, **adapter_kwargs)
-        self.testapp = webtest.TestApp(wsgiref.validate.validator(self.adapter))
+        self.sent = _SentResponse(self.adapter)
+        self.testapp = webtest.TestApp(wsgiref.validate.validator(self.sent))
 
     def request(
         self,
@@ -140,9 +141,37 @@ class WSGIClient(Client):
         kwargs: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
         if body is not None:
             kwargs["body"] = body
-        resp = self.testapp.request(path, expect_errors=True, **kwargs)
-        code, _, reason = resp.status.partition(" ")
-        return Response(int(code), reason, list(resp.headerlist), resp.body)
+        self.testapp.request(path, expect_errors=True, **kwargs)
+        # What the adapter sent, not webtest's view of it: webtest gunzips
+        # Content-Encoding: gzip bodies and drops the header.
+        code, _, reason = self.sent.status.partition(" ")
+        return Response(int(code), reason, self.sent.headers, self.sent.body)
+
+
+class _SentResponse:
+    """WSGI middleware that records the status, headers and body the application sent."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.body = b""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        def record(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            self.status, self.headers = status, list(headers)
+            return start_response(status, headers, exc_info) if exc_info else start_response(
+                status, headers
+            )
+
+        chunks = self.app(environ, record)
+        try:
+            self.body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return [self.body]
 
 
 class NativeClient(Client):

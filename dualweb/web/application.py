@@ -29,7 +29,8 @@ from dualweb.connection import (
     RequestStartLine,
     ResponseStartLine,
 )
-from dualweb.intake import RequestIntake, build_request
+from dualweb.httputil import HTTPServerRequest
+from dualweb.intake import RequestIntake
 from dualweb.log import access_log
 from dualweb.routing import (
     AnyMatches,
@@ -48,7 +49,6 @@ from dualweb.web.ui import load_ui_methods, load_ui_modules
 if TYPE_CHECKING:
     from dualweb.headers import HTTPHeaders
     from dualweb.httpserver import HTTPServer
-    from dualweb.httputil import HTTPServerRequest
 
 __all__ = ["Application"]
 
@@ -370,13 +370,9 @@ class _ApplicationIntake(RequestIntake):
         """Build and route the request (fast path: skip a handler delegate's no-op)."""
         if type(start_line) is not RequestStartLine:
             return super().headers_received(start_line, headers)
-        request_conn = self.request_conn
-        request = self.request = build_request(
-            start_line.method,
-            start_line.path,
-            start_line.version,
-            headers,
-            request_conn,
+        # What build_request() does, without its frame: the request straight from the start line.
+        request = self.request = HTTPServerRequest(
+            None, None, "", headers, None, None, None, self.request_conn, start_line,
             self.server_conn,
         )
         delegate = self.delegate = self.application.find_handler(request)
