@@ -3,6 +3,10 @@
 :class:`WSGIContainer` is the other direction from
 :class:`~dualweb.wsgi.WSGIAdapter`: it wraps a PEP 3333 callable so that
 ``HTTPServer(WSGIContainer(app))`` (or a ``FallbackHandler`` route) serves it.
+
+The container talks to the server only through the seam's public interface:
+``request.connection.write_headers`` / ``write`` / ``finish`` /
+``set_close_callback`` and ``request.connection.context`` (through the request).
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections.abc import Callable
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_to_bytes
 
-from dualweb.connection import ResponseStartLine
+from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
 from dualweb.httputil import HTTPHeaders, HTTPServerRequest, responses
 from dualweb.log import access_log, app_log
 from dualweb.wsgi.pages import error_page
@@ -35,27 +39,54 @@ class WSGIContainer:
     ``HTTPServer(WSGIContainer(flask_app)).listen(8888)``, or route part of an
     :class:`~dualweb.web.Application` to it with ``FallbackHandler``.
 
+    The response is streamed: each chunk the application's iterable yields
+    (and each call of the ``write()`` callable ``start_response`` returns) is
+    sent to the client as it is produced, chunk-encoded unless the
+    application set ``Content-Length`` (a list or tuple response is sent whole,
+    with its ``Content-Length``). The iterable's ``close()`` is always called,
+    also when the client disconnects, which stops the iteration. An exception
+    from the application is logged and answered ``500`` (once the headers are
+    sent, the response is ended instead, as for a ``RequestHandler``).
+
     Args:
         wsgi_application: the PEP 3333 callable to host.
-        executor: a :class:`concurrent.futures.Executor` to run the WSGI
-            application in. By default the application runs directly on the
-            event loop thread, which blocks the server while it works (WSGI
-            applications are synchronous); pass a thread pool to keep the loop
-            responsive and serve several requests at once.
+        executor: where the application runs. ``None`` (the default, as in
+            Tornado) runs it on the event loop thread: every other connection
+            of the server waits while it works, and a streamed response is
+            buffered by the server rather than paced by the client. Pass a
+            :class:`concurrent.futures.Executor` (normally a
+            ``ThreadPoolExecutor``) to run the application, each ``next()`` on
+            its iterable and its ``close()`` in it: the loop keeps serving,
+            requests run concurrently (up to the pool size), and chunks are
+            written with back-pressure (a slow client pauses the iteration).
+            ``"threads"`` (dualweb only) makes a ``ThreadPoolExecutor`` with the
+            standard library's default size for this container.
+
+    Raises:
+        ValueError: ``executor`` is a string other than ``"threads"``.
     """
 
     def __init__(
-        self, wsgi_application: WSGIApplication, executor: Executor | None = None
+        self,
+        wsgi_application: WSGIApplication,
+        executor: Executor | Literal["threads"] | None = None,
     ) -> None:
+        if isinstance(executor, str):
+            if executor != "threads":
+                raise ValueError(
+                    f"WSGIContainer(executor={executor!r}): pass a concurrent.futures.Executor, "
+                    '"threads" (a thread pool of the default size), or None (the event loop thread)'
+                )
+            executor = ThreadPoolExecutor(thread_name_prefix="dualweb-wsgi")
         self.wsgi_application = wsgi_application
-        self.executor = executor
+        self.executor: Executor | None = executor
         # Strong references: the event loop only keeps weak ones to tasks.
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, request: HTTPServerRequest) -> None:
-        """Serve ``request`` by calling the WSGI application and writing its response."""
+        """Serve ``request``: at once without an executor, else in a task on the running loop."""
         if self.executor is None:
-            self._write_response(request, *self._call_app(request))
+            self._serve_inline(request)
             return
         task = asyncio.get_running_loop().create_task(self.handle_request(request))
         self._tasks.add(task)
@@ -63,16 +94,32 @@ class WSGIContainer:
 
     async def handle_request(self, request: HTTPServerRequest) -> None:
         """Run the WSGI application for ``request`` (in the executor, if any) and respond."""
-        if self.executor is None:
-            self._write_response(request, *self._call_app(request))
+        executor = self.executor
+        if executor is None:
+            self._serve_inline(request)
             return
         loop = asyncio.get_running_loop()
+        out = _Response(self, request, loop)
         try:
-            result = await loop.run_in_executor(self.executor, self._call_app, request)
+            result = await loop.run_in_executor(executor, self._call_app, request, out)
+            try:
+                if isinstance(result, (list, tuple)):
+                    await out.send_whole(b"".join(result))
+                else:
+                    chunks = iter(result)
+                    while not out.gone:
+                        chunk = await loop.run_in_executor(executor, next, chunks, None)
+                        if chunk is None:
+                            break
+                        await out.send(chunk)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    await loop.run_in_executor(executor, close)
         except Exception:
-            app_log.error("Uncaught exception in WSGI application %r", request, exc_info=True)
-            result = _container_error()
-        self._write_response(request, *result)
+            out.fail()
+        else:
+            out.end()
 
     def environ(self, request: HTTPServerRequest) -> dict[str, Any]:
         """Build the PEP 3333 environ dictionary for ``request``."""
@@ -110,70 +157,30 @@ class WSGIContainer:
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         return environ
 
-    def _call_app(
-        self, request: HTTPServerRequest
-    ) -> tuple[str, list[tuple[str, str]], bytes]:
-        """Call the WSGI application; return its status, headers and whole body."""
-        data: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
-        ) -> Callable[[bytes], object]:
-            # Nothing is sent before the application returns, so a second call
-            # (with exc_info, after an error) may always replace the response.
-            data["status"] = status
-            data["headers"] = headers
-            return chunks.append
-
+    def _serve_inline(self, request: HTTPServerRequest) -> None:
+        """Serve ``request`` on this thread (no executor): writes are not waited for."""
+        out = _Response(self, request, None)
         try:
-            app_response = self.wsgi_application(self.environ(request), start_response)
+            result = self._call_app(request, out)
             try:
-                for chunk in app_response:
-                    if chunk:
-                        chunks.append(chunk)
+                if isinstance(result, (list, tuple)):
+                    out.send_whole(b"".join(result))
+                else:
+                    for chunk in result:
+                        out.send(chunk)
+                        if out.gone:
+                            break
             finally:
-                close = getattr(app_response, "close", None)
+                close = getattr(result, "close", None)
                 if close is not None:
                     close()
         except Exception:
-            app_log.error("Uncaught exception in WSGI application %r", request, exc_info=True)
-            return _container_error()
-        if "status" not in data:
-            app_log.error("WSGI application did not call start_response (%r)", request)
-            return _container_error()
-        return data["status"], list(data["headers"]), b"".join(chunks)
+            out.fail()
+        else:
+            out.end()
 
-    def _write_response(
-        self,
-        request: HTTPServerRequest,
-        status: str,
-        header_list: list[tuple[str, str]],
-        body: bytes,
-    ) -> None:
-        code_text, _, reason = status.partition(" ")
-        code = int(code_text)
-        present = {name.lower() for name, _ in header_list}
-        headers = HTTPHeaders()
-        for name, value in header_list:
-            headers.add(name, value)
-        if code not in _NO_BODY_STATUS and code >= 200:
-            if "content-length" not in present:
-                headers["Content-Length"] = str(len(body))
-            if "content-type" not in present:
-                headers["Content-Type"] = "text/html; charset=UTF-8"
-        if "server" not in present:
-            headers["Server"] = "dualweb"
-        connection = request.connection
-        if connection is None:
-            raise RuntimeError(
-                "WSGIContainer needs a request with a connection; serve it with "
-                "dualweb's HTTPServer (HTTPServer(WSGIContainer(app)))."
-            )
-        start_line = ResponseStartLine("HTTP/1.1", code, reason or responses.get(code, "Unknown"))
-        connection.write_headers(start_line, headers, chunk=body)
-        connection.finish()
-        self._log(code, request)
+    def _call_app(self, request: HTTPServerRequest, out: _Response) -> Iterable[bytes]:
+        return self.wsgi_application(self.environ(request), out.start_response)
 
     def _log(self, status_code: int, request: HTTPServerRequest) -> None:
         if status_code < 400:
@@ -193,6 +200,162 @@ class WSGIContainer:
         )
 
 
+class _Response:
+    """One request's response: the state ``start_response`` sets and the writes to the client.
+
+    Lives on the loop thread; only :meth:`start_response` and the ``write()``
+    callable may be called from the executor (the latter hops to the loop).
+    """
+
+    __slots__ = ("connection", "container", "gone", "headers", "loop", "request", "sent", "status")
+
+    def __init__(
+        self,
+        container: WSGIContainer,
+        request: HTTPServerRequest,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        connection = request.connection
+        if connection is None:
+            raise RuntimeError(
+                "WSGIContainer needs a request with a connection; serve it with "
+                "dualweb's HTTPServer (HTTPServer(WSGIContainer(app)))."
+            )
+        self.container = container
+        self.request = request
+        self.connection: HTTPConnection = connection
+        # Set when the executor runs the application: write() must then hop to it.
+        self.loop = loop
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.sent = False
+        self.gone = False
+        connection.set_close_callback(self._client_gone)
+
+    def _client_gone(self) -> None:
+        self.gone = True
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        """PEP 3333's ``start_response``: remember the status and headers, return ``write``."""
+        if exc_info is not None and exc_info[1] is not None:
+            if self.sent:
+                # Too late to replace the response: PEP 3333 says re-raise.
+                raise exc_info[1].with_traceback(exc_info[2])
+        elif self.status is not None:
+            raise RuntimeError(
+                "start_response() called twice without exc_info: a WSGI application may "
+                "replace its response only while handling an error (pass sys.exc_info())"
+            )
+        code = status[:3]
+        if not (code.isdigit() and (len(status) == 3 or status[3] == " ")):
+            raise ValueError(f'WSGI status must look like "200 OK", got {status!r}')
+        self.status = status
+        self.headers = list(headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The ``write()`` callable: send ``data`` now (waiting for the client in an executor)."""
+        loop = self.loop
+        if loop is None:
+            self.send(data)
+        else:
+            asyncio.run_coroutine_threadsafe(self._send_from_loop(data), loop).result()
+
+    async def _send_from_loop(self, data: bytes) -> None:
+        await self.send(data)
+
+    def send(self, chunk: bytes) -> Awaitable[None]:
+        """Send a body chunk, with the headers first; returns the write's awaitable.
+
+        Raises:
+            RuntimeError: the application has not called ``start_response``.
+        """
+        if not chunk or self.gone:
+            return COMPLETED
+        if not self.sent:
+            return self._write_head(chunk, None)
+        return self._watch(self.connection.write(chunk))
+
+    def send_whole(self, body: bytes) -> Awaitable[None]:
+        """Send a response known in full (a list or tuple), with its ``Content-Length``."""
+        if self.sent or self.gone:
+            return self.send(body)
+        return self._write_head(body, len(body))
+
+    def _write_head(self, chunk: bytes, length: int | None) -> Awaitable[None]:
+        status = self.status
+        if status is None:
+            raise RuntimeError("the WSGI application did not call start_response()")
+        code = int(status[:3])
+        reason = status[4:] or responses.get(code, "Unknown")
+        present = {name.lower() for name, _ in self.headers}
+        headers = HTTPHeaders()
+        for name, value in self.headers:
+            headers.add(name, value)
+        if code not in _NO_BODY_STATUS and code >= 200:
+            if length is not None and "content-length" not in present:
+                headers["Content-Length"] = str(length)
+            if "content-type" not in present:
+                headers["Content-Type"] = "text/html; charset=UTF-8"
+        if "server" not in present:
+            headers["Server"] = "dualweb"
+        self.sent = True
+        start_line = ResponseStartLine("HTTP/1.1", code, reason)
+        return self._watch(self.connection.write_headers(start_line, headers, chunk=chunk or None))
+
+    def _watch(self, written: Awaitable[None]) -> Awaitable[None]:
+        """Note a write the connection already refused (client gone); return a quiet awaitable."""
+        if isinstance(written, asyncio.Future):
+            if written.done():
+                if written.cancelled() or written.exception() is not None:
+                    self.gone = True
+                return COMPLETED
+            if self.loop is None:
+                # On the loop thread without an executor nothing waits: the
+                # transport buffers what the client has not read yet.
+                return COMPLETED
+            return _completion(written, self)
+        return written
+
+    def end(self, body: bytes = b"") -> None:
+        """The application is done: finish the response (headers first if none were sent)."""
+        if self.gone:
+            self.container._log(self._code(), self.request)
+            return
+        try:
+            if not self.sent:
+                self.send_whole(body)
+            self.connection.finish()
+        except Exception:
+            # E.g. fewer bytes than the Content-Length the application declared:
+            # the connection is closed, so the client sees a truncated response.
+            app_log.error("WSGI response to %r could not be finished", self.request, exc_info=True)
+        self.container._log(self._code(), self.request)
+
+    def fail(self) -> None:
+        """The application raised (the exception is being handled): log it, answer 500."""
+        app_log.error("Uncaught exception in WSGI application %r", self.request, exc_info=True)
+        if self.sent or self.gone:
+            self.end()
+            return
+        self.status = "500 Internal Server Error"
+        self.headers = [("Content-Type", "text/html; charset=UTF-8")]
+        self.end(error_page(500, "Internal Server Error"))
+
+    def _code(self) -> int:
+        return int(self.status[:3]) if self.status else 500
+
+
+async def _completion(written: Awaitable[None], out: _Response) -> None:
+    """Wait for a write; a client that went away is noted on ``out``, not raised."""
+    try:
+        await written
+    except Exception:
+        out.gone = True
+
+
 def _split_host(host: str, protocol: str) -> tuple[str, str]:
     """``"example.com:8080"`` -> ``("example.com", "8080")``; IPv6 brackets removed."""
     if host.startswith("["):
@@ -203,13 +366,3 @@ def _split_host(host: str, protocol: str) -> tuple[str, str]:
     if not port.isdigit():
         port = "443" if protocol == "https" else "80"
     return name, port
-
-
-def _container_error() -> tuple[str, list[tuple[str, str]], bytes]:
-    body = error_page(500, "Internal Server Error")
-    return (
-        "500 Internal Server Error",
-        [("Content-Type", "text/html; charset=UTF-8")],
-        body,
-    )
-
