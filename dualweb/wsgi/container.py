@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WSGIContainer"]
 
+_T = TypeVar("_T")
+
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -42,25 +44,27 @@ class WSGIContainer:
     The response is streamed: each chunk the application's iterable yields
     (and each call of the ``write()`` callable ``start_response`` returns) is
     sent to the client as it is produced, chunk-encoded unless the
-    application set ``Content-Length`` (a list or tuple response is sent whole,
-    with its ``Content-Length``). The iterable's ``close()`` is always called,
-    also when the client disconnects, which stops the iteration. An exception
-    from the application is logged and answered ``500`` (once the headers are
-    sent, the response is ended instead, as for a ``RequestHandler``).
+    application set ``Content-Length`` (a list or tuple response is sent
+    whole, with its ``Content-Length``). The request body is ``wsgi.input``.
+    The iterable's ``close()`` is always called, also when the client
+    disconnects, which stops the iteration. An exception from the
+    application is logged and answered ``500``; once the headers are sent it
+    can no longer be, so the connection is closed and the client sees a
+    truncated response.
 
     Args:
         wsgi_application: the PEP 3333 callable to host.
         executor: where the application runs. ``None`` (the default, as in
-            Tornado) runs it on the event loop thread: every other connection
-            of the server waits while it works, and a streamed response is
-            buffered by the server rather than paced by the client. Pass a
-            :class:`concurrent.futures.Executor` (normally a
+            Tornado) runs it on the event loop thread: while the application
+            works (its call, each step of its iterable), every other
+            connection of the server waits, so one slow request stalls them
+            all. Pass a :class:`concurrent.futures.Executor` (normally a
             ``ThreadPoolExecutor``) to run the application, each ``next()`` on
             its iterable and its ``close()`` in it: the loop keeps serving,
-            requests run concurrently (up to the pool size), and chunks are
-            written with back-pressure (a slow client pauses the iteration).
-            ``"threads"`` (dualweb only) makes a ``ThreadPoolExecutor`` with the
-            standard library's default size for this container.
+            requests run concurrently (up to the pool's size) and each chunk
+            is written with back-pressure (a slow client pauses the
+            iteration). ``"threads"`` (dualweb only) gives this container a
+            ``ThreadPoolExecutor`` of the standard library's default size.
 
     Raises:
         ValueError: ``executor`` is a string other than ``"threads"``.
@@ -84,42 +88,78 @@ class WSGIContainer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, request: HTTPServerRequest) -> None:
-        """Serve ``request``: at once without an executor, else in a task on the running loop."""
-        if self.executor is None:
-            self._serve_inline(request)
+        """Serve ``request``.
+
+        Without an executor the application is called at once; a list or tuple
+        response is then written at once too, any other iterable is consumed
+        by a task on the running loop. With an executor, everything happens in
+        a task (see :meth:`handle_request`).
+        """
+        if self.executor is not None:
+            self._spawn(self.handle_request(request))
             return
-        task = asyncio.get_running_loop().create_task(self.handle_request(request))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        out = _Response(self, request, None)
+        try:
+            result = self._call_app(request, out)
+        except Exception:
+            out.fail()
+            return
+        if isinstance(result, (list, tuple)):
+            try:
+                out.send_whole(b"".join(result))
+            except Exception:
+                out.fail()
+            else:
+                out.end()
+            return
+        self._spawn(self._respond(out, result))
 
     async def handle_request(self, request: HTTPServerRequest) -> None:
         """Run the WSGI application for ``request`` (in the executor, if any) and respond."""
-        executor = self.executor
-        if executor is None:
-            self._serve_inline(request)
-            return
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop() if self.executor is not None else None
         out = _Response(self, request, loop)
         try:
-            result = await loop.run_in_executor(executor, self._call_app, request, out)
+            result = await self._step(self._call_app, request, out)
+        except Exception:
+            out.fail()
+            return
+        await self._respond(out, result)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _respond(self, out: _Response, result: Iterable[bytes]) -> None:
+        """Send what ``result`` yields as it comes, then call its ``close()``."""
+        try:
             try:
                 if isinstance(result, (list, tuple)):
-                    await out.send_whole(b"".join(result))
+                    await _settled(out.send_whole(b"".join(result)))
                 else:
                     chunks = iter(result)
                     while not out.gone:
-                        chunk = await loop.run_in_executor(executor, next, chunks, None)
+                        chunk = await self._step(next, chunks, None)
                         if chunk is None:
                             break
-                        await out.send(chunk)
+                        await _settled(out.send(chunk))
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
-                    await loop.run_in_executor(executor, close)
+                    await self._step(close)
         except Exception:
             out.fail()
         else:
             out.end()
+
+    async def _step(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(*args)`` in the executor, or on this thread after a turn of the loop."""
+        if self.executor is None:
+            # Between two steps of the application the loop serves other
+            # connections and notices a client that went away.
+            await asyncio.sleep(0)
+            return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def environ(self, request: HTTPServerRequest) -> dict[str, Any]:
         """Build the PEP 3333 environ dictionary for ``request``."""
@@ -156,28 +196,6 @@ class WSGIContainer:
             # Repeated headers are folded as a WSGI server would.
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         return environ
-
-    def _serve_inline(self, request: HTTPServerRequest) -> None:
-        """Serve ``request`` on this thread (no executor): writes are not waited for."""
-        out = _Response(self, request, None)
-        try:
-            result = self._call_app(request, out)
-            try:
-                if isinstance(result, (list, tuple)):
-                    out.send_whole(b"".join(result))
-                else:
-                    for chunk in result:
-                        out.send(chunk)
-                        if out.gone:
-                            break
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        except Exception:
-            out.fail()
-        else:
-            out.end()
 
     def _call_app(self, request: HTTPServerRequest, out: _Response) -> Iterable[bytes]:
         return self.wsgi_application(self.environ(request), out.start_response)
@@ -264,7 +282,7 @@ class _Response:
             asyncio.run_coroutine_threadsafe(self._send_from_loop(data), loop).result()
 
     async def _send_from_loop(self, data: bytes) -> None:
-        await self.send(data)
+        await _settled(self.send(data))
 
     def send(self, chunk: bytes) -> Awaitable[None]:
         """Send a body chunk, with the headers first; returns the write's awaitable.
@@ -306,18 +324,18 @@ class _Response:
         return self._watch(self.connection.write_headers(start_line, headers, chunk=chunk or None))
 
     def _watch(self, written: Awaitable[None]) -> Awaitable[None]:
-        """Note a write the connection already refused (client gone); return a quiet awaitable."""
+        """Note (now or when it fails) a write refused because the client is gone."""
         if isinstance(written, asyncio.Future):
-            if written.done():
-                if written.cancelled() or written.exception() is not None:
-                    self.gone = True
-                return COMPLETED
-            if self.loop is None:
-                # On the loop thread without an executor nothing waits: the
-                # transport buffers what the client has not read yet.
-                return COMPLETED
-            return _completion(written, self)
+            if not written.done():
+                written.add_done_callback(self._write_done)
+                return written
+            self._write_done(written)
+            return COMPLETED
         return written
+
+    def _write_done(self, written: asyncio.Future[None]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            self.gone = True
 
     def end(self, body: bytes = b"") -> None:
         """The application is done: finish the response (headers first if none were sent)."""
@@ -326,7 +344,11 @@ class _Response:
             return
         try:
             if not self.sent:
-                self.send_whole(body)
+                if body or self.request.method != "HEAD":
+                    self.send_whole(body)
+                else:
+                    # An empty answer to HEAD says nothing about the GET's length.
+                    self._write_head(b"", None)
             self.connection.finish()
         except Exception:
             # E.g. fewer bytes than the Content-Length the application declared:
@@ -337,23 +359,41 @@ class _Response:
     def fail(self) -> None:
         """The application raised (the exception is being handled): log it, answer 500."""
         app_log.error("Uncaught exception in WSGI application %r", self.request, exc_info=True)
-        if self.sent or self.gone:
+        if self.gone:
             self.end()
+            return
+        if self.sent:
+            self._abort()
             return
         self.status = "500 Internal Server Error"
         self.headers = [("Content-Type", "text/html; charset=UTF-8")]
         self.end(error_page(500, "Internal Server Error"))
 
+    def _abort(self) -> None:
+        """End a response cut short by an error: close the connection without completing it.
+
+        Finishing would make a chunked response look complete to the client;
+        closing the connection after the bytes already sent shows it truncated.
+        """
+        try:
+            self.connection.upgrade().close()
+        except Exception:
+            # No way to take the connection over: end the response as a
+            # RequestHandler does after an error past flush().
+            self.end()
+            return
+        self.container._log(self._code(), self.request)
+
     def _code(self) -> int:
         return int(self.status[:3]) if self.status else 500
 
 
-async def _completion(written: Awaitable[None], out: _Response) -> None:
-    """Wait for a write; a client that went away is noted on ``out``, not raised."""
+async def _settled(written: Awaitable[None]) -> None:
+    """Wait for a write; a failure (the client went away) is noted by ``_Response._watch``."""
     try:
         await written
     except Exception:
-        out.gone = True
+        pass
 
 
 def _split_host(host: str, protocol: str) -> tuple[str, str]:
