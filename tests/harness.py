@@ -8,7 +8,10 @@
   drive dualweb from inside the loop.
 * :class:`LoopThread` runs a loop in a background thread; :class:`ServerThread`
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
-  tests that talk to it over a real socket.
+  tests that talk to it over a real socket. :func:`serving` does the same on the
+  running loop, for tests that are coroutines (:func:`run`). Ports come from
+  ``dualweb.testing.bind_unused_port``; unittest-style tests use
+  ``dualweb.testing.AsyncHTTPTestCase`` instead, which serves the same way.
 * Both fail the test when dualweb left a task of its own running (after the
   coroutine returned, or after the server closed its connections: a leaked task
   is a connection or handler never cleaned up); a loop thread also fails on an
@@ -34,9 +37,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dualweb.testing import bind_unused_port
+
+if TYPE_CHECKING:
+    from dualweb.httpserver import HTTPServer
 
 _T = TypeVar("_T")
 
@@ -99,9 +107,10 @@ def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
     ]
 
 
-def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio") -> _T:
+def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio", timeout: float = 10) -> _T:
     """Run ``factory()`` (a coroutine function, or anything returning an awaitable:
-    a ``gen.coroutine``) on a fresh loop of ``kind`` with a 10 s limit, then clean up.
+    a ``gen.coroutine``) on a fresh loop of ``kind`` with a ``timeout`` (seconds), then
+    clean up.
 
     Fails if dualweb left a task of its own running after ``factory()`` returned.
     """
@@ -111,7 +120,7 @@ def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio") -> _T:
 
     loop = new_loop(kind)
     try:
-        result = loop.run_until_complete(asyncio.wait_for(main(), 10))
+        result = loop.run_until_complete(asyncio.wait_for(main(), timeout))
         leaked = loop.run_until_complete(_leaked_tasks(_dualweb_tasks))
         assert not leaked, f"tasks left running ({kind}): {leaked}"
         return result
@@ -180,12 +189,45 @@ class LoopThread:
         assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
 
 
+def start_server(
+    app: Any, sockets: list[socket.socket] | None = None, **server_kwargs: Any
+) -> tuple[HTTPServer, int]:
+    """dualweb's ``HTTPServer(app, **server_kwargs)`` serving on the running loop from
+    ``sockets`` (default: a fresh one on 127.0.0.1); returns ``(server, port)``, port 0
+    for a Unix socket. End it with :func:`stop_server`."""
+    from dualweb.httpserver import HTTPServer
+
+    if sockets is None:
+        sockets = [bind_unused_port()[0]]
+    server = HTTPServer(app, **server_kwargs)
+    server.add_sockets(sockets)
+    address = sockets[0].getsockname()
+    return server, int(address[1]) if isinstance(address, tuple) else 0
+
+
+async def stop_server(server: HTTPServer) -> None:
+    """Stop ``server`` listening and close its connections (ends handlers in flight)."""
+    server.stop()
+    await server.close_all_connections()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, **server_kwargs: Any) -> AsyncIterator[tuple[HTTPServer, int]]:
+    """``async with serving(app) as (server, port)``: :func:`start_server` on the running
+    loop for the block, :func:`stop_server` after it."""
+    server, port = start_server(app, **server_kwargs)
+    try:
+        yield server, port
+    finally:
+        await stop_server(server)
+
+
 class ServerThread(LoopThread):
     """dualweb's HTTPServer serving ``app`` from a loop of ``kind`` in a daemon thread.
 
     ``sockets`` defaults to one fresh listening socket on 127.0.0.1 (its port is
-    :attr:`port`); ``server_kwargs`` go to ``HTTPServer``. Set
-    :attr:`allow_leftover_handlers` for a test that knowingly leaves a handler
+    :attr:`port`); ``server_kwargs`` go to ``HTTPServer`` (see :func:`start_server`).
+    Set :attr:`allow_leftover_handlers` for a test that knowingly leaves a handler
     task running (only for a known bug, with the bug named next to it).
     """
 
@@ -198,20 +240,8 @@ class ServerThread(LoopThread):
         sockets: list[socket.socket] | None = None,
         **server_kwargs: Any,
     ) -> None:
-        from dualweb.httpserver import HTTPServer
-        from dualweb.netutil import bind_sockets
-
-        if sockets is None:
-            sockets = bind_sockets(0, "127.0.0.1")
-            self.port: int = sockets[0].getsockname()[1]
         super().__init__(kind)
-
-        def setup() -> HTTPServer:
-            server = HTTPServer(app, **server_kwargs)
-            server.add_sockets(sockets)
-            return server
-
-        self.server = self.call(setup)
+        self.server, self.port = self.call(lambda: start_server(app, sockets, **server_kwargs))
 
     def connections(self) -> int:
         """How many connections the server is tracking right now."""
@@ -224,12 +254,7 @@ class ServerThread(LoopThread):
 
     def close(self) -> None:
         """Stop the server, close its connections, then the loop (see LoopThread.close)."""
-
-        async def shutdown() -> None:
-            self.server.stop()
-            await self.server.close_all_connections()
-
-        self.run(shutdown)
+        self.run(lambda: stop_server(self.server))
         super().close()
 
 
@@ -250,9 +275,9 @@ def tornado_server(app: Any) -> Iterator[int]:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for servers in subprocesses)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    sock, port = bind_unused_port()
+    sock.close()
+    return port
 
 
 def _ready(port: int, http: bool) -> bool:
