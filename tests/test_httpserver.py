@@ -34,7 +34,7 @@ from dualweb.connection import (
 )
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import HTTPHeaders
-from tests.harness import ServerThread
+from tests.harness import ServerThread, run
 
 # --------------------------------------------------------------------------- a tiny app
 
@@ -862,7 +862,7 @@ def test_tornado_client_interop(serve: Any) -> None:
         finally:
             client.close()
 
-    assert asyncio.run(fetch_all()) == [
+    assert run(fetch_all) == [
         (200, b"first,second,third"),
         (200, b"x" * 200000),
         (200, b""),
