@@ -14,8 +14,10 @@
   ``dualweb.testing.AsyncHTTPTestCase`` instead, which serves the same way.
 * Both fail the test when dualweb left a task of its own running (after the
   coroutine returned, or after the server closed its connections: a leaked task
-  is a connection or handler never cleaned up); a loop thread also fails on an
-  error the loop reported unhandled ("Task exception was never retrieved").
+  is a connection or handler never cleaned up), or a socket opened meanwhile is
+  still open at the end (found as ``dualweb.testing.AsyncTestCase`` finds it); a
+  loop thread also fails on an error the loop reported unhandled ("Task exception
+  was never retrieved").
 * :func:`tornado_server` serves a Tornado app the same way, for comparisons.
 * :class:`ServerProcess` runs a server program (an example, gunicorn) as a
   subprocess on a :func:`free_port` and talks to it over a real socket.
@@ -41,7 +43,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dualweb.testing import bind_unused_port
+# dualweb.testing's own primitives, so the harness and AsyncTestCase find the same leaks.
+from dualweb.testing import _open_sockets, bind_unused_port
 
 if TYPE_CHECKING:
     from dualweb.httpserver import HTTPServer
@@ -107,26 +110,38 @@ def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
     ]
 
 
+def _sockets_left(before: set[str] | None) -> list[str]:
+    """Sockets open now that were not open in the ``before`` snapshot (``_open_sockets()``)."""
+    after = _open_sockets()
+    if before is None or after is None:
+        return []
+    return sorted(after - before)
+
+
 def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio", timeout: float = 10) -> _T:
     """Run ``factory()`` (a coroutine function, or anything returning an awaitable:
     a ``gen.coroutine``) on a fresh loop of ``kind`` with a ``timeout`` (seconds), then
     clean up.
 
-    Fails if dualweb left a task of its own running after ``factory()`` returned.
+    Fails if dualweb left a task of its own running after ``factory()`` returned, or
+    a socket opened meanwhile is still open once the loop is closed.
     """
 
     async def main() -> _T:
         return await factory()
 
+    sockets_before = _open_sockets()
     loop = new_loop(kind)
     try:
         result = loop.run_until_complete(asyncio.wait_for(main(), timeout))
         leaked = loop.run_until_complete(_leaked_tasks(_dualweb_tasks))
         assert not leaked, f"tasks left running ({kind}): {leaked}"
-        return result
     finally:
         _finish_tasks(loop)
         loop.close()
+    left = _sockets_left(sockets_before)
+    assert not left, f"sockets left open ({kind}): {left}"
+    return result
 
 
 def _task_file(task: asyncio.Task[Any]) -> str:
@@ -143,6 +158,7 @@ class LoopThread:
 
     def __init__(self, kind: str = "asyncio") -> None:
         self.kind = kind
+        self._sockets_before = _open_sockets()
         self.loop = new_loop(kind)
         self.unhandled: list[str] = []
         self.loop.set_exception_handler(self._record_unhandled)
@@ -187,6 +203,16 @@ class LoopThread:
         self.loop.close()
         assert not leaks, f"tasks left running at close ({self.kind}): {leaks}"
         assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
+        left = _sockets_left(self._sockets_before)
+        assert not left, f"sockets left open at close ({self.kind}): {left}"
+
+
+def serve_tcp(server: Any, host: str = "127.0.0.1") -> int:
+    """Make ``server`` (any ``TCPServer``: an ``HTTPServer``, a test's echo server) listen
+    on a fresh socket on ``host``; returns the port. Call with the server's loop current."""
+    sock, port = bind_unused_port(address=host)
+    server.add_sockets([sock])
+    return port
 
 
 def start_server(
@@ -197,9 +223,9 @@ def start_server(
     for a Unix socket. End it with :func:`stop_server`."""
     from dualweb.httpserver import HTTPServer
 
-    if sockets is None:
-        sockets = [bind_unused_port()[0]]
     server = HTTPServer(app, **server_kwargs)
+    if sockets is None:
+        return server, serve_tcp(server)
     server.add_sockets(sockets)
     address = sockets[0].getsockname()
     return server, int(address[1]) if isinstance(address, tuple) else 0
@@ -273,9 +299,10 @@ def tornado_server(app: Any) -> Iterator[int]:
         running.close()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for servers in subprocesses)."""
-    sock, port = bind_unused_port()
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago (for servers in subprocesses, or
+    an address where nothing listens)."""
+    sock, port = bind_unused_port(address=host)
     sock.close()
     return port
 
