@@ -149,6 +149,15 @@ def _task_file(task: asyncio.Task[Any]) -> str:
     return code.co_filename if code is not None else ""
 
 
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Poll ``condition()`` (from a test's thread) until it is true or ``timeout`` seconds
+    passed; returns its last value as a bool, for ``assert wait_until(...)``."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
 class LoopThread:
     """An event loop of ``kind`` running in a daemon thread; :meth:`call` runs code on it.
 
@@ -156,9 +165,14 @@ class LoopThread:
     ("Task exception was never retrieved", an exception in a callback).
     """
 
+    # Loop threads alive now, oldest first: the sockets a younger one still holds are not
+    # an older one's leak, so only a thread closed after all younger ones checks sockets.
+    _alive: list[LoopThread] = []
+
     def __init__(self, kind: str = "asyncio") -> None:
         self.kind = kind
         self._sockets_before = _open_sockets()
+        LoopThread._alive.append(self)
         self.loop = new_loop(kind)
         self.unhandled: list[str] = []
         self.loop.set_exception_handler(self._record_unhandled)
@@ -191,7 +205,8 @@ class LoopThread:
 
     def close(self) -> None:
         """Stop the loop, cancel what is left on it and close it; fail on a task dualweb
-        left running or an error the loop reported unhandled."""
+        left running, an error the loop reported unhandled, or a socket opened since the
+        thread started and still open (checked when no younger loop thread is alive)."""
 
         async def leaked() -> list[str]:
             return await _leaked_tasks(self._leaks)
@@ -201,9 +216,11 @@ class LoopThread:
         self.thread.join(10)
         _finish_tasks(self.loop)
         self.loop.close()
+        younger = LoopThread._alive[LoopThread._alive.index(self) + 1 :]
+        LoopThread._alive.remove(self)
+        left = [] if younger else _sockets_left(self._sockets_before)
         assert not leaks, f"tasks left running at close ({self.kind}): {leaks}"
         assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
-        left = _sockets_left(self._sockets_before)
         assert not left, f"sockets left open at close ({self.kind}): {left}"
 
 
@@ -272,6 +289,12 @@ class ServerThread(LoopThread):
     def connections(self) -> int:
         """How many connections the server is tracking right now."""
         return self.call(lambda: len(self.server._connections))
+
+    def connections_after(self, timeout: float) -> int:
+        """:meth:`connections` once it is 0, or after ``timeout`` seconds (closing a
+        connection takes the server a few loop turns)."""
+        wait_until(lambda: not self.connections(), timeout)
+        return self.connections()
 
     def _leaks(self, tasks: list[asyncio.Task[Any]]) -> list[str]:
         if self.allow_leftover_handlers:
