@@ -8,16 +8,19 @@
   drive dualweb from inside the loop.
 * :class:`LoopThread` runs a loop in a background thread; :class:`ServerThread`
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
-  tests that talk to it over a real socket. :func:`serving` does the same on the
-  running loop, for tests that are coroutines (:func:`run`). Ports come from
-  ``dualweb.testing.bind_unused_port``; unittest-style tests use
-  ``dualweb.testing.AsyncHTTPTestCase`` instead, which serves the same way.
+  tests that talk to it over a real socket. :func:`serving` (or
+  :func:`start_server` / :func:`stop_server`) does the same on the running loop,
+  for tests that are coroutines (:func:`run`); :func:`serve_tcp` puts any
+  ``TCPServer`` on a fresh port. Ports come from ``dualweb.testing.bind_unused_port``;
+  unittest-style tests use ``dualweb.testing.AsyncHTTPTestCase`` instead, which
+  serves the same way (and can add a second server with :func:`start_server`).
 * Both fail the test when dualweb left a task of its own running (after the
   coroutine returned, or after the server closed its connections: a leaked task
   is a connection or handler never cleaned up), or a socket opened meanwhile is
   still open at the end (found as ``dualweb.testing.AsyncTestCase`` finds it); a
   loop thread also fails on an error the loop reported unhandled ("Task exception
   was never retrieved").
+* :func:`wait_until` polls a condition from the test's thread, bounded in time.
 * :func:`tornado_server` serves a Tornado app the same way, for comparisons.
 * :class:`ServerProcess` runs a server program (an example, gunicorn) as a
   subprocess on a :func:`free_port` and talks to it over a real socket.
