@@ -35,6 +35,7 @@ from dualweb.connection import (
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import HTTPHeaders
 from tests.harness import ServerThread, run, wait_until
+from tests.support import shout_after_upgrade
 
 # --------------------------------------------------------------------------- a tiny app
 
@@ -721,16 +722,9 @@ def test_upgrade_detaches_the_transport(serve: Any) -> None:
             proto.data_received(early)
 
     srv = serve(app)
-    with connect(srv.port) as sock:
-        sock.sendall(b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly")
-        raw = b""
-        while not raw.endswith(b"EARLY"):
-            data = sock.recv(1024)
-            assert data
-            raw += data
-        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-        sock.sendall(b"later")
-        assert sock.recv(1024) == b"LATER"
+    shout_after_upgrade(
+        srv.port, b"GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n"
+    )
     assert srv.connections_after(2) == 0  # a detached connection is no longer the server's
 
 
