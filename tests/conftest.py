@@ -65,7 +65,7 @@ def _client_factory(mode: str, loop_kind: str) -> Iterator[Callable[..., Client]
         yield factory
     finally:
         failures: list[BaseException] = []
-        for client in clients:
+        for client in reversed(clients):  # the youngest first, as the harness checks leaks
             try:
                 client.close()
             except Exception as exc:  # close the others, then report the first failure

@@ -8,11 +8,19 @@
   drive dualweb from inside the loop.
 * :class:`LoopThread` runs a loop in a background thread; :class:`ServerThread`
   serves an app from one with dualweb's ``HTTPServer`` on 127.0.0.1, port 0, for
-  tests that talk to it over a real socket.
+  tests that talk to it over a real socket. :func:`serving` (or
+  :func:`start_server` / :func:`stop_server`) does the same on the running loop,
+  for tests that are coroutines (:func:`run`); :func:`serve_tcp` puts any
+  ``TCPServer`` on a fresh port. Ports come from ``dualweb.testing.bind_unused_port``;
+  unittest-style tests use ``dualweb.testing.AsyncHTTPTestCase`` instead, which
+  serves the same way (and can add a second server with :func:`start_server`).
 * Both fail the test when dualweb left a task of its own running (after the
   coroutine returned, or after the server closed its connections: a leaked task
-  is a connection or handler never cleaned up); a loop thread also fails on an
-  error the loop reported unhandled ("Task exception was never retrieved").
+  is a connection or handler never cleaned up), or a socket opened meanwhile is
+  still open at the end (found as ``dualweb.testing.AsyncTestCase`` finds it); a
+  loop thread also fails on an error the loop reported unhandled ("Task exception
+  was never retrieved").
+* :func:`wait_until` polls a condition from the test's thread, bounded in time.
 * :func:`tornado_server` serves a Tornado app the same way, for comparisons.
 * :class:`ServerProcess` runs a server program (an example, gunicorn) as a
   subprocess on a :func:`free_port` and talks to it over a real socket.
@@ -34,9 +42,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+# dualweb.testing's own primitives, so the harness and AsyncTestCase find the same leaks.
+from dualweb.testing import _open_sockets, bind_unused_port
+
+if TYPE_CHECKING:
+    from dualweb.httpserver import HTTPServer
 
 _T = TypeVar("_T")
 
@@ -99,30 +113,52 @@ def _dualweb_tasks(tasks: list[asyncio.Task[Any]]) -> list[str]:
     ]
 
 
-def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio") -> _T:
-    """Run ``factory()`` (a coroutine function, or anything returning an awaitable:
-    a ``gen.coroutine``) on a fresh loop of ``kind`` with a 10 s limit, then clean up.
+def _sockets_left(before: set[str] | None) -> list[str]:
+    """Sockets open now that were not open in the ``before`` snapshot (``_open_sockets()``)."""
+    after = _open_sockets()
+    if before is None or after is None:
+        return []
+    return sorted(after - before)
 
-    Fails if dualweb left a task of its own running after ``factory()`` returned.
+
+def run(factory: Callable[[], Awaitable[_T]], kind: str = "asyncio", timeout: float = 10) -> _T:
+    """Run ``factory()`` (a coroutine function, or anything returning an awaitable:
+    a ``gen.coroutine``) on a fresh loop of ``kind`` with a ``timeout`` (seconds), then
+    clean up.
+
+    Fails if dualweb left a task of its own running after ``factory()`` returned, or
+    a socket opened meanwhile is still open once the loop is closed.
     """
 
     async def main() -> _T:
         return await factory()
 
+    sockets_before = _open_sockets()
     loop = new_loop(kind)
     try:
-        result = loop.run_until_complete(asyncio.wait_for(main(), 10))
+        result = loop.run_until_complete(asyncio.wait_for(main(), timeout))
         leaked = loop.run_until_complete(_leaked_tasks(_dualweb_tasks))
         assert not leaked, f"tasks left running ({kind}): {leaked}"
-        return result
     finally:
         _finish_tasks(loop)
         loop.close()
+    left = _sockets_left(sockets_before)
+    assert not left, f"sockets left open ({kind}): {left}"
+    return result
 
 
 def _task_file(task: asyncio.Task[Any]) -> str:
     code = getattr(task.get_coro(), "cr_code", None)
     return code.co_filename if code is not None else ""
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Poll ``condition()`` (from a test's thread) until it is true or ``timeout`` seconds
+    passed; returns its last value as a bool, for ``assert wait_until(...)``."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
 
 
 class LoopThread:
@@ -132,8 +168,14 @@ class LoopThread:
     ("Task exception was never retrieved", an exception in a callback).
     """
 
+    # Loop threads alive now, oldest first: the sockets a younger one still holds are not
+    # an older one's leak, so only a thread closed after all younger ones checks sockets.
+    _alive: list[LoopThread] = []
+
     def __init__(self, kind: str = "asyncio") -> None:
         self.kind = kind
+        self._sockets_before = _open_sockets()
+        LoopThread._alive.append(self)
         self.loop = new_loop(kind)
         self.unhandled: list[str] = []
         self.loop.set_exception_handler(self._record_unhandled)
@@ -166,7 +208,8 @@ class LoopThread:
 
     def close(self) -> None:
         """Stop the loop, cancel what is left on it and close it; fail on a task dualweb
-        left running or an error the loop reported unhandled."""
+        left running, an error the loop reported unhandled, or a socket opened since the
+        thread started and still open (checked when no younger loop thread is alive)."""
 
         async def leaked() -> list[str]:
             return await _leaked_tasks(self._leaks)
@@ -176,16 +219,61 @@ class LoopThread:
         self.thread.join(10)
         _finish_tasks(self.loop)
         self.loop.close()
+        younger = LoopThread._alive[LoopThread._alive.index(self) + 1 :]
+        LoopThread._alive.remove(self)
+        left = [] if younger else _sockets_left(self._sockets_before)
         assert not leaks, f"tasks left running at close ({self.kind}): {leaks}"
         assert not self.unhandled, f"the loop reported unhandled errors: {self.unhandled}"
+        assert not left, f"sockets left open at close ({self.kind}): {left}"
+
+
+def serve_tcp(server: Any, host: str = "127.0.0.1") -> int:
+    """Make ``server`` (any ``TCPServer``: an ``HTTPServer``, a test's echo server) listen
+    on a fresh socket on ``host``; returns the port. Call with the server's loop current."""
+    sock, port = bind_unused_port(address=host)
+    server.add_sockets([sock])
+    return port
+
+
+def start_server(
+    app: Any, sockets: list[socket.socket] | None = None, **server_kwargs: Any
+) -> tuple[HTTPServer, int]:
+    """dualweb's ``HTTPServer(app, **server_kwargs)`` serving on the running loop from
+    ``sockets`` (default: a fresh one on 127.0.0.1); returns ``(server, port)``, port 0
+    for a Unix socket. End it with :func:`stop_server`."""
+    from dualweb.httpserver import HTTPServer
+
+    server = HTTPServer(app, **server_kwargs)
+    if sockets is None:
+        return server, serve_tcp(server)
+    server.add_sockets(sockets)
+    address = sockets[0].getsockname()
+    return server, int(address[1]) if isinstance(address, tuple) else 0
+
+
+async def stop_server(server: HTTPServer) -> None:
+    """Stop ``server`` listening and close its connections (ends handlers in flight)."""
+    server.stop()
+    await server.close_all_connections()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, **server_kwargs: Any) -> AsyncIterator[tuple[HTTPServer, int]]:
+    """``async with serving(app) as (server, port)``: :func:`start_server` on the running
+    loop for the block, :func:`stop_server` after it."""
+    server, port = start_server(app, **server_kwargs)
+    try:
+        yield server, port
+    finally:
+        await stop_server(server)
 
 
 class ServerThread(LoopThread):
     """dualweb's HTTPServer serving ``app`` from a loop of ``kind`` in a daemon thread.
 
     ``sockets`` defaults to one fresh listening socket on 127.0.0.1 (its port is
-    :attr:`port`); ``server_kwargs`` go to ``HTTPServer``. Set
-    :attr:`allow_leftover_handlers` for a test that knowingly leaves a handler
+    :attr:`port`); ``server_kwargs`` go to ``HTTPServer`` (see :func:`start_server`).
+    Set :attr:`allow_leftover_handlers` for a test that knowingly leaves a handler
     task running (only for a known bug, with the bug named next to it).
     """
 
@@ -198,24 +286,18 @@ class ServerThread(LoopThread):
         sockets: list[socket.socket] | None = None,
         **server_kwargs: Any,
     ) -> None:
-        from dualweb.httpserver import HTTPServer
-        from dualweb.netutil import bind_sockets
-
-        if sockets is None:
-            sockets = bind_sockets(0, "127.0.0.1")
-            self.port: int = sockets[0].getsockname()[1]
         super().__init__(kind)
-
-        def setup() -> HTTPServer:
-            server = HTTPServer(app, **server_kwargs)
-            server.add_sockets(sockets)
-            return server
-
-        self.server = self.call(setup)
+        self.server, self.port = self.call(lambda: start_server(app, sockets, **server_kwargs))
 
     def connections(self) -> int:
         """How many connections the server is tracking right now."""
         return self.call(lambda: len(self.server._connections))
+
+    def connections_after(self, timeout: float) -> int:
+        """:meth:`connections` once it is 0, or after ``timeout`` seconds (closing a
+        connection takes the server a few loop turns)."""
+        wait_until(lambda: not self.connections(), timeout)
+        return self.connections()
 
     def _leaks(self, tasks: list[asyncio.Task[Any]]) -> list[str]:
         if self.allow_leftover_handlers:
@@ -224,12 +306,7 @@ class ServerThread(LoopThread):
 
     def close(self) -> None:
         """Stop the server, close its connections, then the loop (see LoopThread.close)."""
-
-        async def shutdown() -> None:
-            self.server.stop()
-            await self.server.close_all_connections()
-
-        self.run(shutdown)
+        self.run(lambda: stop_server(self.server))
         super().close()
 
 
@@ -248,11 +325,12 @@ def tornado_server(app: Any) -> Iterator[int]:
         running.close()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for servers in subprocesses)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago (for servers in subprocesses, or
+    an address where nothing listens)."""
+    sock, port = bind_unused_port(address=host)
+    sock.close()
+    return port
 
 
 def _ready(port: int, http: bool) -> bool:

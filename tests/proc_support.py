@@ -13,13 +13,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
+
+_P = TypeVar("_P", bound="LoggedProcess")
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class LoggedProcess:
-    """``python -m <module> args...`` running in ``cwd``, with its log (stderr) collected."""
+    """``python -m <module> args...`` running in ``cwd``, with its log (stderr) collected.
+
+    A subclass sets :attr:`listening` to the pattern of the line the server logs once it
+    listens, with the port as group 1, for :meth:`port`.
+    """
+
+    listening = r"(?!)"
 
     def __init__(self, cwd: Path, module: str, *args: str) -> None:
         self.proc = subprocess.Popen(
@@ -56,6 +66,10 @@ class LoggedProcess:
             time.sleep(0.05)
         raise AssertionError(f"{pattern!r} not in the log:\n{self.log}")
 
+    def port(self) -> int:
+        """The port the server logged it listens on (waits for the :attr:`listening` line)."""
+        return int(self.wait_for(self.listening).group(1))
+
     def stop(self, signum: int = signal.SIGTERM) -> int:
         """Send ``signum`` and return the exit status (killing it after 40 s)."""
         if self.proc.poll() is None:
@@ -67,6 +81,15 @@ class LoggedProcess:
             status = self.proc.wait(5)
         self._reader.join(5)
         return status
+
+
+def stopped_at_end() -> Iterator[list[_P]]:
+    """For a fixture (``yield from stopped_at_end()``): a list the test appends the
+    processes it starts to; each is stopped when the test ends."""
+    started: list[_P] = []
+    yield started
+    for process in started:
+        process.stop()
 
 
 def get(port: int, path: str = "/", timeout: float = 10) -> tuple[int, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import socket
 import wsgiref.validate
 from collections.abc import Mapping
 from http.cookies import SimpleCookie
@@ -200,6 +201,22 @@ class NativeClient(Client):
 
     def close(self) -> None:
         self.running.close()
+
+
+def shout_after_upgrade(port: int, head: bytes) -> None:
+    """Send ``head`` (a request asking to upgrade to the tests' "shout" protocol) and
+    ``early`` bytes with it on one connection to 127.0.0.1:``port``; assert the server
+    answers 101 and then echoes in upper case what came with and after the request."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head + b"early")
+        raw = b""
+        while not raw.endswith(b"EARLY"):
+            data = sock.recv(1024)
+            assert data
+            raw += data
+        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        sock.sendall(b"later")
+        assert sock.recv(1024) == b"LATER"
 
 
 def make_client(app: Any, mode: str, loop_kind: str = "asyncio", **kwargs: Any) -> Client:

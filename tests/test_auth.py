@@ -39,10 +39,10 @@ from dualweb.auth import (
 )
 from dualweb.auth.oauth1 import oauth_signature
 from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
-from dualweb.httpserver import HTTPServer
 from dualweb.httputil import url_concat
 from dualweb.testing import AsyncHTTPTestCase, bind_unused_port
 from dualweb.web import Application, Finish, RequestHandler
+from tests.harness import start_server, stop_server
 
 # --------------------------------------------------------------------------- RFC 5849, again
 
@@ -668,12 +668,10 @@ class AuthFlowTest(AsyncHTTPTestCase):
         closed.close()  # nothing listens there: connections are refused
         self.unreachable = f"http://127.0.0.1:{closed_port}"
         super().setUp()
-        self.provider_server = HTTPServer(provider_app(self.state))
-        self.provider_server.add_sockets([provider_socket])
+        self.provider_server, _ = start_server(provider_app(self.state), [provider_socket])
 
     def tearDown(self) -> None:
-        self.provider_server.stop()
-        self.io_loop.run_sync(self.provider_server.close_all_connections)
+        self.io_loop.run_sync(lambda: stop_server(self.provider_server))
         AsyncHTTPClient().close()  # the mixins' shared client keeps connections to the provider
         self.own_client.close()
         super().tearDown()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from dualweb import autoreload, process
+from tests.harness import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 WAIT = 40.0  # seconds; generous for a loaded machine, every loop below is bounded by it
 
 APP = """\
@@ -45,12 +44,6 @@ async def main():
 if __name__ == "__main__":
     asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(port: int) -> str | None:

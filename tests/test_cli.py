@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from dualweb.cli import main
-from tests.proc_support import ROOT, LoggedProcess, get
+from tests.proc_support import ROOT, LoggedProcess, get, stopped_at_end
 
 TEST_DATA = ROOT / "dualweb" / "test_data"
 
@@ -77,19 +77,15 @@ def run_cli(cwd: Path, *args: str, timeout: float = 30) -> subprocess.CompletedP
 class Serving(LoggedProcess):
     """A running ``dualweb serve``."""
 
+    listening = r"Listening on https?://127\.0\.0\.1:(\d+)"
+
     def __init__(self, cwd: Path, *args: str) -> None:
         super().__init__(cwd, "dualweb", "serve", *args)
-
-    def port(self) -> int:
-        return int(self.wait_for(r"Listening on https?://127\.0\.0\.1:(\d+)").group(1))
 
 
 @pytest.fixture
 def serving(app_dir: Path) -> Iterator[list[Serving]]:
-    started: list[Serving] = []
-    yield started
-    for server in started:
-        server.stop()
+    yield from stopped_at_end()
 
 
 # -- help, version, routes --------------------------------------------------------

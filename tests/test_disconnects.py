@@ -6,21 +6,12 @@ import asyncio
 import gc
 import logging
 import socket
-import time
 from typing import Any
 
 import pytest
 
 from dualweb.web import Application, RequestHandler
-
-
-def _wait_for(condition: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from tests.harness import wait_until
 
 
 def _long_poll_app(events: list[str]) -> Application:
@@ -51,10 +42,10 @@ def test_long_poll_is_cancelled_after_on_connection_close(
     with caplog.at_level(logging.DEBUG):
         sock = socket.create_connection(("127.0.0.1", client.port), timeout=5)
         sock.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _wait_for(lambda: events == ["waiting"])
+        assert wait_until(lambda: events == ["waiting"])
         sock.close()
-        assert _wait_for(lambda: events == ["waiting", "closed", "cancelled"])
-        assert _wait_for(lambda: not client.running.server._connections)
+        assert wait_until(lambda: events == ["waiting", "closed", "cancelled"])
+        assert wait_until(lambda: not client.running.connections())
         gc.collect()
     assert "Task was destroyed but it is pending" not in caplog.text
     assert "Uncaught exception" not in caplog.text
@@ -70,11 +61,11 @@ def test_client_leaving_with_a_pipelined_request_queued_is_noticed(native_client
         b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"
         b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n"
     )
-    assert _wait_for(lambda: events == ["waiting"])
+    assert wait_until(lambda: events == ["waiting"])
     sock.close()
     # The slow handler is told, and the connection (its file descriptor) is released.
-    assert _wait_for(lambda: "closed" in events)
-    assert _wait_for(lambda: not client.running.server._connections)
+    assert wait_until(lambda: "closed" in events)
+    assert wait_until(lambda: not client.running.connections())
 
 
 def test_pipelined_requests_still_answered_in_order(native_client_for: Any) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proc_support import ROOT, LoggedProcess, get
+from tests.proc_support import ROOT, LoggedProcess, get, stopped_at_end
 
 pytest.importorskip("gunicorn")
 
@@ -58,20 +58,16 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 class Gunicorn(LoggedProcess):
+    listening = r"Listening at: https?://127\.0\.0\.1:(\d+)"
+
     def __init__(self, cwd: Path, *args: str, target: str = "gapp:app") -> None:
         # No control socket: it lives at a fixed path shared by every gunicorn.
         super().__init__(cwd, "gunicorn", "--no-control-socket", *args, target)
 
-    def port(self) -> int:
-        return int(self.wait_for(r"Listening at: https?://127\.0\.0\.1:(\d+)").group(1))
-
 
 @pytest.fixture
 def started(app_dir: Path) -> Iterator[list[Gunicorn]]:
-    servers: list[Gunicorn] = []
-    yield servers
-    for server in servers:
-        server.stop()
+    yield from stopped_at_end()
 
 
 NATIVE = ("-k", "dualweb.gunicorn.Worker")

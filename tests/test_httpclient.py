@@ -3,7 +3,6 @@ the blocking client, the legacy forms, the seed's fetch examples, and WSGI mode.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import io
 import json
@@ -30,8 +29,8 @@ from dualweb.simple_httpclient import SimpleAsyncHTTPClient
 from dualweb.testing import AsyncHTTPTestCase
 from dualweb.wsgi import AsyncRoutesWarning
 from tests.client_support import gunicorn, stdlib_server
-from tests.harness import free_port
-from tests.support import NativeClient, make_client
+from tests.harness import ServerThread, free_port, run
+from tests.support import make_client
 from tests.test_examples import start_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,11 +104,11 @@ def test_one_instance_per_loop_and_force_instance() -> None:
         forced.close()
         return AsyncHTTPClient(), AsyncHTTPClient(), forced
 
-    first, again, forced = asyncio.run(pair())
+    first, again, forced = run(pair)
     assert first is again
     assert forced is not first
     assert isinstance(first, SimpleAsyncHTTPClient)
-    other, _, _ = asyncio.run(pair())
+    other, _, _ = run(pair)
     assert other is not first
 
 
@@ -121,7 +120,7 @@ def test_close_forgets_the_shared_instance() -> None:
         with pytest.raises(RuntimeError, match="closed AsyncHTTPClient"):
             client.fetch("http://127.0.0.1/")
 
-    asyncio.run(main())
+    run(main)
 
 
 class _Custom(SimpleAsyncHTTPClient):
@@ -136,13 +135,13 @@ def test_configure_implementation_and_defaults() -> None:
         async def make() -> AsyncHTTPClient:
             return AsyncHTTPClient(force_instance=True)
 
-        client = asyncio.run(make())
+        client = run(make)
         assert isinstance(client, SimpleAsyncHTTPClient)
         assert client.max_clients == 3
         assert client.defaults["user_agent"] == "conf/1"
         assert client.defaults["connect_timeout"] == 20.0
         AsyncHTTPClient.configure("tests.test_httpclient._Custom")
-        assert type(asyncio.run(make())) is _Custom
+        assert type(run(make)) is _Custom
         with pytest.raises(ValueError, match="subclass of AsyncHTTPClient"):
             AsyncHTTPClient.configure(dict)  # type: ignore[arg-type]
     finally:
@@ -206,7 +205,7 @@ class Hello(web.RequestHandler):
 
 
 def test_blocking_client_in_a_script() -> None:
-    server = NativeClient(web.Application([("/", Hello)]))
+    server = ServerThread(web.Application([("/", Hello)]))
     client = HTTPClient()
     try:
         url = f"http://127.0.0.1:{server.port}/"
@@ -228,7 +227,7 @@ def test_blocking_client_refuses_a_running_loop() -> None:
         with pytest.raises(RuntimeError, match="await AsyncHTTPClient"):
             HTTPClient()
 
-    asyncio.run(main())
+    run(main)
 
 
 # --------------------------------------------------------------------------- WSGI mode

@@ -34,7 +34,8 @@ from dualweb.connection import (
 )
 from dualweb.httpserver import HTTPServer
 from dualweb.httputil import HTTPHeaders
-from tests.harness import ServerThread
+from tests.harness import ServerThread, run, wait_until
+from tests.support import shout_after_upgrade
 
 # --------------------------------------------------------------------------- a tiny app
 
@@ -539,14 +540,9 @@ def test_client_disconnect_mid_request_calls_close_callback(serve: Any) -> None:
     sock.close()
     assert app.closed.wait(3)
     assert app.close_callbacks == 1
-    deadline = time.monotonic() + 3
-    while len(seen) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(seen) >= 2, 3)
     assert seen == [False, True]  # Tornado's request.connection.stream.closed() idiom
-    deadline = time.monotonic() + 3
-    while srv.connections() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.connections() == 0
+    assert srv.connections_after(3) == 0
 
 
 def test_client_disconnect_mid_body_calls_on_connection_close(serve: Any) -> None:
@@ -582,10 +578,7 @@ def test_no_fd_leak_after_aborted_connections(serve: Any) -> None:
         # RST instead of FIN: the harshest way for a client to vanish.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
-    deadline = time.monotonic() + 5
-    while srv.connections() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.connections() == 0
+    assert srv.connections_after(5) == 0
     assert open_fds() <= before + 2
 
 
@@ -675,10 +668,7 @@ def test_failed_tls_handshakes_leave_no_connection_entry(
         with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
             get(srv.port, "/peer")  # plain HTTP: the handshake fails
     # The server may take a moment to drop the sockets; it never counts them.
-    deadline = time.monotonic() + 2
-    while srv.connections() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.connections() == 0
+    assert srv.connections_after(2) == 0
     client_ctx = ssl.create_default_context(cafile=certfile)
     client_ctx.check_hostname = False
     conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=5, context=client_ctx)
@@ -742,22 +732,11 @@ def test_upgrade_detaches_the_transport(serve: Any) -> None:
             proto.data_received(early)
 
     srv = serve(app)
-    with connect(srv.port) as sock:
-        sock.sendall(
-            b"GET /upgrade HTTP/1.1\r\nHost: h\r\n"
-            b"Connection: Upgrade\r\nUpgrade: shout\r\n\r\nearly")
-        raw = b""
-        while not raw.endswith(b"EARLY"):
-            data = sock.recv(1024)
-            assert data
-            raw += data
-        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-        sock.sendall(b"later")
-        assert sock.recv(1024) == b"LATER"
-    deadline = time.monotonic() + 2
-    while srv.connections() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.connections() == 0  # a detached connection is no longer the server's
+    shout_after_upgrade(
+        srv.port,
+        b"GET /upgrade HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n",
+    )
+    assert srv.connections_after(2) == 0  # a detached connection is no longer the server's
 
 
 def test_upgrade_not_accepted_closes_after_response(serve: Any) -> None:
@@ -873,7 +852,7 @@ def test_tornado_client_interop(serve: Any) -> None:
         finally:
             client.close()
 
-    assert asyncio.run(fetch_all()) == [
+    assert run(fetch_all) == [
         (200, b"first,second,third"),
         (200, b"x" * 200000),
         (200, b""),

@@ -22,7 +22,7 @@ from dualweb.iostream import (
     UnsatisfiableReadError,
 )
 from dualweb.netutil import bind_sockets
-from tests.harness import run
+from tests.harness import free_port, run
 
 
 async def tcp_pair(**client_kwargs: Any) -> tuple[IOStream, IOStream]:
@@ -479,9 +479,7 @@ def test_reading_and_writing_report_pending_operations() -> None:
 def test_connect_to_a_closed_port_fails_with_the_real_error(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    [probe] = bind_sockets(0, "127.0.0.1")
-    address = probe.getsockname()
-    probe.close()  # nothing listens here now
+    address = ("127.0.0.1", free_port())  # nothing listens here
 
     async def main() -> tuple[BaseException | None, bool]:
         stream = IOStream(socket.socket())

@@ -32,6 +32,7 @@ from dualweb.routing import (
     URLSpec,
     url,
 )
+from tests.web_support import RecordingConnection
 
 # --------------------------------------------------------------------------- helpers
 
@@ -96,42 +97,15 @@ def params_for(router: RuleRouter, uri: str) -> dict[str, Any]:
     return delegate.params
 
 
-class FakeConnection(HTTPConnection):
-    """Records the response the way a driver would send it."""
-
-    def __init__(self) -> None:
-        self.start_line: ResponseStartLine | None = None
-        self.headers: HTTPHeaders | None = None
-        self.body = b""
-        self.finished = False
-
-    def write_headers(
-        self, start_line: ResponseStartLine, headers: HTTPHeaders, chunk: bytes | None = None
-    ) -> Any:
-        self.start_line, self.headers = start_line, headers
-        self.body += chunk or b""
-        return None
-
-    def write(self, chunk: bytes) -> Any:
-        self.body += chunk
-        return None
-
-    def finish(self) -> None:
-        self.finished = True
-
-    def set_close_callback(self, callback: Any) -> None:
-        pass
-
-
 def drive(
     delegate: HTTPServerConnectionDelegate,
     method: str,
     uri: str,
     body: bytes = b"",
     **headers: str,
-) -> FakeConnection:
+) -> RecordingConnection:
     """Send one request through ``start_request`` like a driver does."""
-    conn = FakeConnection()
+    conn = RecordingConnection()
     message = delegate.start_request(object(), conn)
     all_headers = {"Host": "example.com"}
     all_headers.update({k.replace("_", "-"): v for k, v in headers.items()})

@@ -19,7 +19,7 @@ from dualweb.connection import (
 from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 from dualweb.routing import AnyMatches, PathMatches, Router, Rule, RuleRouter
 from dualweb.web import Application, RequestHandler
-from tests.support import Response
+from tests.support import Response, shout_after_upgrade
 
 # -- delegates and targets -----------------------------------------------------------
 
@@ -376,7 +376,6 @@ class Shout(HTTPServerConnectionDelegate):
 
 
 def test_upgrade_hands_over_a_byte_channel(client_for: Any, mode: str) -> None:
-    import socket
 
     delegate = Shout()
     client = client_for(delegate)
@@ -385,15 +384,6 @@ def test_upgrade_hands_over_a_byte_channel(client_for: Any, mode: str) -> None:
         assert resp.status == 501
         assert "takes over the connection" in resp.text and "protocol upgrades" in resp.text
         return
-    with socket.create_connection(("127.0.0.1", client.port), timeout=5) as sock:
-        sock.sendall(
-            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nearly"
-        )
-        raw = b""
-        while not raw.endswith(b"EARLY"):
-            data = sock.recv(1024)
-            assert data
-            raw += data
-        assert raw.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-        sock.sendall(b"later")
-        assert sock.recv(1024) == b"LATER"
+    shout_after_upgrade(
+        client.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n"
+    )

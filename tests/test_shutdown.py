@@ -7,22 +7,15 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 import dualweb.shutdown
 import dualweb.web
-from dualweb.httpserver import HTTPServer
-from dualweb.netutil import bind_sockets
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.harness import ServerProcess, free_port, run, serving
 
 
 class SlowHandler(dualweb.web.RequestHandler):
@@ -56,20 +49,6 @@ def make_app(**settings: object) -> dualweb.web.Application:
     )
 
 
-@asynccontextmanager
-async def serving(**settings: object) -> AsyncIterator[tuple[HTTPServer, int]]:
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    server = HTTPServer(make_app(**settings))
-    server.add_sockets(sockets)
-    await asyncio.sleep(0)
-    try:
-        yield server, port
-    finally:
-        server.stop()
-        await server.close_all_connections()
-
-
 async def send(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
@@ -84,13 +63,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, body
 
 
-def run(coro_factory: Callable[[], object]) -> None:
-    asyncio.run(asyncio.wait_for(coro_factory(), 20))  # type: ignore[arg-type]
-
-
 def test_in_flight_request_finishes_and_its_connection_closes() -> None:
     async def main() -> None:
-        async with serving() as (server, port):
+        async with serving(make_app()) as (server, port):
             reader, writer = await send(port, "/slow?s=0.3")
             await asyncio.sleep(0.1)  # the handler is now sleeping
             clean = await dualweb.shutdown.graceful_shutdown([server], timeout=5)
@@ -103,12 +78,12 @@ def test_in_flight_request_finishes_and_its_connection_closes() -> None:
             with pytest.raises(OSError):
                 await asyncio.open_connection("127.0.0.1", port)
 
-    run(main)
+    run(main, timeout=20)
 
 
 def test_idle_keep_alive_connection_is_closed_at_once() -> None:
     async def main() -> None:
-        async with serving() as (server, port):
+        async with serving(make_app()) as (server, port):
             reader, writer = await send(port, "/fast")
             first = await asyncio.wait_for(reader.readuntil(b"fast"), 5)
             assert first.startswith(b"HTTP/1.1 200")
@@ -118,14 +93,14 @@ def test_idle_keep_alive_connection_is_closed_at_once() -> None:
             assert time.monotonic() - started < 4  # did not wait for the timeout
             writer.close()
 
-    run(main)
+    run(main, timeout=20)
 
 
 def test_requests_past_the_timeout_are_cut_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def main() -> None:
-        async with serving() as (server, port):
+        async with serving(make_app()) as (server, port):
             reader, writer = await send(port, "/hang")
             await asyncio.sleep(0.1)
             with caplog.at_level(logging.WARNING, logger="dualweb.general"):
@@ -134,7 +109,7 @@ def test_requests_past_the_timeout_are_cut_with_a_warning(
             assert await asyncio.wait_for(reader.read(), 5) == b""
             writer.close()
 
-    run(main)
+    run(main, timeout=20)
     assert "Closing connections with requests still in flight after 0.3s" in caplog.text
 
 
@@ -157,7 +132,7 @@ def test_shutdown_callbacks_end_long_polls_and_failures_are_logged(
         dualweb.shutdown.add_shutdown_callback(broken)
         dualweb.shutdown.add_shutdown_callback(end_polls)
         try:
-            async with serving(poll_event=event) as (server, port):
+            async with serving(make_app(poll_event=event)) as (server, port):
                 reader, writer = await send(port, "/poll")
                 await asyncio.sleep(0.1)
                 assert await dualweb.shutdown.graceful_shutdown([server], timeout=5) is True
@@ -171,51 +146,17 @@ def test_shutdown_callbacks_end_long_polls_and_failures_are_logged(
             dualweb.shutdown.remove_shutdown_callback(end_polls)  # absent: no error
 
     with caplog.at_level(logging.ERROR):
-        run(main)
+        run(main, timeout=20)
     assert calls == ["broken", "async"]
     assert "Error in shutdown callback" in caplog.text
     assert "boom in callback" in caplog.text
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1].decode(errors="replace")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
-
-
-def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=5)
-    return proc.returncode, (out or b"").decode(errors="replace"), err.decode(errors="replace")
-
-
 def test_ctrl_c_on_hello_example_prints_one_line_and_exits_0() -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "hello.py"), "--port", str(port)],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    wait_listening(proc, port)
-    proc.send_signal(signal.SIGINT)
-    status, _, err = finish(proc)
-    assert status == 0
+    server = ServerProcess(["hello.py", "--port", str(port)], port, http=False)
+    err = server.stop(signal.SIGINT)
+    assert server.proc.returncode == 0
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == ["Received SIGINT: shutting down (requests in flight get up to 30s)"]
@@ -234,7 +175,7 @@ SLOW_SERVER = textwrap.dedent(
     async def main():
         server = dualweb.web.Application([("/", Slow)]).listen(int(sys.argv[1]), "127.0.0.1")
         await dualweb.shutdown.serve_until_signal(server, timeout=10)
-        print("main returned", flush=True)
+        print("main returned", file=sys.stderr)
 
     asyncio.run(main())
     """
@@ -245,24 +186,21 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     script = tmp_path / "slow_server.py"
     script.write_text(SLOW_SERVER)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(port)],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    wait_listening(proc, port)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+    server = ServerProcess([str(script), str(port)], port, http=False)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(0.3)
+            os.kill(server.proc.pid, signal.SIGTERM)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        server.proc.wait(15)
+    finally:
+        err = server.stop()
     response = b"".join(chunks)
     assert response.startswith(b"HTTP/1.1 200")
     assert response.endswith(b"finished after SIGTERM")
-    status, out, err = finish(proc)
-    assert status == 0
-    assert out == "main returned\n"
+    assert server.proc.returncode == 0
+    assert err.splitlines()[-1] == "main returned"
     assert "Traceback" not in err

@@ -18,9 +18,7 @@ import pytest
 
 from dualweb import gen, web
 from dualweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from dualweb.httpserver import HTTPServer
 from dualweb.httputil import HTTPHeaders
-from dualweb.netutil import bind_sockets
 from dualweb.simple_httpclient import (
     HTTPStreamClosedError,
     HTTPTimeoutError,
@@ -28,6 +26,7 @@ from dualweb.simple_httpclient import (
 )
 from dualweb.testing import AsyncHTTPTestCase, AsyncTestCase, gen_test
 from tests.client_support import RawPeer, TinyProxy, make_ca_and_server_cert, start_peer
+from tests.harness import free_port, run, serving
 
 
 class Echo(web.RequestHandler):
@@ -352,9 +351,7 @@ class ClientAgainstDualwebTest(AsyncHTTPTestCase):
 class ClientErrorsTest(AsyncTestCase):
     @gen_test
     async def test_connection_refused(self) -> None:
-        sock = bind_sockets(0, "127.0.0.1")[0]
-        port = sock.getsockname()[1]
-        sock.close()
+        port = free_port()
         client = AsyncHTTPClient()
         with pytest.raises(ConnectionRefusedError):
             await client.fetch(f"http://127.0.0.1:{port}/")
@@ -458,68 +455,60 @@ def tls_files() -> Any:
         yield make_ca_and_server_cert(Path(tmp))
 
 
-class _TLSServer:
-    def __init__(self, files: dict[str, Path], require_client_cert: bool = False) -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(files["cert"]), str(files["key"]))
-        if require_client_cert:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(str(files["ca"]))
-        self.server = HTTPServer(make_app(), ssl_options=context)
-        sock = bind_sockets(0, "127.0.0.1")[0]
-        self.port = sock.getsockname()[1]
-        self.server.add_sockets([sock])
-
-    async def stop(self) -> None:
-        self.server.stop()
-        await self.server.close_all_connections()
+def tls_context(files: dict[str, Path], require_client_cert: bool = False) -> ssl.SSLContext:
+    """The test server's TLS settings: the certificate the test CA signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(files["cert"]), str(files["key"]))
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(str(files["ca"]))
+    return context
 
 
 def test_https_validates_against_the_test_ca(tls_files: dict[str, Path]) -> None:
     async def main() -> None:
-        server = _TLSServer(tls_files)
         client = AsyncHTTPClient(force_instance=True)
-        url = f"https://localhost:{server.port}/echo"
-        try:
-            response = await client.fetch(url, ca_certs=str(tls_files["ca"]))
-            assert json.loads(response.body)["method"] == "GET"
-            ip_url = f"https://127.0.0.1:{server.port}/echo"
-            assert (await client.fetch(ip_url, ca_certs=str(tls_files["ca"]))).code == 200
-            with pytest.raises(ssl.SSLCertVerificationError):
-                await client.fetch(url, ca_certs=str(tls_files["other_ca"]))
-            with pytest.raises(ssl.SSLCertVerificationError):
-                await client.fetch(url)  # the system CAs do not know the test CA
-            assert (await client.fetch(url, validate_cert=False)).code == 200
-            context = ssl.create_default_context(cafile=str(tls_files["ca"]))
-            assert (await client.fetch(url, ssl_options=context)).code == 200
-        finally:
-            client.close()
-            await server.stop()
+        async with serving(make_app(), ssl_options=tls_context(tls_files)) as (_, port):
+            url = f"https://localhost:{port}/echo"
+            try:
+                response = await client.fetch(url, ca_certs=str(tls_files["ca"]))
+                assert json.loads(response.body)["method"] == "GET"
+                ip_url = f"https://127.0.0.1:{port}/echo"
+                assert (await client.fetch(ip_url, ca_certs=str(tls_files["ca"]))).code == 200
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    await client.fetch(url, ca_certs=str(tls_files["other_ca"]))
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    await client.fetch(url)  # the system CAs do not know the test CA
+                assert (await client.fetch(url, validate_cert=False)).code == 200
+                context = ssl.create_default_context(cafile=str(tls_files["ca"]))
+                assert (await client.fetch(url, ssl_options=context)).code == 200
+            finally:
+                client.close()
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_https_client_certificate(tls_files: dict[str, Path]) -> None:
     async def main() -> None:
-        server = _TLSServer(tls_files, require_client_cert=True)
         client = AsyncHTTPClient(force_instance=True)
-        url = f"https://localhost:{server.port}/echo"
-        try:
-            response = await client.fetch(
-                url,
-                ca_certs=str(tls_files["ca"]),
-                client_cert=str(tls_files["client_cert"]),
-                client_key=str(tls_files["client_key"]),
-            )
-            assert response.code == 200
-            # Without the certificate the server ends the handshake.
-            with pytest.raises((ssl.SSLError, OSError, HTTPClientError)):
-                await client.fetch(url, ca_certs=str(tls_files["ca"]))
-        finally:
-            client.close()
-            await server.stop()
+        options = tls_context(tls_files, require_client_cert=True)
+        async with serving(make_app(), ssl_options=options) as (_, port):
+            url = f"https://localhost:{port}/echo"
+            try:
+                response = await client.fetch(
+                    url,
+                    ca_certs=str(tls_files["ca"]),
+                    client_cert=str(tls_files["client_cert"]),
+                    client_key=str(tls_files["client_key"]),
+                )
+                assert response.code == 200
+                # Without the certificate the server ends the handshake.
+                with pytest.raises((ssl.SSLError, OSError, HTTPClientError)):
+                    await client.fetch(url, ca_certs=str(tls_files["ca"]))
+            finally:
+                client.close()
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_http_proxy_uses_absolute_form(tls_files: dict[str, Path]) -> None:
@@ -544,32 +533,31 @@ def test_http_proxy_uses_absolute_form(tls_files: dict[str, Path]) -> None:
             await proxy.stop()
             await origin.stop()
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_https_through_proxy_uses_connect(tls_files: dict[str, Path]) -> None:
     async def main() -> None:
         proxy = await TinyProxy().start()
-        server = _TLSServer(tls_files)
         client = AsyncHTTPClient(force_instance=True)
-        try:
-            response = await client.fetch(
-                f"https://localhost:{server.port}/echo",
-                proxy_host="127.0.0.1",
-                proxy_port=proxy.port,
-                proxy_username="u",
-                proxy_password="p",
-                ca_certs=str(tls_files["ca"]),
-            )
-            assert json.loads(response.body)["method"] == "GET"
-            assert proxy.lines == [f"CONNECT localhost:{server.port} HTTP/1.1"]
-            assert proxy.auth == ["Basic dTpw"]
-        finally:
-            client.close()
-            await proxy.stop()
-            await server.stop()
+        async with serving(make_app(), ssl_options=tls_context(tls_files)) as (_, port):
+            try:
+                response = await client.fetch(
+                    f"https://localhost:{port}/echo",
+                    proxy_host="127.0.0.1",
+                    proxy_port=proxy.port,
+                    proxy_username="u",
+                    proxy_password="p",
+                    ca_certs=str(tls_files["ca"]),
+                )
+                assert json.loads(response.body)["method"] == "GET"
+                assert proxy.lines == [f"CONNECT localhost:{port} HTTP/1.1"]
+                assert proxy.auth == ["Basic dTpw"]
+            finally:
+                client.close()
+                await proxy.stop()
 
-    asyncio.run(main())
+    run(main)
 
 
 def test_request_object_and_options_are_exclusive() -> None:
@@ -577,4 +565,4 @@ def test_request_object_and_options_are_exclusive() -> None:
         with pytest.raises(ValueError, match="can't be combined"):
             AsyncHTTPClient().fetch(HTTPRequest("http://127.0.0.1/"), method="POST")
 
-    asyncio.run(main())
+    run(main)

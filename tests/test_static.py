@@ -7,7 +7,6 @@ import hashlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable, Generator
 from email.utils import formatdate
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from dualweb.web import Application, RequestHandler, StaticFileHandler
+from tests.harness import wait_until
 from tests.support import Client, Response
 
 SECRET = b"top secret, outside the root\n"
@@ -515,14 +515,10 @@ def test_file_closed_when_client_goes_away(
         sock.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         first = sock.recv(4096)
         assert first.startswith(b"HTTP/1.1 200")
-        deadline = time.monotonic() + 5
-        while _open_fds_to(huge) == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: _open_fds_to(huge), 5)
         assert _open_fds_to(huge) == 1  # the server is stuck on back-pressure, file open
         sock.close()
-        deadline = time.monotonic() + 5
-        while _open_fds_to(huge) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: not _open_fds_to(huge), 5)
         assert _open_fds_to(huge) == 0
         # The server keeps serving.
         assert client.get("/static/hello.txt").body == TEXT

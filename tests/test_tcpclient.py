@@ -16,11 +16,10 @@ from dualweb.netutil import (
     DefaultLoopResolver,
     OverrideResolver,
     Resolver,
-    bind_sockets,
 )
 from dualweb.tcpclient import TCPClient
 from dualweb.tcpserver import TCPServer
-from tests.harness import ipv6_available, run
+from tests.harness import free_port, ipv6_available, run, serve_tcp
 
 
 class PeerServer(TCPServer):
@@ -33,19 +32,6 @@ class PeerServer(TCPServer):
                 await stream.write(b"%s %d\n" % (str(address[0]).encode(), address[1]))
         except StreamClosedError:
             pass
-
-
-def serve(server: TCPServer, host: str = "127.0.0.1") -> int:
-    sockets = bind_sockets(0, host)
-    server.add_sockets(sockets)
-    return int(sockets[0].getsockname()[1])
-
-
-def closed_port(host: str = "127.0.0.1") -> int:
-    [sock] = bind_sockets(0, host)
-    port = int(sock.getsockname()[1])
-    sock.close()
-    return port
 
 
 async def ask_peer(stream: IOStream, server: TCPServer) -> bytes:
@@ -82,7 +68,7 @@ class FixedResolver(Resolver):
 def test_connect_returns_a_working_stream(kind: str) -> None:
     async def main() -> tuple[bool, bytes, tuple[str, int]]:
         server = PeerServer()
-        port = serve(server)
+        port = serve_tcp(server)
         client = TCPClient()
         stream = await client.connect("127.0.0.1", port)
         await stream.write(b"who am i\n")
@@ -99,7 +85,7 @@ def test_connect_returns_a_working_stream(kind: str) -> None:
 
 
 def test_connect_to_a_closed_port_raises_stream_closed_with_the_cause(kind: str) -> None:
-    port = closed_port()
+    port = free_port()
 
     async def main() -> BaseException | None:
         with pytest.raises(StreamClosedError) as info:
@@ -129,7 +115,7 @@ def test_connect_with_ssl_options_returns_a_verified_ssl_stream(
 
     async def main() -> tuple[bool, bytes]:
         server = PeerServer(ssl_options={"certfile": certfile, "keyfile": keyfile})
-        port = serve(server)
+        port = serve_tcp(server)
         # The host name doubles as the name the certificate is checked against.
         stream = await TCPClient().connect(
             "localhost", port, af=socket.AF_INET, ssl_options={"ca_certs": certfile}
@@ -149,7 +135,7 @@ def test_connect_with_ssl_rejects_an_untrusted_server(cert: tuple[str, str]) -> 
 
     async def main() -> BaseException | None:
         server = PeerServer(ssl_options={"certfile": certfile, "keyfile": keyfile})
-        port = serve(server)
+        port = serve_tcp(server)
         with pytest.raises(StreamClosedError) as info:
             await TCPClient().connect("127.0.0.1", port, ssl_options=ssl.create_default_context())
         server.stop()
@@ -159,11 +145,11 @@ def test_connect_with_ssl_rejects_an_untrusted_server(cert: tuple[str, str]) -> 
 
 
 def test_source_ip_and_port_are_used() -> None:
-    source_port = closed_port()
+    source_port = free_port()
 
     async def main() -> bytes:
         server = PeerServer()
-        port = serve(server)
+        port = serve_tcp(server)
         stream = await TCPClient().connect(
             "127.0.0.1", port, source_ip="127.0.0.1", source_port=source_port
         )
@@ -173,11 +159,11 @@ def test_source_ip_and_port_are_used() -> None:
 
 
 def test_falls_back_to_the_next_address_when_the_first_refuses() -> None:
-    dead = closed_port()
+    dead = free_port()
 
     async def main() -> bytes:
         server = PeerServer()
-        port = serve(server)
+        port = serve_tcp(server)
         resolver = FixedResolver(
             answers=[
                 (socket.AF_INET, ("127.0.0.1", dead)),
@@ -194,8 +180,8 @@ def test_falls_back_to_the_next_address_when_the_first_refuses() -> None:
 def test_happy_eyeballs_uses_the_other_family_when_the_first_fails() -> None:
     async def main() -> bytes:
         server = PeerServer()
-        port = serve(server, "127.0.0.1")
-        dead_v6 = closed_port("::1")
+        port = serve_tcp(server, "127.0.0.1")
+        dead_v6 = free_port("::1")
         resolver = FixedResolver(
             answers=[
                 (socket.AF_INET6, ("::1", dead_v6, 0, 0)),
@@ -212,7 +198,7 @@ def test_happy_eyeballs_uses_the_other_family_when_the_first_fails() -> None:
 def test_connect_over_ipv6_loopback() -> None:
     async def main() -> bytes:
         server = PeerServer()
-        port = serve(server, "::1")
+        port = serve_tcp(server, "::1")
         stream = await TCPClient().connect("::1", port, af=socket.AF_INET6)
         return await ask_peer(stream, server)
 
@@ -222,7 +208,7 @@ def test_connect_over_ipv6_loopback() -> None:
 def test_override_resolver_maps_a_name_to_a_local_server() -> None:
     async def main() -> bytes:
         server = PeerServer()
-        port = serve(server)
+        port = serve_tcp(server)
         resolver = OverrideResolver(
             resolver=DefaultLoopResolver(), mapping={"api.example.test": "127.0.0.1"}
         )
@@ -250,7 +236,7 @@ def test_happy_eyeballs_races_the_other_family_when_the_first_hangs() -> None:
 
     async def main() -> tuple[bytes, float]:
         server = PeerServer()
-        port = serve(server, "127.0.0.1")
+        port = serve_tcp(server, "127.0.0.1")
         resolver = FixedResolver(
             answers=[(socket.AF_INET6, stuck.getsockname()), (socket.AF_INET, ("127.0.0.1", port))]
         )

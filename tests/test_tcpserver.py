@@ -19,7 +19,7 @@ import pytest
 from dualweb.iostream import IOStream, SSLIOStream, StreamClosedError
 from dualweb.netutil import bind_sockets
 from dualweb.tcpserver import TCPServer
-from tests.harness import ServerProcess, free_port, run
+from tests.harness import ServerProcess, free_port, run, serve_tcp
 
 
 class EchoServer(TCPServer):
@@ -39,13 +39,6 @@ class EchoServer(TCPServer):
             pass
 
 
-def serve(server: TCPServer) -> int:
-    """Start ``server`` on a fresh 127.0.0.1 port (inside a running loop) and return the port."""
-    sockets = bind_sockets(0, "127.0.0.1")
-    server.add_sockets(sockets)
-    return int(sockets[0].getsockname()[1])
-
-
 async def talk(port: int, lines: list[bytes], ssl_ctx: ssl.SSLContext | None = None) -> list[bytes]:
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", port, ssl=ssl_ctx, server_hostname="localhost" if ssl_ctx else None
@@ -62,7 +55,7 @@ async def talk(port: int, lines: list[bytes], ssl_ctx: ssl.SSLContext | None = N
 def test_echo_server_with_many_concurrent_clients(kind: str) -> None:
     async def main() -> list[list[bytes]]:
         server = EchoServer()
-        port = serve(server)
+        port = serve_tcp(server)
         results = await asyncio.gather(
             *(talk(port, [b"client %d line %d\n" % (c, i) for i in range(5)]) for c in range(50))
         )
@@ -77,9 +70,7 @@ def test_echo_server_with_many_concurrent_clients(kind: str) -> None:
 
 def test_listen_on_a_port_then_stop_refuses_new_connections_but_keeps_old_ones(kind: str) -> None:
     async def main() -> tuple[bytes, bytes]:
-        [probe] = bind_sockets(0, "127.0.0.1")
-        port = probe.getsockname()[1]
-        probe.close()
+        port = free_port()
         server = EchoServer()
         server.listen(port, "127.0.0.1")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -178,7 +169,7 @@ def test_handle_stream_errors_are_logged_and_the_server_keeps_serving(
 
     async def main() -> tuple[bytes, list[bytes], bytes]:
         server, broken = Flaky(), SyncBroken()
-        port, broken_port = serve(server), serve(broken)
+        port, broken_port = serve_tcp(server), serve_tcp(broken)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"boom\n")
         await asyncio.sleep(0.05)
@@ -209,7 +200,7 @@ def test_peer_hanging_up_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixt
 
     async def main() -> None:
         server = Reader()
-        port = serve(server)
+        port = serve_tcp(server)
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"no newline")
         writer.close()
@@ -225,7 +216,7 @@ def test_base_handle_stream_explains_it_must_be_overridden(
 ) -> None:
     async def main() -> None:
         server = TCPServer()
-        port = serve(server)
+        port = serve_tcp(server)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         await reader.read()
         writer.close()
@@ -240,7 +231,7 @@ def test_tls_server_hands_over_ssl_streams(kind: str, cert: tuple[str, str]) -> 
 
     async def main() -> tuple[list[bytes], bool]:
         server = EchoServer(ssl_options={"certfile": certfile, "keyfile": keyfile})
-        port = serve(server)
+        port = serve_tcp(server)
         ctx = ssl.create_default_context(cafile=certfile)
         replies = await talk(port, [b"secure\n", b"again\n"], ssl_ctx=ctx)
         server.stop()
@@ -258,7 +249,7 @@ def test_tls_server_accepts_an_ssl_context(cert: tuple[str, str]) -> None:
 
     async def main() -> list[bytes]:
         server = EchoServer(ssl_options=context)
-        port = serve(server)
+        port = serve_tcp(server)
         replies = await talk(port, [b"ctx\n"], ssl.create_default_context(cafile=certfile))
         server.stop()
         return replies
@@ -288,7 +279,7 @@ def test_protocol_factory_override_replaces_the_stream_layer(kind: str) -> None:
 
     async def main() -> list[bytes]:
         server = RawServer()
-        port = serve(server)
+        port = serve_tcp(server)
         replies = await talk(port, [b"raw\n"])
         server.stop()
         return replies

@@ -19,6 +19,7 @@ from dualweb.web import (
     authenticated,
     removeslash,
 )
+from tests.harness import run
 
 
 class Echo(RequestHandler):
@@ -402,7 +403,7 @@ def test_listen_serves_natively() -> None:
         finally:
             server.stop()
 
-    assert asyncio.run(asyncio.wait_for(main(), 10)) == b"native hello"
+    assert run(main) == b"native hello"
 
 
 def test_http_error_in_prepare_of_error_handler_subclass(client_for: Any) -> None:

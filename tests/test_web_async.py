@@ -11,12 +11,12 @@ import asyncio
 import logging
 import socket
 import threading
-import time
 from typing import Any
 
 import pytest
 
 from dualweb.web import Application, HTTPError, RequestHandler, asynchronous, stream_request_body
+from tests.harness import wait_until
 
 
 def test_coroutine_verb_with_awaits(native_client_for: Any) -> None:
@@ -168,10 +168,7 @@ def test_on_connection_close_when_client_goes_away(native_client_for: Any) -> No
         sock.close()
     assert closed.wait(5), "on_connection_close was not called"
     # The server is still healthy.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if client.get("/nowhere").status == 404:
-            break
+    wait_until(lambda: client.get("/nowhere").status == 404, 5)
     assert client.get("/nowhere").status == 404
 
 

@@ -216,7 +216,7 @@ def test_sync_handler_runs_without_event_loop_or_coroutine() -> None:
     assert app(request) is None
     assert conn.finished
     assert conn.start_line.code == 200
-    assert b"".join(conn.written) == b"Hello, world"
+    assert conn.body == b"Hello, world"
 
 
 def test_coroutine_handler_returns_awaitable_natively() -> None:
@@ -233,7 +233,7 @@ def test_coroutine_handler_returns_awaitable_natively() -> None:
     assert not conn.finished
     asyncio.run(pending)  # type: ignore[arg-type]
     assert conn.finished
-    assert b"".join(conn.written) == b"async hello"
+    assert conn.body == b"async hello"
 
 
 def test_async_unavailable_error_is_exported() -> None:

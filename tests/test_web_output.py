@@ -241,10 +241,10 @@ def test_flush_under_wsgi_commits_the_head() -> None:
     awaitable = handler.flush()
     assert awaitable.done() is True  # type: ignore[attr-defined]
     conn = handler.request.connection
-    assert b"".join(conn.written) == b"abc"  # type: ignore[union-attr]
+    assert conn.body == b"abc"  # type: ignore[union-attr]
     handler.finish("def")
     assert "Content-Length" not in conn.headers  # type: ignore[union-attr]
-    assert b"".join(conn.written) == b"abcdef"  # type: ignore[union-attr]
+    assert conn.body == b"abcdef"  # type: ignore[union-attr]
 
 
 # -- gzip ---------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_gzip_transform_output_bytes() -> None:
     handler.request.headers["Accept-Encoding"] = "gzip, deflate"
     assert handler._execute([GZipContentEncoding(handler.request)]) is None
     conn: Any = handler.request.connection
-    body = b"".join(conn.written)
+    body = conn.body
     assert conn.headers["Content-Encoding"] == "gzip"
     assert conn.headers["Content-Length"] == str(len(body))
     assert gzip.decompress(body) == b"y" * 3000

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
+from dualweb.connection import ResponseStartLine
 from dualweb.httputil import HTTPHeaders, HTTPServerRequest
 from dualweb.routing import PathMatches, Rule
 from dualweb.web import Application, RequestHandler
@@ -34,6 +34,7 @@ from dualweb.wsgi import (
     WSGIContainer,
 )
 from tests.support import MODES, WSGIClient, make_client
+from tests.web_support import RecordingConnection
 
 # -- handlers --------------------------------------------------------------------
 
@@ -667,33 +668,6 @@ def test_reexported_error_is_the_seam_error() -> None:
 # -- WSGIContainer ------------------------------------------------------------------------
 
 
-class RecordingConnection(HTTPConnection):
-    """Stands in for the native connection: records what WSGIContainer writes."""
-
-    def __init__(self) -> None:
-        self.context = type("Ctx", (), {"remote_ip": "192.0.2.5", "protocol": "http"})()
-        self.start_line: ResponseStartLine | None = None
-        self.headers: HTTPHeaders | None = None
-        self.body = b""
-        self.finished = asyncio.Event()
-
-    def write_headers(
-        self, start_line: ResponseStartLine, headers: HTTPHeaders, chunk: bytes | None = None
-    ) -> Any:
-        self.start_line, self.headers, self.body = start_line, headers, chunk or b""
-        return COMPLETED
-
-    def write(self, chunk: bytes) -> Any:
-        self.body += chunk
-        return COMPLETED
-
-    def finish(self) -> None:
-        self.finished.set()
-
-    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
-        pass
-
-
 def environ_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
     """A WSGI app that answers with the interesting parts of its environ."""
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -712,7 +686,7 @@ def make_request(uri: str, body: bytes = b"", **headers: str) -> HTTPServerReque
         version="HTTP/1.1",
         headers=HTTPHeaders({"Host": "example.com:8443", **headers}),
         body=body,
-        connection=RecordingConnection(),
+        connection=RecordingConnection(remote_ip="192.0.2.5"),
     )
 
 
@@ -723,7 +697,7 @@ def test_container_builds_environ_and_writes_response() -> None:
     WSGIContainer(environ_app)(request)
     connection = request.connection
     assert isinstance(connection, RecordingConnection)
-    assert connection.finished.is_set()
+    assert connection.finished
     assert connection.start_line is not None and connection.start_line.code == 201
     assert connection.headers is not None
     assert connection.headers["X-App"] == "yes"
@@ -744,7 +718,7 @@ def test_container_runs_app_in_executor() -> None:
             WSGIContainer(environ_app, executor=pool)(request)
             connection = request.connection
             assert isinstance(connection, RecordingConnection)
-            await asyncio.wait_for(connection.finished.wait(), 5)
+            await asyncio.wait_for(connection.done.wait(), 5)
 
     asyncio.run(run())
     connection = request.connection

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from dualweb.ioloop import IOLoop
 from dualweb.web import Application, RequestHandler, stream_request_body
+from tests.harness import LoopThread
 
 
 class Scheduler(RequestHandler):
@@ -41,38 +41,20 @@ def test_loop_callbacks_raise_under_wsgi(
 
 
 def test_handing_work_to_a_running_loop_in_another_thread_still_works(client_for: Any) -> None:
-    loop = asyncio.new_event_loop()
-    io_loop: dict[str, IOLoop] = {}
+    running = LoopThread()
+    io_loop = running.call(IOLoop.current)
     ran = threading.Event()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def main() -> None:
-            io_loop["loop"] = IOLoop.current()
-            started.set()
-            while not ran.is_set():
-                await asyncio.sleep(0.01)
-
-        loop.run_until_complete(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(5)
 
     class Handoff(RequestHandler):
         def get(self) -> None:
-            io_loop["loop"].add_callback(ran.set)
+            io_loop.add_callback(ran.set)
             self.write("handed off")
 
     try:
         assert client_for(Application([(r"/h", Handoff)])).get("/h").text == "handed off"
         assert ran.wait(5)
     finally:
-        ran.set()
-        thread.join(5)
-        loop.close()
+        running.close()
 
 
 class Flushing(RequestHandler):

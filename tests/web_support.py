@@ -3,8 +3,11 @@ wired to a recording connection for the few checks no client can make."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from dualweb.connection import COMPLETED, HTTPConnection
+from dualweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from dualweb.web import Application, RequestHandler
 
 
@@ -18,36 +21,36 @@ class HelloHandler(RequestHandler):
         self.write("Hello, world")
 
 
-class RecordingConnection:
-    """A minimal HTTPConnection recording what the handler sends."""
+class RecordingConnection(HTTPConnection):
+    """Stands in for a driver's connection and records the response it is given:
+    ``start_line``, ``headers``, ``body``; ``finished`` once the response ended
+    (``done`` is the same as an event a coroutine can wait on)."""
 
-    def __init__(self, supports_async: bool) -> None:
-        from dualweb.httputil import HTTPHeaders
-
-        self.supports_async = supports_async
-        self.start_line: Any = None
+    def __init__(self, supports_async: bool = False, remote_ip: str = "127.0.0.1") -> None:
+        self.supports_async = supports_async  # type: ignore[misc]
+        self.context = type("Ctx", (), {"remote_ip": remote_ip, "protocol": "http"})()
+        self.start_line: ResponseStartLine | None = None
         self.headers: HTTPHeaders = HTTPHeaders()
-        self.written: list[bytes] = []
-        self.finished = False
-        self.context = type("Ctx", (), {"remote_ip": "127.0.0.1", "protocol": "http"})()
+        self.body = b""
+        self.done = asyncio.Event()
 
-    def write_headers(self, start_line: Any, headers: Any, chunk: bytes | None = None) -> Any:
-        from dualweb.connection import COMPLETED
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
 
-        self.start_line = start_line
-        self.headers = headers
-        if chunk:
-            self.written.append(chunk)
+    def write_headers(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders, chunk: bytes | None = None
+    ) -> Any:
+        self.start_line, self.headers = start_line, headers
+        self.body += chunk or b""
         return COMPLETED
 
     def write(self, chunk: bytes) -> Any:
-        from dualweb.connection import COMPLETED
-
-        self.written.append(chunk)
+        self.body += chunk
         return COMPLETED
 
     def finish(self) -> None:
-        self.finished = True
+        self.done.set()
 
     def set_close_callback(self, callback: Any) -> None:
         pass
@@ -56,8 +59,6 @@ class RecordingConnection:
 def make_handler(
     cls: type[RequestHandler], supports_async: bool = False, uri: str = "/", **settings: Any
 ) -> RequestHandler:
-    from dualweb.httputil import HTTPHeaders, HTTPServerRequest
-
     request = HTTPServerRequest(
         method="GET",
         uri=uri,
