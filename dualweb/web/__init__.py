@@ -19,6 +19,8 @@ The implementation is split by concern: :mod:`.handler` (the lifecycle),
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from dualweb.routing import URLSpec, url
 from dualweb.web.application import Application
 from dualweb.web.arguments import _ARG_DEFAULT, _ArgDefaultMarker  # noqa: F401 - Tornado has them
@@ -40,9 +42,11 @@ from dualweb.web.signing import (
     decode_signed_value,
     get_signature_key_version,
 )
-from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import TemplateModule, UIModule
+
+if TYPE_CHECKING:
+    from dualweb.web.static import StaticFileHandler
 
 MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
 MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
@@ -79,3 +83,21 @@ __all__ = [
     "url",
 ]
 
+
+
+def __getattr__(name: str) -> Any:
+    """Import :class:`StaticFileHandler` on first use.
+
+    Its module brings werkzeug's date and range parsing, which an application without
+    static files never needs. Raises ``AttributeError`` for any other unknown name.
+    """
+    if name == "StaticFileHandler":
+        from dualweb.web.static import StaticFileHandler
+
+        globals()[name] = StaticFileHandler
+        return StaticFileHandler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"StaticFileHandler"})

@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.http import dump_cookie
-
 from dualweb.web.signing import (
     SecretType,
     create_signed_value,
@@ -189,6 +187,10 @@ class CookieMixin:
             expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
                 days=expires_days
             )
+        # Imported here: werkzeug's package import costs tens of milliseconds, and
+        # many applications never set a cookie.
+        from werkzeug.http import dump_cookie
+
         try:
             header = dump_cookie(
                 name_str,

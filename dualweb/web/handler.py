@@ -39,7 +39,6 @@ the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,6 +77,8 @@ from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
 if TYPE_CHECKING:
+    import asyncio
+
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.transforms import OutputTransform
 
@@ -593,6 +594,9 @@ class RequestHandler(
         return None
 
     async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
+        # Imported where a loop runs: a WSGI-only application never loads asyncio.
+        import asyncio
+
         try:
             if stage == _AFTER_PREPARE:
                 await pending  # type: ignore[misc]
@@ -778,6 +782,8 @@ class _BodyStream:
     __slots__ = ("complete", "prepared")
 
     def __init__(self) -> None:
+        import asyncio  # only natively (see _resume)
+
         loop = asyncio.get_running_loop()
         self.prepared: asyncio.Future[None] = loop.create_future()
         self.complete: asyncio.Future[None] = loop.create_future()
@@ -927,6 +933,8 @@ class HandlerDelegate(HTTPMessageDelegate):
         handler._body_stream = stream
         coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
         if coroutine is not None:
+            import asyncio  # only natively (see _resume)
+
             self._task = asyncio.ensure_future(coroutine)
             self._task.add_done_callback(_log_task_error)
         return stream.prepared
