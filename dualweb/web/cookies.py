@@ -16,7 +16,6 @@ Signed cookies use :mod:`dualweb.web.signing` with the application's
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import re
 import time
@@ -77,6 +76,8 @@ def _expires_value(expires: object) -> datetime.datetime | float:
     if isinstance(expires, (int, float)):
         return float(expires)
     if isinstance(expires, (tuple, time.struct_time)):
+        import calendar  # rarely needed, and it imports locale
+
         return float(calendar.timegm(expires))
     raise TypeError(
         f"set_cookie: expires must be a timestamp, a time tuple or a datetime, not {expires!r}"

@@ -40,7 +40,6 @@ the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -719,6 +718,8 @@ class RequestHandler(
 
     def _awaitable(self, result: Any, method: str) -> Awaitable[Any]:
         """Check what ``prepare``/the verb returned; raise if it cannot be awaited here."""
+        import inspect  # only when prepare or the verb returned something (see _resume)
+
         where = f"{type(self).__name__}.{method}"
         if not inspect.isawaitable(result):
             raise TypeError(
