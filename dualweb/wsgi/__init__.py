@@ -19,10 +19,14 @@ Two directions, as in Tornado:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from dualweb.connection import AsyncUnavailableError
 from dualweb.wsgi.adapter import WSGIAdapter
-from dualweb.wsgi.container import WSGIContainer
 from dualweb.wsgi.routes import AsyncRouteInfo, AsyncRoutesWarning
+
+if TYPE_CHECKING:
+    from dualweb.wsgi.container import WSGIContainer
 
 __all__ = [
     "AsyncRouteInfo",
@@ -31,3 +35,22 @@ __all__ = [
     "WSGIAdapter",
     "WSGIContainer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import :class:`WSGIContainer` on first use.
+
+    It serves a WSGI application on the native server, so it brings asyncio, which
+    an application running under a WSGI server never needs. Raises
+    ``AttributeError`` for any other unknown name.
+    """
+    if name == "WSGIContainer":
+        from dualweb.wsgi.container import WSGIContainer
+
+        globals()[name] = WSGIContainer
+        return WSGIContainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"WSGIContainer"})
