@@ -26,6 +26,8 @@ DEFERRED = (
     "dualweb.template",  # the first render()
     "dualweb.locale",  # the first use of .locale
     "dualweb.web.static",  # StaticFileHandler, the static_path setting
+    "dualweb.web.signing",  # signed cookies
+    "dualweb.wsgi.container",  # WSGIContainer (native only)
     "dualweb.httpclient",
     "dualweb.ioloop",
     "dualweb.netutil",  # xheaders
@@ -86,6 +88,7 @@ def test_a_wsgi_application_serving_a_request_still_needs_none_of_them() -> None
         ("import dualweb.web, dualweb.template", "dualweb.template"),
         ("import dualweb.web; import asyncio", "uvloop"),
         ("from dualweb.wsgi import WSGIContainer", "asyncio"),
+        ("from dualweb.web import create_signed_value", "dualweb.web.signing"),
     ],
     ids=[
         "static-handler",
@@ -93,6 +96,7 @@ def test_a_wsgi_application_serving_a_request_still_needs_none_of_them() -> None
         "template",
         "asyncio-then-uvloop",
         "wsgi-container",
+        "signing",
     ],
 )
 def test_each_deferred_module_loads_when_first_used(script: str, module: str) -> None:

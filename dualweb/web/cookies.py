@@ -24,15 +24,9 @@ from collections.abc import Mapping
 from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any
 
-from dualweb.web.signing import (
-    SecretType,
-    create_signed_value,
-    decode_signed_value,
-    get_signature_key_version,
-)
-
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
+    from dualweb.web.signing import SecretType
 
 __all__ = ["CookieMixin"]
 
@@ -369,6 +363,9 @@ class CookieMixin:
                     f"key new cookies are signed with (one of {sorted(secret)!r}); got "
                     f"{key_version!r}"
                 )
+        # dualweb.web.signing (base64, hmac) loads with the first signed cookie.
+        from dualweb.web.signing import create_signed_value
+
         return create_signed_value(secret, name, value, version=version, key_version=key_version)
 
     def get_signed_cookie(
@@ -391,6 +388,8 @@ class CookieMixin:
         secret = self._cookie_secret()
         if value is None:
             value = self.get_cookie(name)
+        from dualweb.web.signing import decode_signed_value  # see create_signed_value
+
         return decode_signed_value(
             secret, name, value, max_age_days=max_age_days, min_version=min_version
         )
@@ -410,6 +409,8 @@ class CookieMixin:
             value = self.get_cookie(name)
         if value is None:
             return None
+        from dualweb.web.signing import get_signature_key_version  # see create_signed_value
+
         return get_signature_key_version(value)
 
     # The names used before Tornado 6.3; they remain the most common in real code.

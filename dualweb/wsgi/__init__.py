@@ -19,14 +19,21 @@ Two directions, as in Tornado:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from dualweb._lazy import lazy_exports
 from dualweb.connection import AsyncUnavailableError
 from dualweb.wsgi.adapter import WSGIAdapter
 from dualweb.wsgi.routes import AsyncRouteInfo, AsyncRoutesWarning
 
 if TYPE_CHECKING:
     from dualweb.wsgi.container import WSGIContainer
+
+# WSGIContainer serves a WSGI app on the native server, so it brings asyncio, which an
+# application running under a WSGI server never needs: it is imported on first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), {"WSGIContainer": "dualweb.wsgi.container"}
+)
 
 __all__ = [
     "AsyncRouteInfo",
@@ -36,21 +43,3 @@ __all__ = [
     "WSGIContainer",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import :class:`WSGIContainer` on first use.
-
-    It serves a WSGI application on the native server, so it brings asyncio, which
-    an application running under a WSGI server never needs. Raises
-    ``AttributeError`` for any other unknown name.
-    """
-    if name == "WSGIContainer":
-        from dualweb.wsgi.container import WSGIContainer
-
-        globals()[name] = WSGIContainer
-        return WSGIContainer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"WSGIContainer"})
