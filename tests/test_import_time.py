@@ -36,6 +36,7 @@ DEFERRED = (
     "email.utils",
     "http.client",
     "gzip",
+    "html.entities",  # xhtml_unescape
 )
 
 
