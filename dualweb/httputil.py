@@ -20,22 +20,13 @@ from __future__ import annotations
 
 import datetime
 import http
-import http.cookies
 import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dualweb._formdata import (
-    HTTPFile,
-    ParseBodyConfig,
-    ParseMultipartConfig,
-    ParseUrlEncodedConfig,
-    parse_body_arguments,
-    parse_multipart_form_data,
-    set_parse_body_config,
-)
+from dualweb._lazy import lazy_exports
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
@@ -53,6 +44,38 @@ from dualweb.headers import (
     HTTPInputError,
     is_valid_token,
     normalize_header_name,
+)
+
+if TYPE_CHECKING:
+    import http.cookies
+
+    from dualweb._formdata import (
+        HTTPFile,
+        ParseBodyConfig,
+        ParseMultipartConfig,
+        ParseUrlEncodedConfig,
+        parse_body_arguments,
+        parse_multipart_form_data,
+        set_parse_body_config,
+    )
+
+# Form-body parsing (multipart, its limits, HTTPFile) loads with the first request
+# that has a body; a request without one never needs it.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    dict.fromkeys(
+        (
+            "HTTPFile",
+            "ParseBodyConfig",
+            "ParseMultipartConfig",
+            "ParseUrlEncodedConfig",
+            "parse_body_arguments",
+            "parse_multipart_form_data",
+            "set_parse_body_config",
+        ),
+        "dualweb._formdata",
+    ),
 )
 
 __all__ = [
@@ -233,6 +256,8 @@ class HTTPServerRequest:
         cookie names are skipped, never raising.
         """
         if self._cookies is None:
+            import http.cookies  # with the first request that reads its cookies
+
             jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
             header = self.headers.get("Cookie")
             if header:
@@ -284,6 +309,8 @@ class HTTPServerRequest:
         if self._body_parsed:
             return
         self._body_parsed = True
+        from dualweb._formdata import parse_body_arguments  # see lazy_exports at the top
+
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
             self.body,

@@ -37,6 +37,8 @@ DEFERRED = (
     "http.client",
     "gzip",
     "html.entities",  # xhtml_unescape
+    "http.cookies",  # the first request that reads cookies
+    "dualweb._formdata",  # the first request with a form body
 )
 
 

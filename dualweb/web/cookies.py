@@ -21,10 +21,11 @@ import re
 import time
 import warnings
 from collections.abc import Mapping
-from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from http.cookies import Morsel
+
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.signing import SecretType
 
