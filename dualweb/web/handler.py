@@ -39,7 +39,6 @@ the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -114,7 +113,19 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
-_sha1 = hashlib.sha1
+
+
+def _first_sha1(data: bytes) -> Any:
+    # hashlib initialises OpenSSL, a large part of import time: it is imported with
+    # the first Etag, then _sha1 is hashlib.sha1 itself (no cost per request).
+    global _sha1
+    import hashlib
+
+    _sha1 = hashlib.sha1
+    return _sha1(data)
+
+
+_sha1: Callable[[bytes], Any] = _first_sha1
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
 _AFTER_PREPARE = 0  # ``pending`` is prepare()'s awaitable
