@@ -19,11 +19,11 @@ Python 3.14+, where event-loop policies are deprecated.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import os
 import sys
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 version = "0.1.0"
@@ -103,14 +103,51 @@ def _use_uvloop_when_installed() -> None:
     """Switch new event loops to uvloop if it is importable and nobody chose a loop yet."""
     if os.environ.get("DUALWEB_UVLOOP", "1") == "0" or sys.version_info >= (3, 14):
         return
-    if importlib.util.find_spec("uvloop") is None or asyncio._get_running_loop() is not None:
+    if importlib.util.find_spec("uvloop") is None:
+        return
+    if "asyncio" not in sys.modules:
+        # asyncio (with ssl, subprocess, concurrent.futures) is a large part of
+        # the import time of an application that only runs under WSGI; decide
+        # when something imports it instead, which is still before any loop exists.
+        sys.meta_path.insert(0, _AfterAsyncioImport())
+        return
+    import asyncio
+
+    if asyncio._get_running_loop() is not None:
         return
     # Only replace asyncio's stock policy: an application that set its own keeps it.
     if type(asyncio.get_event_loop_policy()) is not asyncio.DefaultEventLoopPolicy:
         return
-    from dualweb.ioloop import install_uvloop
+    # Only uvloop itself here: dualweb.ioloop would import the async toolkit with it.
+    import uvloop
 
-    install_uvloop()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+class _AfterAsyncioImport:
+    """A one-shot import hook: runs :func:`_use_uvloop_when_installed` once asyncio is imported.
+
+    It finds asyncio's spec through the remaining finders and makes that spec's
+    loader call the check after executing the module, so ``import asyncio`` behaves
+    exactly as before, followed by the same decision an earlier import would have made.
+    """
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name != "asyncio":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            _use_uvloop_when_installed()
+
+        # An attribute of this spec's own loader instance: the loader keeps its type.
+        setattr(spec.loader, "exec_module", exec_module)  # noqa: B010
+        return spec
 
 
 _use_uvloop_when_installed()

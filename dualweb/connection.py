@@ -35,7 +35,6 @@ for them.
 from __future__ import annotations
 
 import contextvars
-import inspect
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -238,6 +237,8 @@ def discard_awaitable(awaitable: object) -> None:
     Closes a coroutine (or generator-based awaitable), cancels a future;
     anything else is left to the garbage collector.
     """
+    import inspect  # only on this error path; inspect brings ast and dis with it
+
     if inspect.iscoroutine(awaitable) or inspect.isgenerator(awaitable):
         awaitable.close()
         return

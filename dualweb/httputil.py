@@ -18,26 +18,15 @@ The names are those of ``tornado.httputil``:
 
 from __future__ import annotations
 
-import calendar
 import datetime
-import email.utils
-import http.client
-import http.cookies
+import http
 import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dualweb._formdata import (
-    HTTPFile,
-    ParseBodyConfig,
-    ParseMultipartConfig,
-    ParseUrlEncodedConfig,
-    parse_body_arguments,
-    parse_multipart_form_data,
-    set_parse_body_config,
-)
+from dualweb._lazy import lazy_exports
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
@@ -55,6 +44,38 @@ from dualweb.headers import (
     HTTPInputError,
     is_valid_token,
     normalize_header_name,
+)
+
+if TYPE_CHECKING:
+    import http.cookies
+
+    from dualweb._formdata import (
+        HTTPFile,
+        ParseBodyConfig,
+        ParseMultipartConfig,
+        ParseUrlEncodedConfig,
+        parse_body_arguments,
+        parse_multipart_form_data,
+        set_parse_body_config,
+    )
+
+# Form-body parsing (multipart, its limits, HTTPFile) loads with the first request
+# that has a body; a request without one never needs it.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    dict.fromkeys(
+        (
+            "HTTPFile",
+            "ParseBodyConfig",
+            "ParseMultipartConfig",
+            "ParseUrlEncodedConfig",
+            "parse_body_arguments",
+            "parse_multipart_form_data",
+            "set_parse_body_config",
+        ),
+        "dualweb._formdata",
+    ),
 )
 
 __all__ = [
@@ -91,7 +112,8 @@ __all__ = [
 ]
 
 #: Status code → standard reason phrase (``responses[404] == "Not Found"``).
-responses: dict[int, str] = http.client.responses
+# The same table as http.client.responses, without importing http.client (and ssl).
+responses: dict[int, str] = {status.value: status.phrase for status in http.HTTPStatus}
 
 class HTTPOutputError(Exception):
     """The application produced an invalid HTTP response (e.g. a body on a 204)."""
@@ -234,6 +256,8 @@ class HTTPServerRequest:
         cookie names are skipped, never raising.
         """
         if self._cookies is None:
+            import http.cookies  # with the first request that reads its cookies
+
             jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
             header = self.headers.get("Cookie")
             if header:
@@ -285,6 +309,8 @@ class HTTPServerRequest:
         if self._body_parsed:
             return
         self._body_parsed = True
+        from dualweb._formdata import parse_body_arguments  # see lazy_exports at the top
+
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
             self.body,
@@ -427,14 +453,28 @@ def format_timestamp(
         TypeError: for any other type.
     """
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        seconds: float = ts
-    elif isinstance(ts, (tuple, time.struct_time)):
-        seconds = calendar.timegm(ts)
-    elif isinstance(ts, datetime.datetime):
-        seconds = calendar.timegm(ts.utctimetuple())
-    else:
-        raise TypeError(f"format_timestamp() cannot format {type(ts).__name__} {ts!r}")
-    return email.utils.formatdate(seconds, usegmt=True)
+        return _imf_fixdate(ts)
+    import calendar  # only for these rarer argument types (it imports locale)
+
+    if isinstance(ts, (tuple, time.struct_time)):
+        return _imf_fixdate(calendar.timegm(ts))
+    if isinstance(ts, datetime.datetime):
+        return _imf_fixdate(calendar.timegm(ts.utctimetuple()))
+    raise TypeError(f"format_timestamp() cannot format {type(ts).__name__} {ts!r}")
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _imf_fixdate(seconds: float) -> str:
+    # What email.utils.formatdate(seconds, usegmt=True) returns; email.utils
+    # (with socket and random) is not worth importing for one format string.
+    t = time.gmtime(seconds)
+    return (
+        f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 # (second, formatted) of the last Date computed. A tuple is replaced in one
@@ -449,7 +489,7 @@ def http_date_now() -> str:
     cached = _date_cache
     if cached[0] == now:
         return cached[1]
-    text = email.utils.formatdate(now, usegmt=True)
+    text = _imf_fixdate(now)
     _date_cache = (now, text)
     return text
 

@@ -48,7 +48,6 @@ from dualweb.connection import (
 )
 from dualweb.headers import HTTPHeaders, HTTPInputError
 from dualweb.httputil import HTTPServerRequest
-from dualweb.netutil import is_valid_ip
 
 __all__ = [
     "CallableDelegate",
@@ -96,6 +95,9 @@ def resolve_proxy_headers(
                 if ip not in trusted_downstream:
                     break
     if ip:
+        # netutil brings asyncio and ssl; only proxied applications (xheaders) get here.
+        from dualweb.netutil import is_valid_ip
+
         ip = ip.strip()
         if is_valid_ip(ip):
             remote_ip = ip

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import logging.handlers
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -185,6 +184,9 @@ def enable_pretty_logging(options: Any = None, logger: logging.Logger | None = N
 
 
 def _add_file_handler(options: Any, logger: logging.Logger, prefix: str) -> None:
+    # Only for --log_file_prefix; logging.handlers brings socket, pickle and queue.
+    import logging.handlers
+
     rotate_mode = getattr(options, "log_rotate_mode", "size")
     handler: logging.Handler
     if rotate_mode == "size":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import inspect
 import re
 import zlib
 from collections.abc import Callable
@@ -172,6 +171,9 @@ class ArgReplacer:
     __slots__ = ("arg_pos", "name")
 
     def __init__(self, func: Callable[..., Any], name: str) -> None:
+        # inspect (with ast and dis) is for wrappers like this, not for every application.
+        import inspect
+
         self.name = name
         parameters = list(inspect.signature(func).parameters.values())
         positional = [

@@ -19,6 +19,9 @@ The implementation is split by concern: :mod:`.handler` (the lifecycle),
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from dualweb._lazy import lazy_exports
 from dualweb.routing import URLSpec, url
 from dualweb.web.application import Application
 from dualweb.web.arguments import _ARG_DEFAULT, _ArgDefaultMarker  # noqa: F401 - Tornado has them
@@ -33,16 +36,33 @@ from dualweb.web.errors import AsyncUnavailableError, Finish, HTTPError, Missing
 from dualweb.web.handler import RequestHandler
 from dualweb.web.handlers import ErrorHandler, FallbackHandler, RedirectHandler
 from dualweb.web.output import is_absolute
-from dualweb.web.signing import (
-    DEFAULT_SIGNED_VALUE_MIN_VERSION,
-    DEFAULT_SIGNED_VALUE_VERSION,
-    create_signed_value,
-    decode_signed_value,
-    get_signature_key_version,
-)
-from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import TemplateModule, UIModule
+
+if TYPE_CHECKING:
+    from dualweb.web.signing import (
+        DEFAULT_SIGNED_VALUE_MIN_VERSION,
+        DEFAULT_SIGNED_VALUE_VERSION,
+        create_signed_value,
+        decode_signed_value,
+        get_signature_key_version,
+    )
+    from dualweb.web.static import StaticFileHandler
+
+# Imported on first use: static files bring werkzeug's date and range parsing, the
+# signing helpers base64 and hmac; many applications need neither.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "StaticFileHandler": "dualweb.web.static",
+        "DEFAULT_SIGNED_VALUE_MIN_VERSION": "dualweb.web.signing",
+        "DEFAULT_SIGNED_VALUE_VERSION": "dualweb.web.signing",
+        "create_signed_value": "dualweb.web.signing",
+        "decode_signed_value": "dualweb.web.signing",
+        "get_signature_key_version": "dualweb.web.signing",
+    },
+)
 
 MIN_SUPPORTED_SIGNED_VALUE_VERSION = 1
 MAX_SUPPORTED_SIGNED_VALUE_VERSION = 2
@@ -78,4 +98,5 @@ __all__ = [
     "stream_request_body",
     "url",
 ]
+
 

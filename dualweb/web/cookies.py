@@ -16,26 +16,18 @@ Signed cookies use :mod:`dualweb.web.signing` with the application's
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import re
 import time
 import warnings
 from collections.abc import Mapping
-from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.http import dump_cookie
-
-from dualweb.web.signing import (
-    SecretType,
-    create_signed_value,
-    decode_signed_value,
-    get_signature_key_version,
-)
-
 if TYPE_CHECKING:
+    from http.cookies import Morsel
+
     from dualweb.httputil import HTTPServerRequest
+    from dualweb.web.signing import SecretType
 
 __all__ = ["CookieMixin"]
 
@@ -79,6 +71,8 @@ def _expires_value(expires: object) -> datetime.datetime | float:
     if isinstance(expires, (int, float)):
         return float(expires)
     if isinstance(expires, (tuple, time.struct_time)):
+        import calendar  # rarely needed, and it imports locale
+
         return float(calendar.timegm(expires))
     raise TypeError(
         f"set_cookie: expires must be a timestamp, a time tuple or a datetime, not {expires!r}"
@@ -189,6 +183,10 @@ class CookieMixin:
             expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
                 days=expires_days
             )
+        # Imported here: werkzeug's package import costs tens of milliseconds, and
+        # many applications never set a cookie.
+        from werkzeug.http import dump_cookie
+
         try:
             header = dump_cookie(
                 name_str,
@@ -366,6 +364,9 @@ class CookieMixin:
                     f"key new cookies are signed with (one of {sorted(secret)!r}); got "
                     f"{key_version!r}"
                 )
+        # dualweb.web.signing (base64, hmac) loads with the first signed cookie.
+        from dualweb.web.signing import create_signed_value
+
         return create_signed_value(secret, name, value, version=version, key_version=key_version)
 
     def get_signed_cookie(
@@ -388,6 +389,8 @@ class CookieMixin:
         secret = self._cookie_secret()
         if value is None:
             value = self.get_cookie(name)
+        from dualweb.web.signing import decode_signed_value  # see create_signed_value
+
         return decode_signed_value(
             secret, name, value, max_age_days=max_age_days, min_version=min_version
         )
@@ -407,6 +410,8 @@ class CookieMixin:
             value = self.get_cookie(name)
         if value is None:
             return None
+        from dualweb.web.signing import get_signature_key_version  # see create_signed_value
+
         return get_signature_key_version(value)
 
     # The names used before Tornado 6.3; they remain the most common in real code.

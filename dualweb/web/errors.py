@@ -6,10 +6,10 @@ re-exported by :mod:`dualweb.web`.
 
 from __future__ import annotations
 
-from http.client import responses as _responses
 from typing import Any
 
 from dualweb.connection import AsyncUnavailableError
+from dualweb.httputil import responses as _responses
 
 __all__ = ["AsyncUnavailableError", "Finish", "HTTPError", "MissingArgumentError"]
 

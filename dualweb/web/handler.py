@@ -39,9 +39,6 @@ the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -79,6 +76,8 @@ from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
 if TYPE_CHECKING:
+    import asyncio
+
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.transforms import OutputTransform
 
@@ -97,7 +96,19 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
-_sha1 = hashlib.sha1
+
+
+def _first_sha1(data: bytes) -> Any:
+    # hashlib initialises OpenSSL, a large part of import time: it is imported with
+    # the first Etag, then _sha1 is hashlib.sha1 itself (no cost per request).
+    global _sha1
+    import hashlib
+
+    _sha1 = hashlib.sha1
+    return _sha1(data)
+
+
+_sha1: Callable[[bytes], Any] = _first_sha1
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
 _AFTER_PREPARE = 0  # ``pending`` is prepare()'s awaitable
@@ -588,6 +599,9 @@ class RequestHandler(
         return None
 
     async def _resume(self, pending: Awaitable[Any] | None, stage: int) -> None:
+        # Imported where a loop runs: a WSGI-only application never loads asyncio.
+        import asyncio
+
         try:
             if stage == _AFTER_PREPARE:
                 await pending  # type: ignore[misc]
@@ -713,6 +727,8 @@ class RequestHandler(
 
     def _awaitable(self, result: Any, method: str) -> Awaitable[Any]:
         """Check what ``prepare``/the verb returned; raise if it cannot be awaited here."""
+        import inspect  # only when prepare or the verb returned something (see _resume)
+
         where = f"{type(self).__name__}.{method}"
         if not inspect.isawaitable(result):
             raise TypeError(
@@ -776,6 +792,8 @@ class _BodyStream:
     __slots__ = ("complete", "prepared")
 
     def __init__(self) -> None:
+        import asyncio  # only natively (see _resume)
+
         loop = asyncio.get_running_loop()
         self.prepared: asyncio.Future[None] = loop.create_future()
         self.complete: asyncio.Future[None] = loop.create_future()
@@ -925,6 +943,8 @@ class HandlerDelegate(HTTPMessageDelegate):
         handler._body_stream = stream
         coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
         if coroutine is not None:
+            import asyncio  # only natively (see _resume)
+
             self._task = asyncio.ensure_future(coroutine)
             self._task.add_done_callback(_log_task_error)
         return stream.prepared

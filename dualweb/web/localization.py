@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dualweb import locale as _locale_module
-
 if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
     from dualweb.locale import Locale
@@ -109,6 +107,9 @@ class LocaleMixin:
         requested language is loaded, the default locale (see
         :func:`dualweb.locale.set_default_locale`).
         """
+        # dualweb.locale (gettext, csv) loads when a handler first uses .locale.
+        from dualweb import locale as _locale_module
+
         header = self.request.headers.get("Accept-Language")
         codes = accept_language_codes(header) if header else []
         return _locale_module.get(*codes) if codes else _locale_module.get(default)

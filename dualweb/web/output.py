@@ -8,7 +8,6 @@ job, in :mod:`dualweb.web.handler`.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +248,8 @@ class OutputMixin:
         Override to compute a cheaper or more stable tag, or return ``None``
         to send no ``Etag``.
         """
+        import hashlib  # with the first Etag (it initialises OpenSSL)
+
         buffer = self._write_buffer
         if len(buffer) == 1:
             return '"' + hashlib.sha1(buffer[0]).hexdigest() + '"'

@@ -25,7 +25,6 @@ import weakref
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dualweb import template
 from dualweb.escape import utf8, xhtml_escape
 from dualweb.util import ObjectDict
 from dualweb.web.output import is_absolute
@@ -151,6 +150,9 @@ class RenderingMixin:
             kwargs["autoescape"] = settings["autoescape"]
         if "template_whitespace" in settings:
             kwargs["whitespace"] = settings["template_whitespace"]
+        # The template engine loads with the first template, not with every application.
+        from dualweb import template
+
         return template.Loader(template_path, **kwargs)
 
     def _template_loader(self) -> Any:

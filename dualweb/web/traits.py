@@ -9,7 +9,6 @@ that need the native server.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 __all__ = ["HandlerTraits", "feature_reasons"]
@@ -79,6 +78,9 @@ class HandlerTraits:
             for m, name in verbs.items()
             if name in self.implemented or (name == "head" and self.head_from_get)
         )
+        # Once per handler class; inspect (with ast and dis) need not load with dualweb.web.
+        import inspect
+
         loop_bound = set()
         coroutines = set()
         for name in ["prepare", *verbs.values()]:

@@ -20,7 +20,6 @@ Token formats are Tornado's, so cookies and forms keep working across a port:
 from __future__ import annotations
 
 import binascii
-import hmac
 import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -216,6 +215,8 @@ class XSRFMixin:
         _, expected, _ = self._get_raw_xsrf_token()
         if not token:
             raise HTTPError(403, _INVALID)
+        import hmac  # only where a form is checked; it initialises OpenSSL
+
         if not hmac.compare_digest(token, expected):
             raise HTTPError(403, _MISMATCH)
 

@@ -19,10 +19,21 @@ Two directions, as in Tornado:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from dualweb._lazy import lazy_exports
 from dualweb.connection import AsyncUnavailableError
 from dualweb.wsgi.adapter import WSGIAdapter
-from dualweb.wsgi.container import WSGIContainer
 from dualweb.wsgi.routes import AsyncRouteInfo, AsyncRoutesWarning
+
+if TYPE_CHECKING:
+    from dualweb.wsgi.container import WSGIContainer
+
+# WSGIContainer serves a WSGI app on the native server, so it brings asyncio, which an
+# application running under a WSGI server never needs: it is imported on first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), {"WSGIContainer": "dualweb.wsgi.container"}
+)
 
 __all__ = [
     "AsyncRouteInfo",
@@ -31,3 +42,4 @@ __all__ = [
     "WSGIAdapter",
     "WSGIContainer",
 ]
+
