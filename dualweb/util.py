@@ -18,7 +18,10 @@ import re
 import zlib
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, ClassVar, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, cast
+
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = [
     "ArgReplacer",
@@ -264,6 +267,9 @@ class Configurable:
         for klass in cls.__mro__:
             if klass is Configurable:
                 # The constructor takes *args, **kwargs and passes them to initialize().
+                # inspect is loaded only by configurable classes (import time).
+                import inspect
+
                 signature = inspect.signature(cls.initialize)
                 parameters = list(signature.parameters.values())[1:]
                 cls.__signature__ = signature.replace(parameters=parameters)
