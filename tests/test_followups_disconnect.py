@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dualweb.web import Application, RequestHandler, StaticFileHandler
-from tests.test_disconnects import _wait_for
+from tests.harness import wait_until as _wait_for
 
 SIZE = 32 * 1024 * 1024  # far more than the socket buffers hold
 

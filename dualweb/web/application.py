@@ -42,7 +42,6 @@ from dualweb.routing import (
 )
 from dualweb.web.handler import HandlerDelegate, RequestHandler
 from dualweb.web.handlers import ErrorHandler
-from dualweb.web.static import StaticFileHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
 
@@ -166,7 +165,12 @@ class Application(ReversibleRouter):
         static_path = self.settings.get("static_path")
         if not static_path:
             return []
-        handler_class = self.settings.get("static_handler_class", StaticFileHandler)
+        handler_class = self.settings.get("static_handler_class")
+        if handler_class is None:
+            # Loaded only by applications that serve static files (import time).
+            from dualweb.web.static import StaticFileHandler
+
+            handler_class = StaticFileHandler
         prefix = self.settings.get("static_url_prefix", "/static/")
         args = dict(self.settings.get("static_handler_args", {}))
         args["path"] = static_path
