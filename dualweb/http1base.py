@@ -17,6 +17,7 @@ from typing import Final
 
 import httptools
 
+from dualweb.headers import HTTPHeaders, normalize_header_name
 from dualweb.http1events import Event, LocalProtocolError, ProtocolError
 from dualweb.http1state import (
     DEFAULT_CHUNK_SIZE,
@@ -28,7 +29,6 @@ from dualweb.http1state import (
     State,
     format_chunk,
 )
-from dualweb.httputil import HTTPHeaders, _normalize_name, _wrap_normalized
 
 __all__ = ["BaseHTTP1Codec", "HeadReader"]
 
@@ -40,7 +40,7 @@ _WIRE_NAMES_LIMIT: Final = 2000
 
 
 def _wire_name(raw: bytes) -> str:
-    name = _normalize_name(raw.decode("latin-1"))
+    name = normalize_header_name(raw.decode("latin-1"))
     if len(_WIRE_NAMES) < _WIRE_NAMES_LIMIT:
         _WIRE_NAMES[raw] = name
     return name
@@ -48,8 +48,8 @@ def _wire_name(raw: bytes) -> str:
 
 # Wraps a dict of normalized names and values without normalizing them again
 # (tests/test_http1codec.py checks the result behaves exactly like headers
-# built with add()).
-_make_headers: Final = _wrap_normalized
+# built with add()); bound once for the per-message call.
+_make_headers: Final = HTTPHeaders.from_normalized
 
 
 class HeadReader:

@@ -164,10 +164,17 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     that is not a non-negative integer.  Whether it all is latin-1 is checked
     when the caller encodes the head (see :func:`not_latin1`).
     """
-    # HTTPHeaders keeps the first value of each name in a plain dict and the
-    # rest aside; the common case (no repeated name) joins that dict directly.
-    fields: dict[str, str] = headers._dict
-    pairs: Any = fields.items() if not headers._multi else list(headers.get_all())
+    # The common case (no repeated name) joins the headers' own dict directly;
+    # with a repeated name, fields holds each name's comma-joined values.
+    single = headers.single_values()
+    fields: dict[str, str]
+    pairs: Any
+    if single is not None:
+        fields = single
+        pairs = single.items()
+    else:
+        fields = {name: headers[name] for name in headers}
+        pairs = list(headers.get_all())
     count = len(pairs)
     if not count:
         return "", fields
