@@ -12,6 +12,7 @@ See :mod:`dualweb.http1codec` for the whole picture.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Final
 
@@ -31,6 +32,10 @@ from dualweb.http1state import (
 )
 
 __all__ = ["BaseHTTP1Codec", "HeadReader"]
+
+# The end of a head whose lines may end in a bare LF (RFC 9112 section 2.2
+# lets a recipient accept them; only the client does).
+_LF_HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
 
 # Header names as they arrive on the wire, mapped to HTTPHeaders' Http-Header-Case.
 # Peers send the same few names on every message, so the parser callback
@@ -149,6 +154,9 @@ class BaseHTTP1Codec:
     _reads_start_line = True
     """Whether ``_start_head`` must see each message's first bytes (the server's methods)."""
 
+    _bare_lf = False
+    """Whether head lines may end in a bare LF (the client's leniency; the server is strict)."""
+
     def __init__(self, max_header_size: int | None, chunk_size: int | None) -> None:
         self.max_header_size = max_header_size or DEFAULT_MAX_HEADER_SIZE
         self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
@@ -245,15 +253,18 @@ class BaseHTTP1Codec:
                 return end
         tail = self._tail
         head_end = -1
-        if tail:
-            # The empty line may straddle two receives.
-            found = (tail + buf[pos : pos + 3]).find(b"\r\n\r\n")
-            if found >= 0:
-                head_end = pos + found + 4 - len(tail)
-        if head_end < 0:
-            head_end = buf.find(b"\r\n\r\n", pos)
-            if head_end >= 0:
-                head_end += 4
+        if self._bare_lf:
+            head_end = self._find_lf_head_end(buf, pos, tail)
+        else:
+            if tail:
+                # The empty line may straddle two receives.
+                found = (tail + buf[pos : pos + 3]).find(b"\r\n\r\n")
+                if found >= 0:
+                    head_end = pos + found + 4 - len(tail)
+            if head_end < 0:
+                head_end = buf.find(b"\r\n\r\n", pos)
+                if head_end >= 0:
+                    head_end += 4
         stop = head_end if head_end >= 0 else end
         size = self._head_size + stop - pos
         if size > self.max_header_size:
@@ -273,6 +284,16 @@ class BaseHTTP1Codec:
         self._tail = b""
         self._in_head = False
         return self._head_parsed(buf, head_end)
+
+    @staticmethod
+    def _find_lf_head_end(buf: bytes, pos: int, tail: bytes) -> int:
+        """The position after the head's empty line when lines may end in a bare LF, or -1."""
+        if tail:
+            found = _LF_HEAD_END.search(tail + buf[pos : pos + 3])
+            if found is not None:
+                return pos + found.end() - len(tail)
+        found = _LF_HEAD_END.search(buf, pos)
+        return found.end() if found is not None else -1
 
     def _head_parsed(self, buf: bytes, end: int) -> int:
         """llhttp has been fed a whole head ending at ``buf[end]``: make it an event."""
