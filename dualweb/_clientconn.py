@@ -289,10 +289,13 @@ class ClientProtocol(asyncio.Protocol):
                 kind = type(event)
                 if kind is Data:
                     reader.data(event.data)  # type: ignore[union-attr]
-                elif kind is Response or kind is InformationalResponse:
+                elif kind is Response or (
+                    kind is InformationalResponse
+                    and event.start_line.code == 100  # type: ignore[union-attr]
+                ):
                     if kind is Response:
                         reader.start(event, self.decompress)  # type: ignore[arg-type]
-                    # "100 Continue" (or any answer) ends the wait to send the body.
+                    # "100 Continue" or a final answer ends the wait to send the body.
                     waiter = self.continue_waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
