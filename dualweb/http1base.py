@@ -12,7 +12,6 @@ See :mod:`dualweb.http1codec` for the whole picture.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Final
 
@@ -33,9 +32,20 @@ from dualweb.http1state import (
 
 __all__ = ["BaseHTTP1Codec", "HeadReader"]
 
-# The end of a head whose lines may end in a bare LF (RFC 9112 section 2.2
-# lets a recipient accept them; only the client does).
-_LF_HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
+
+def _lf_head_end(buf: bytes, pos: int) -> int:
+    """The position after the first empty line in ``buf[pos:]`` (LF or CRLF line ends), or -1.
+
+    RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end;
+    only the client does.  Two C-level searches: a CRLF head is found by the
+    first (its empty line holds ``\\n\\r\\n``), and the second only looks before it.
+    """
+    crlf = buf.find(b"\n\r\n", pos)
+    lf = buf.find(b"\n\n", pos, crlf + 2 if crlf >= 0 else len(buf))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
+
 
 # Header names as they arrive on the wire, mapped to HTTPHeaders' Http-Header-Case.
 # Peers send the same few names on every message, so the parser callback
@@ -254,7 +264,7 @@ class BaseHTTP1Codec:
         tail = self._tail
         head_end = -1
         if self._bare_lf:
-            head_end = self._find_lf_head_end(buf, pos, tail)
+            head_end = self._find_lf_head_end(buf, pos, tail) if tail else _lf_head_end(buf, pos)
         else:
             if tail:
                 # The empty line may straddle two receives.
@@ -287,13 +297,11 @@ class BaseHTTP1Codec:
 
     @staticmethod
     def _find_lf_head_end(buf: bytes, pos: int, tail: bytes) -> int:
-        """The position after the head's empty line when lines may end in a bare LF, or -1."""
-        if tail:
-            found = _LF_HEAD_END.search(tail + buf[pos : pos + 3])
-            if found is not None:
-                return pos + found.end() - len(tail)
-        found = _LF_HEAD_END.search(buf, pos)
-        return found.end() if found is not None else -1
+        """:func:`_lf_head_end` when the empty line may straddle the previous receive."""
+        found = _lf_head_end(tail + buf[pos : pos + 3], 0)
+        if found >= 0:
+            return pos + found - len(tail)
+        return _lf_head_end(buf, pos)
 
     def _head_parsed(self, buf: bytes, end: int) -> int:
         """llhttp has been fed a whole head ending at ``buf[end]``: make it an event."""
