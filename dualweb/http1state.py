@@ -337,6 +337,12 @@ def _chunk_size(line: bytes) -> int:
     return size
 
 
+def _flush(pending: list[bytes], events: deque[Event]) -> None:
+    """Queue the collected chunk data as one Data event and empty the list."""
+    events.append(Data(pending[0] if len(pending) == 1 else b"".join(pending)))
+    pending.clear()
+
+
 _SIZE: Final = 0
 _CHUNK_DATA: Final = 1
 _CHUNK_END: Final = 2
@@ -382,6 +388,10 @@ class ChunkedBody(BodyReader):
             pos = 0
             self.partial = None
         end = len(buf)
+        # Whole chunks found in this buffer are joined into Data events of up
+        # to chunk_size bytes: one event per receive instead of one per chunk.
+        pending: list[bytes] = []
+        pending_size = 0
         while pos < end:
             state = self.state
             if state == _CHUNK_DATA:
@@ -424,17 +434,28 @@ class ChunkedBody(BodyReader):
                         # case): no trip through the other states.
                         if not buf.startswith(b"\r\n", data_end):
                             raise Reject(400, "chunk data not followed by CRLF")
+                        if pending_size + size > chunk_size and pending:
+                            _flush(pending, events)
+                            pending_size = 0
                         if size <= chunk_size:
-                            events.append(Data(buf[pos:data_end]))
+                            pending.append(buf[pos:data_end])
+                            pending_size += size
                         else:
                             emit(events, buf[pos:data_end], chunk_size)
                         pos = data_end + 2
                         continue
+                    if pending:
+                        _flush(pending, events)
+                        pending_size = 0
                     self.remaining = size
                     self.state = _CHUNK_DATA
                 elif self._trailer_line(line):
                     self.done = True
+                    if pending:
+                        _flush(pending, events)
                     return pos + shift
+        if pending:
+            _flush(pending, events)
         if pos < end:
             self.partial = bytearray(buf[pos:])
         return end + shift

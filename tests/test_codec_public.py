@@ -13,6 +13,7 @@ from dualweb.http1codec import (
     END_OF_MESSAGE,
     IDLE,
     NEED_DATA,
+    PAUSED,
     SEND_BODY,
     SWITCHED_PROTOCOL,
     HTTP1ClientCodec,
@@ -38,7 +39,7 @@ def take(codec: Any, *pieces: bytes) -> list[Any]:
     events: list[Any] = []
     for piece in pieces:
         codec.receive_data(piece)
-        while (event := codec.next_event()) is not NEED_DATA:
+        while (event := codec.next_event()) is not NEED_DATA and event is not PAUSED:
             events.append(event)
     return events
 
