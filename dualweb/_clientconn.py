@@ -5,7 +5,8 @@ exchange at a time: :meth:`ClientProtocol.exchange` serializes the request
 with the connection's :class:`~dualweb.http1codec.HTTP1ClientCodec`, feeds
 the server's bytes to it and hands the events to a :class:`ResponseReader`
 (callbacks, decompression, buffering, limits).  Whether the connection may
-carry another exchange is decided in one place, :func:`reusable`.
+carry another exchange is decided in one place, :func:`reusable`, which asks
+the codec (:attr:`~dualweb.http1codec.HTTP1ClientCodec.reusable`).
 :mod:`dualweb.simple_httpclient` owns the pool, redirects and timeouts.
 """
 
@@ -22,9 +23,12 @@ from dualweb.http1codec import (
     END_OF_MESSAGE,
     NEED_DATA,
     Data,
+    Event,
     HTTP1ClientCodec,
+    InformationalResponse,
     ProtocolError,
     Response,
+    Sentinel,
 )
 from dualweb.httpclient import HTTPClientError, HTTPRequest
 from dualweb.httputil import HTTPHeaders
@@ -73,15 +77,19 @@ class Stale(Exception):
         self.real_error = real_error
 
 
-def reusable(keep_alive: bool, complete: bool) -> bool:
-    """May the connection carry another request after this exchange?
+def reusable(conn: ClientProtocol) -> bool:
+    """May ``conn`` carry another request after its exchange? If so, make it ready.
 
-    ``keep_alive`` is the codec's verdict on the response (version,
-    ``Connection`` header, framing), ``complete`` whether the whole response
-    was read and the whole request sent.  This is the single place to switch
-    to the reworked codec's own reuse indicator.
+    The codec decides (:attr:`~dualweb.http1codec.HTTP1ClientCodec.reusable`:
+    the whole request sent, the whole response read with nothing after it,
+    both sides keeping the connection, no error); when it agrees, its next
+    cycle starts here, so a pooled connection's codec is always IDLE.
     """
-    return keep_alive and complete
+    codec = conn.codec
+    if conn.closed or codec is None or not codec.reusable:
+        return False
+    codec.start_next_cycle()
+    return True
 
 
 # --------------------------------------------------------------------------- one response
@@ -98,7 +106,6 @@ class ResponseReader:
         "follow",
         "header_callback",
         "headers",
-        "keep_alive",
         "max_body_size",
         "reason",
         "size",
@@ -117,14 +124,12 @@ class ResponseReader:
         self.code = 0
         self.reason = ""
         self.headers = HTTPHeaders()
-        self.keep_alive = False
 
     def start(self, event: Response, decompress: bool) -> None:
         start_line = event.start_line
         self.code = start_line.code
         self.reason = start_line.reason
         self.headers = headers = event.headers
-        self.keep_alive = event.keep_alive
         callback = self.header_callback
         if callback is not None:
             callback(f"{start_line.version} {start_line.code} {start_line.reason}\r\n")
@@ -214,9 +219,10 @@ class ClientProtocol(asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.paused = False
         self.got_bytes = False
-        self.complete = False
         self.error: BaseException | None = None
-        self.raw: bytearray | None = None
+        # While asking a proxy for a tunnel: its codec, and its answer once read.
+        self.tunnel_codec: HTTP1ClientCodec | None = None
+        self.tunnel_answer: Event | Sentinel = NEED_DATA
 
     # -- asyncio callbacks
 
@@ -224,8 +230,8 @@ class ClientProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.raw is not None:
-            self._raw_received(data)
+        if self.tunnel_codec is not None:
+            self._tunnel_received(data)
             return
         codec = self.codec
         if codec is None or self.waiter is None or self.waiter.done():
@@ -233,14 +239,13 @@ class ClientProtocol(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
-        waiter = self.continue_waiter
-        if waiter is not None and not waiter.done() and data[9:12] == b"100":
-            waiter.set_result(None)
         codec.receive_data(data)
         self._process()
 
     def eof_received(self) -> bool:
-        if self.codec is not None and self.waiter is not None and not self.waiter.done():
+        if self.tunnel_codec is not None:
+            self._tunnel_received(b"")
+        elif self.codec is not None and self.waiter is not None and not self.waiter.done():
             self.codec.receive_data(b"")
             self._process()
         return False
@@ -284,16 +289,20 @@ class ClientProtocol(asyncio.Protocol):
                 kind = type(event)
                 if kind is Data:
                     reader.data(event.data)  # type: ignore[union-attr]
-                elif kind is Response:
-                    reader.start(event, self.decompress)  # type: ignore[arg-type]
+                elif kind is Response or (
+                    kind is InformationalResponse
+                    and event.start_line.code == 100  # type: ignore[union-attr]
+                ):
+                    if kind is Response:
+                        reader.start(event, self.decompress)  # type: ignore[arg-type]
+                    # "100 Continue" or a final answer ends the wait to send the body.
                     waiter = self.continue_waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
                 elif event is END_OF_MESSAGE:
                     reader.end()
-                    # Anything the server sent beyond this response (a second,
-                    # unrequested one) would be taken as the next request's answer.
-                    self.complete = codec.next_event() is NEED_DATA
+                    # Events left (a second, unrequested response) make the
+                    # codec refuse reuse: see reusable().
                     self._succeed()
                     return
                 elif kind is ProtocolError:
@@ -357,13 +366,14 @@ class ClientProtocol(asyncio.Protocol):
             self.codec = codec = HTTP1ClientCodec(self.max_header_size)
         self.reader = reader
         self.decompress = decompress
-        self.got_bytes = self.complete = False
+        self.got_bytes = False
         self.error = None
         self.waiter = waiter = self.loop.create_future()
         try:
             if not await self._send(start_line, headers, body, producer, expect_continue):
+                # Answered before the body was sent: the codec's request
+                # stays unfinished, so reusable() refuses the connection.
                 await waiter
-                self.complete = False  # the body was never sent
                 return
         except BaseException:
             # Nobody will wait for this response; the caller drops the connection.
@@ -434,12 +444,17 @@ class ClientProtocol(asyncio.Protocol):
 
     # -- CONNECT through a proxy
 
-    def _raw_received(self, data: bytes) -> None:
-        raw = self.raw
-        assert raw is not None
-        raw += data
+    def _tunnel_received(self, data: bytes) -> None:
+        codec = self.tunnel_codec
+        assert codec is not None
+        codec.receive_data(data)
+        event = codec.next_event()
+        while type(event) is InformationalResponse:
+            event = codec.next_event()
         waiter = self.waiter
-        if b"\r\n\r\n" in raw and waiter is not None and not waiter.done():
+        if event is not NEED_DATA and waiter is not None and not waiter.done():
+            # The proxy's final answer (or its error, or its close).
+            self.tunnel_answer = event
             waiter.set_result(None)
 
     async def tunnel(self, host: str, port: int, proxy_auth: str | None) -> None:
@@ -448,24 +463,37 @@ class ClientProtocol(asyncio.Protocol):
         Raises :class:`HTTPClientError` with the proxy's status when it refuses.
         """
         assert self.transport is not None
-        self.raw = bytearray()
+        self.tunnel_codec = codec = HTTP1ClientCodec(self.max_header_size)
+        self.tunnel_answer = NEED_DATA
         self.waiter = waiter = self.loop.create_future()
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        headers = HTTPHeaders({"Host": authority})
         if proxy_auth:
-            lines.append(f"Proxy-Authorization: {proxy_auth}")
-        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            headers["Proxy-Authorization"] = proxy_auth
+        self.transport.write(
+            codec.send_request(RequestStartLine("CONNECT", authority, "HTTP/1.1"), headers)
+        )
         try:
             await waiter
         except Stale:
             raise HTTPStreamClosedError("The proxy closed the connection during CONNECT") from None
-        head = bytes(self.raw).split(b"\r\n", 1)[0].decode("latin-1")
-        self.raw = None
-        parts = head.split(" ", 2)
-        code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if not 200 <= code < 300:
+        finally:
+            self.tunnel_codec = None
+        answer = self.tunnel_answer
+        self.tunnel_answer = NEED_DATA
+        if isinstance(answer, Response):
+            start_line = answer.start_line
+            if 200 <= start_line.code < 300:
+                return  # the codec saw the tunnel open: the next bytes are TLS
             self.close()
-            raise HTTPClientError(code or 599, f"The proxy refused the tunnel: {head!r}")
+            raise HTTPClientError(
+                start_line.code,
+                f"The proxy refused the tunnel: {start_line.code} {start_line.reason}",
+            )
+        self.close()
+        if isinstance(answer, ProtocolError):
+            raise HTTPClientError(599, f"Malformed answer to CONNECT: {answer.message}")
+        raise HTTPStreamClosedError("The proxy closed the connection during CONNECT")
 
     # -- lifecycle
 

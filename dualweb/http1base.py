@@ -17,6 +17,7 @@ from typing import Final
 
 import httptools
 
+from dualweb.headers import HTTPHeaders, normalize_header_name
 from dualweb.http1events import Event, LocalProtocolError, ProtocolError
 from dualweb.http1state import (
     DEFAULT_CHUNK_SIZE,
@@ -28,9 +29,23 @@ from dualweb.http1state import (
     State,
     format_chunk,
 )
-from dualweb.httputil import HTTPHeaders, _normalize_name, _wrap_normalized
 
 __all__ = ["BaseHTTP1Codec", "HeadReader"]
+
+
+def _lf_head_end(buf: bytes, pos: int) -> int:
+    """The position after the first empty line in ``buf[pos:]`` (LF or CRLF line ends), or -1.
+
+    RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end;
+    only the client does.  Two C-level searches: a CRLF head is found by the
+    first (its empty line holds ``\\n\\r\\n``), and the second only looks before it.
+    """
+    crlf = buf.find(b"\n\r\n", pos)
+    lf = buf.find(b"\n\n", pos, crlf + 2 if crlf >= 0 else len(buf))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
+
 
 # Header names as they arrive on the wire, mapped to HTTPHeaders' Http-Header-Case.
 # Peers send the same few names on every message, so the parser callback
@@ -40,7 +55,7 @@ _WIRE_NAMES_LIMIT: Final = 2000
 
 
 def _wire_name(raw: bytes) -> str:
-    name = _normalize_name(raw.decode("latin-1"))
+    name = normalize_header_name(raw.decode("latin-1"))
     if len(_WIRE_NAMES) < _WIRE_NAMES_LIMIT:
         _WIRE_NAMES[raw] = name
     return name
@@ -48,8 +63,8 @@ def _wire_name(raw: bytes) -> str:
 
 # Wraps a dict of normalized names and values without normalizing them again
 # (tests/test_http1codec.py checks the result behaves exactly like headers
-# built with add()).
-_make_headers: Final = _wrap_normalized
+# built with add()); bound once for the per-message call.
+_make_headers: Final = HTTPHeaders.from_normalized
 
 
 class HeadReader:
@@ -149,6 +164,9 @@ class BaseHTTP1Codec:
     _reads_start_line = True
     """Whether ``_start_head`` must see each message's first bytes (the server's methods)."""
 
+    _bare_lf = False
+    """Whether head lines may end in a bare LF (the client's leniency; the server is strict)."""
+
     def __init__(self, max_header_size: int | None, chunk_size: int | None) -> None:
         self.max_header_size = max_header_size or DEFAULT_MAX_HEADER_SIZE
         self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
@@ -245,15 +263,18 @@ class BaseHTTP1Codec:
                 return end
         tail = self._tail
         head_end = -1
-        if tail:
-            # The empty line may straddle two receives.
-            found = (tail + buf[pos : pos + 3]).find(b"\r\n\r\n")
-            if found >= 0:
-                head_end = pos + found + 4 - len(tail)
-        if head_end < 0:
-            head_end = buf.find(b"\r\n\r\n", pos)
-            if head_end >= 0:
-                head_end += 4
+        if self._bare_lf:
+            head_end = self._find_lf_head_end(buf, pos, tail) if tail else _lf_head_end(buf, pos)
+        else:
+            if tail:
+                # The empty line may straddle two receives.
+                found = (tail + buf[pos : pos + 3]).find(b"\r\n\r\n")
+                if found >= 0:
+                    head_end = pos + found + 4 - len(tail)
+            if head_end < 0:
+                head_end = buf.find(b"\r\n\r\n", pos)
+                if head_end >= 0:
+                    head_end += 4
         stop = head_end if head_end >= 0 else end
         size = self._head_size + stop - pos
         if size > self.max_header_size:
@@ -273,6 +294,14 @@ class BaseHTTP1Codec:
         self._tail = b""
         self._in_head = False
         return self._head_parsed(buf, head_end)
+
+    @staticmethod
+    def _find_lf_head_end(buf: bytes, pos: int, tail: bytes) -> int:
+        """:func:`_lf_head_end` when the empty line may straddle the previous receive."""
+        found = _lf_head_end(tail + buf[pos : pos + 3], 0)
+        if found >= 0:
+            return pos + found - len(tail)
+        return _lf_head_end(buf, pos)
 
     def _head_parsed(self, buf: bytes, end: int) -> int:
         """llhttp has been fed a whole head ending at ``buf[end]``: make it an event."""

@@ -2,7 +2,9 @@
 
 See :mod:`dualweb.http1codec` for the theory of operation.  What only a
 client does lives here: knowing which responses have no body (to ``HEAD``,
-1xx, 204, 304), skipping interim 1xx responses, reading a body that ends
+1xx, 204, 304), reporting interim 1xx responses, accepting head lines that
+end in a bare LF (RFC 9112 section 2.2; the server refuses them), ending
+HTTP/1 after a ``101`` or a ``CONNECT`` tunnel, reading a body that ends
 with the connection, and telling a connection pool whether the connection
 can carry another request (:attr:`HTTP1ClientCodec.reusable`,
 :meth:`HTTP1ClientCodec.start_next_cycle`).
@@ -23,6 +25,7 @@ from dualweb.http1events import (
     ConnectionClosed,
     EndOfMessage,
     Event,
+    InformationalResponse,
     LocalProtocolError,
     ProtocolError,
     Response,
@@ -72,7 +75,8 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
     body), then feed the server's bytes to :meth:`receive_data` and take
     :class:`Response`, :class:`Data` and :data:`END_OF_MESSAGE` events.  The
     codec remembers a ``HEAD`` request so its response is known to have no
-    body; 204/304 have none either and 1xx interim responses are skipped.  A
+    body; 204/304 have none either.  Interim 1xx responses (other than 101)
+    come as :class:`InformationalResponse` events before the final one.  A
     response without ``Content-Length`` or chunked encoding ends when the
     server closes (``receive_data(b"")``).
 
@@ -81,7 +85,8 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
     MUST_CLOSE when the request said ``Connection: close``.  ``their_state``
     goes IDLE → SEND_BODY when a :class:`Response` is taken → DONE at its
     :data:`END_OF_MESSAGE` (MUST_CLOSE when the server does not keep the
-    connection), SWITCHED_PROTOCOL after a 101, ERROR after a
+    connection), SWITCHED_PROTOCOL after a 101 or a 2xx answer to ``CONNECT``
+    (the following bytes are in :attr:`trailing_data`), ERROR after a
     :class:`ProtocolError`, CLOSED after :data:`CONNECTION_CLOSED`.  When
     :attr:`reusable` is true, :meth:`start_next_cycle` makes the connection
     ready for the next request (:meth:`send_request` also does it by itself).
@@ -90,6 +95,7 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
     __slots__ = ("_close", "_method", "_response_keep_alive", "_switching")
 
     _reads_start_line = False
+    _bare_lf = True
 
     def __init__(self, max_header_size: int | None = None, chunk_size: int | None = None) -> None:
         super().__init__(max_header_size, chunk_size)
@@ -99,7 +105,10 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
         self._switching = False
 
     def _new_parser(self) -> httptools.HttpResponseParser:
-        return httptools.HttpResponseParser(self._reader)
+        parser = httptools.HttpResponseParser(self._reader)
+        # RFC 9112 section 2.2: a recipient may take a bare LF as a line end.
+        parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        return parser
 
     # ----------------------------------------------------------------- output
 
@@ -213,11 +222,17 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
         headers = reader.take_headers()
         reason = reader.url.decode("latin-1")
         reader.url = b""
+        start_line = ResponseStartLine(version, code, reason)
         if 100 <= code < 200 and code != 101:
-            return end  # interim response: skipped (llhttp has finished it)
+            # Interim response (llhttp has finished it); the final one follows.
+            self.events.append(InformationalResponse(start_line, headers))
+            return end
+        # After a 101, or a 2xx to CONNECT (a tunnel, RFC 9110 section 9.3.6),
+        # the bytes belong to another protocol.
+        switching = code == 101 or (self._method == "CONNECT" and 200 <= code < 300)
         body: BodyReader | None = None
         delimited = True
-        if self._method != "HEAD" and code != 204 and code != 304 and code != 101:
+        if self._method != "HEAD" and code != 204 and code != 304 and not switching:
             coding = fields.get("Transfer-Encoding")
             length = fields.get("Content-Length")
             if coding is not None:
@@ -234,18 +249,17 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
                 body = CloseDelimitedBody()
                 delimited = False
         keep = (
-            code != 101
+            not switching
             and delimited
             and not self._close
             and _keep_alive(version, fields.get("Connection"))
         )
-        start_line = ResponseStartLine(version, code, reason)
         self.events.append(Response(start_line, headers, keep))
         if body is not None:
             self._body = body
             return end
         self.events.append(END_OF_MESSAGE)
-        if code == 101:
+        if switching:
             # The rest belongs to the protocol switched to.
             self._switching = True
             self._error = True
@@ -267,7 +281,7 @@ class HTTP1ClientCodec(BaseHTTP1Codec):
             assert isinstance(event, Response)
             self.their_state = SEND_BODY
             self._response_keep_alive = event.keep_alive
-            if event.start_line.code == 101:
+            if self._switching:
                 self.our_state = self.their_state = SWITCHED_PROTOCOL
         elif kind is EndOfMessage:
             if self.their_state is SEND_BODY:

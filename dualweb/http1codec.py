@@ -33,10 +33,11 @@ The driver follows the shape of h11:
 
 Events: :class:`Request` (server) or :class:`Response` (client) with the start
 line and :class:`~dualweb.httputil.HTTPHeaders`, then :class:`Data` chunks, then
-:data:`END_OF_MESSAGE`.  A violation becomes a :class:`ProtocolError` event
-carrying the status the server must answer with (400, 413, 431, 505); after it
-the codec parses nothing more and the connection must be closed.
-:data:`CONNECTION_CLOSED` reports the peer's EOF.
+:data:`END_OF_MESSAGE`; a client first gets an :class:`InformationalResponse`
+for each interim 1xx (``100 Continue``, ``103 Early Hints``). A violation
+becomes a :class:`ProtocolError` event carrying the status the server must
+answer with (400, 413, 431, 505); after it the codec parses nothing more and the
+connection must be closed. :data:`CONNECTION_CLOSED` reports the peer's EOF.
 
 States.  Each codec keeps ``our_state`` and ``their_state``, one of the named
 :class:`State` values (:data:`IDLE`, :data:`SEND_RESPONSE`, :data:`SEND_BODY`,
@@ -73,14 +74,15 @@ when events are *taken*, not when bytes are parsed, so a change made in
 extensions are unbounded in the grammar) or trailer line over
 :data:`~dualweb.http1state.MAX_CHUNK_LINE_SIZE` is a 400.
 
-Request validation and smuggling.  llhttp already rejects ``Content-Length``
+Request validation and smuggling. llhttp already rejects ``Content-Length``
 together with ``Transfer-Encoding``, duplicate or non-numeric lengths, bare LF
-and obsolete line folding.  We add what it lets through: any transfer coding
-other than a single ``chunked``, ``Transfer-Encoding`` on HTTP/1.0, versions
-other than 1.0/1.1, upgrade requests that carry a body, an HTTP/1.1 request
-without exactly one valid ``Host``, and malformed absolute-form targets (whose
-authority otherwise replaces ``Host``, RFC 9112 section 3.2.2).  Optional
-whitespace around header values is stripped.
+and obsolete line folding (the client codec accepts a bare LF as a line end in a
+response head, which RFC 9112 section 2.2 allows a recipient). We add what it
+lets through: any transfer coding other than a single ``chunked``,
+``Transfer-Encoding`` on HTTP/1.0, versions other than 1.0/1.1, upgrade requests
+that carry a body, an HTTP/1.1 request without exactly one valid ``Host``, and
+malformed absolute-form targets (whose authority otherwise replaces ``Host``,
+RFC 9112 section 3.2.2). Optional whitespace around header values is stripped.
 
 Writing.  Every header is checked before any state changes (names are RFC 9110
 tokens, names and values latin-1, no CR, LF or NUL in values, a numeric
@@ -101,6 +103,7 @@ from dualweb.http1events import (
     Data,
     EndOfMessage,
     Event,
+    InformationalResponse,
     LocalProtocolError,
     ProtocolError,
     Request,
@@ -141,6 +144,7 @@ __all__ = [
     "Event",
     "HTTP1ClientCodec",
     "HTTP1ServerCodec",
+    "InformationalResponse",
     "LocalProtocolError",
     "ProtocolError",
     "Request",

@@ -25,6 +25,7 @@ __all__ = [
     "Data",
     "EndOfMessage",
     "Event",
+    "InformationalResponse",
     "LocalProtocolError",
     "ProtocolError",
     "Request",
@@ -94,12 +95,31 @@ class Request:
         return f"<Request {self.start_line.method} {self.start_line.path}>"
 
 
-class Response:
-    """A response's status line and headers were received (client side).
+class InformationalResponse:
+    """An interim (1xx) response other than ``101`` was received (client side).
 
-    Informational (1xx) responses other than ``101 Switching Protocols`` are
-    skipped.  ``keep_alive`` tells whether the connection may be reused after
-    this response's body: the response is delimited (not read until the
+    For example the ``100 Continue`` a client waits for before sending a
+    request body announced with ``Expect: 100-continue``, or ``103 Early
+    Hints``.  ``start_line`` and ``headers`` as in :class:`Response`; the
+    final response follows (no state changes).
+    """
+
+    __slots__ = ("headers", "start_line")
+
+    def __init__(self, start_line: ResponseStartLine, headers: HTTPHeaders) -> None:
+        self.start_line = start_line
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<InformationalResponse {self.start_line.code} {self.start_line.reason}>"
+
+
+class Response:
+    """A final response's status line and headers were received (client side).
+
+    Informational (1xx) responses other than ``101 Switching Protocols`` come
+    as :class:`InformationalResponse` before it.  ``keep_alive`` tells whether the connection
+    may be reused after this response's body: the response is delimited (not read until the
     close), and neither it nor our request said ``Connection: close``.
     """
 
@@ -168,7 +188,15 @@ class ProtocolError:
         return f"<ProtocolError {self.status_code} {self.message!r}>"
 
 
-Event = Request | Response | Data | EndOfMessage | ConnectionClosed | ProtocolError
+Event = (
+    Request
+    | InformationalResponse
+    | Response
+    | Data
+    | EndOfMessage
+    | ConnectionClosed
+    | ProtocolError
+)
 
 
 class LocalProtocolError(RuntimeError, ValueError):

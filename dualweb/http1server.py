@@ -16,7 +16,7 @@ from typing import Final
 import httptools
 
 from dualweb.connection import RequestStartLine, ResponseStartLine
-from dualweb.http1base import BaseHTTP1Codec, _make_headers
+from dualweb.http1base import BaseHTTP1Codec
 from dualweb.http1events import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
@@ -78,6 +78,7 @@ _GOOD_HOSTS_LIMIT: Final = 1000
 _ABSOLUTE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 
 _new_tuple: Final = tuple.__new__
+_make_headers: Final = HTTPHeaders.from_normalized
 
 
 def _valid_host(host: str, require_name: bool = False) -> bool:

@@ -164,10 +164,17 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     that is not a non-negative integer.  Whether it all is latin-1 is checked
     when the caller encodes the head (see :func:`not_latin1`).
     """
-    # HTTPHeaders keeps the first value of each name in a plain dict and the
-    # rest aside; the common case (no repeated name) joins that dict directly.
-    fields: dict[str, str] = headers._dict
-    pairs: Any = fields.items() if not headers._multi else list(headers.get_all())
+    # The common case (no repeated name) joins the headers' own dict directly;
+    # with a repeated name, fields holds each name's comma-joined values.
+    single = headers.single_values()
+    fields: dict[str, str]
+    pairs: Any
+    if single is not None:
+        fields = single
+        pairs = single.items()
+    else:
+        fields = {name: headers[name] for name in headers}
+        pairs = list(headers.get_all())
     count = len(pairs)
     if not count:
         return "", fields
@@ -330,6 +337,12 @@ def _chunk_size(line: bytes) -> int:
     return size
 
 
+def _flush(pending: list[bytes], events: deque[Event]) -> None:
+    """Queue the collected chunk data as one Data event and empty the list."""
+    events.append(Data(pending[0] if len(pending) == 1 else b"".join(pending)))
+    pending.clear()
+
+
 _SIZE: Final = 0
 _CHUNK_DATA: Final = 1
 _CHUNK_END: Final = 2
@@ -375,6 +388,10 @@ class ChunkedBody(BodyReader):
             pos = 0
             self.partial = None
         end = len(buf)
+        # Whole chunks found in this buffer are joined into Data events of up
+        # to chunk_size bytes: one event per receive instead of one per chunk.
+        pending: list[bytes] = []
+        pending_size = 0
         while pos < end:
             state = self.state
             if state == _CHUNK_DATA:
@@ -417,17 +434,28 @@ class ChunkedBody(BodyReader):
                         # case): no trip through the other states.
                         if not buf.startswith(b"\r\n", data_end):
                             raise Reject(400, "chunk data not followed by CRLF")
+                        if pending_size + size > chunk_size and pending:
+                            _flush(pending, events)
+                            pending_size = 0
                         if size <= chunk_size:
-                            events.append(Data(buf[pos:data_end]))
+                            pending.append(buf[pos:data_end])
+                            pending_size += size
                         else:
                             emit(events, buf[pos:data_end], chunk_size)
                         pos = data_end + 2
                         continue
+                    if pending:
+                        _flush(pending, events)
+                        pending_size = 0
                     self.remaining = size
                     self.state = _CHUNK_DATA
                 elif self._trailer_line(line):
                     self.done = True
+                    if pending:
+                        _flush(pending, events)
                     return pos + shift
+        if pending:
+            _flush(pending, events)
         if pos < end:
             self.partial = bytearray(buf[pos:])
         return end + shift

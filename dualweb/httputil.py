@@ -43,7 +43,6 @@ from dualweb.headers import (
     HTTPHeaders,
     HTTPInputError,
     is_valid_token,
-    normalize_header_name,
 )
 
 if TYPE_CHECKING:
@@ -118,11 +117,6 @@ responses: dict[int, str] = {status.value: status.phrase for status in http.HTTP
 class HTTPOutputError(Exception):
     """The application produced an invalid HTTP response (e.g. a body on a 204)."""
 
-
-# The codec (dualweb.http1codec) still imports these two private names from
-# here; they stay until it uses normalize_header_name / HTTPHeaders.from_normalized.
-_normalize_name = normalize_header_name
-_wrap_normalized = HTTPHeaders.from_normalized
 
 # --------------------------------------------------------------------------- requests
 

@@ -432,7 +432,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             finally:
                 timer.cancel()
             break
-        if reusable(reader.keep_alive, conn.complete) and not self._closed:
+        if not self._closed and reusable(conn):
             self._put_idle(key, conn, loop.time())
         else:
             conn.close()

@@ -130,12 +130,6 @@ class OddButLegalTest(AsyncTestCase):
         )
         self.assertEqual(response.body, b"abcde")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="codec (not editable in this branch): llhttp's strict mode refuses bare LF; "
-        "HTTP1ClientCodec's parser needs set_dangerous_leniencies(lenient_optional_cr_before_lf"
-        "=True), which RFC 9112 section 2.2 allows a recipient",
-    )
     @gen_test
     async def test_lf_only_lines(self) -> None:
         response = await self.fetch_from(b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nok")
