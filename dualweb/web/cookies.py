@@ -183,31 +183,19 @@ class CookieMixin:
             expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
                 days=expires_days
             )
-        # Imported here: werkzeug's package import costs tens of milliseconds, and
-        # many applications never set a cookie.
-        from werkzeug.http import dump_cookie
-
-        try:
-            header = dump_cookie(
-                name_str,
-                value_str,
-                max_age=None if max_age is None else int(max_age),
-                expires=_expires_value(expires) if expires else None,
-                path=path or None,
-                domain=domain or None,
-                secure=secure,
-                httponly=httponly,
-                # Tornado sends Max-Age alone when only max_age is given.
-                sync_expires=False,
-                samesite=_SAMESITE[samesite.lower()] if samesite else None,
-                partitioned=partitioned,
-            )
-        except UnicodeError as exc:
-            # werkzeug IDNA-encodes the domain; "a..b" or an over-long label fails there.
-            raise ValueError(
-                f"{type(self).__name__}.set_cookie: invalid domain {_shorten(str(domain))} "
-                f"for cookie {name_str!r}: not a host name ({exc})"
-            ) from None
+        header = _set_cookie_header(
+            type(self).__name__,
+            name_str,
+            value_str,
+            max_age=None if max_age is None else int(max_age),
+            expires=_expires_value(expires) if expires else None,
+            path=path or None,
+            domain=domain or None,
+            secure=secure,
+            httponly=httponly,
+            samesite=_SAMESITE[samesite.lower()] if samesite else None,
+            partitioned=partitioned,
+        )
         try:
             self._new_cookies[name_str] = header
         except AttributeError:
@@ -418,3 +406,25 @@ class CookieMixin:
     get_secure_cookie = get_signed_cookie
     set_secure_cookie = set_signed_cookie
     get_secure_cookie_key_version = get_signed_cookie_key_version
+
+
+def _set_cookie_header(handler_name: str, name: str, value: str, **attributes: Any) -> str:
+    """The ``Set-Cookie`` value for a checked cookie (werkzeug's ``dump_cookie``).
+
+    Raises:
+        ValueError: the domain is not a host name IDNA can encode (``a..b``).
+    """
+    # Imported here: werkzeug's package import costs tens of milliseconds, and
+    # many applications never set a cookie.
+    from werkzeug.http import dump_cookie
+
+    try:
+        # Tornado sends Max-Age alone when only max_age is given (sync_expires=False).
+        header: str = dump_cookie(name, value, sync_expires=False, **attributes)
+    except UnicodeError as exc:
+        # werkzeug IDNA-encodes the domain; "a..b" or an over-long label fails there.
+        raise ValueError(
+            f"{handler_name}.set_cookie: invalid domain {_shorten(str(attributes['domain']))} "
+            f"for cookie {name!r}: not a host name ({exc})"
+        ) from None
+    return header
