@@ -38,13 +38,25 @@ Fixtures:
   :class:`~dualweb.httpclient.HTTPResponse`; blocking in a plain test,
   awaitable in an ``async def`` test. Non-2xx answers are returned, not
   raised (pass ``raise_error=True`` to raise);
+* ``ws_connect``: ``ws_connect(path, **connect_options)`` → a
+  :class:`~dualweb.websocket.WebSocketClientConnection` to the server (the
+  options are :func:`~dualweb.websocket.websocket_connect`'s); awaitable in an
+  ``async def`` test, blocking in a plain test (drive the connection there
+  with ``io_loop.run_sync(conn.read_message)``). Every connection it opened
+  is closed at teardown;
 * ``wsgi_app``: a ``webtest.TestApp`` over ``WSGIAdapter(app)`` (needs
   ``webtest``).
+
+A WebSocket test::
+
+    async def test_echo(ws_connect):
+        conn = await ws_connect("/echo")
+        await conn.write_message("hi")
+        assert await conn.read_message() == "hi"
 
 ``async def`` tests run on ``io_loop`` (the same loop as the server), with no
 other plugin needed, within ``$ASYNC_TEST_TIMEOUT`` seconds (default 5).
 Tests marked for another async plugin (``anyio``, ``asyncio``) are left to it.
-A ``ws_connect`` fixture for WebSockets is not part of this plugin yet.
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -61,6 +73,9 @@ from dualweb.httpclient import AsyncHTTPClient, HTTPResponse
 from dualweb.httpserver import HTTPServer
 from dualweb.ioloop import IOLoop
 from dualweb.testing import bind_unused_port, get_async_test_timeout
+
+if TYPE_CHECKING:
+    from dualweb.websocket import WebSocketClientConnection
 
 __all__ = [
     "app",
@@ -71,6 +86,7 @@ __all__ = [
     "http_server_port",
     "io_loop",
     "pytest_pyfunc_call",
+    "ws_connect",
     "wsgi_app",
 ]
 
@@ -158,6 +174,55 @@ def fetch(
         return response
 
     return fetch
+
+
+@pytest.fixture
+def ws_connect(base_url: str, io_loop: IOLoop) -> Iterator[Callable[..., Any]]:
+    """``ws_connect(path, **connect_options)``: open a WebSocket to ``path`` on the server.
+
+    In an ``async def`` test it returns an awaitable of the
+    :class:`~dualweb.websocket.WebSocketClientConnection`; in a plain test it
+    blocks and returns the connection. ``path`` may also be a full ``ws://``
+    URL; ``connect_options`` go to :func:`~dualweb.websocket.websocket_connect`
+    (which raises :class:`~dualweb.websocket.WebSocketError` when the
+    handshake fails). Connections still open at teardown are closed (code 1000) and their
+    closing handshake awaited (bounded by ``$ASYNC_TEST_TIMEOUT``).
+    """
+    # Imported here so loading the plugin does not load the WebSocket stack.
+    from dualweb.websocket import websocket_connect
+
+    opened: list[WebSocketClientConnection] = []
+    ws_base = "ws" + base_url[len("http"):]
+
+    async def connect(url: str, kwargs: dict[str, Any]) -> WebSocketClientConnection:
+        conn = await websocket_connect(url, **kwargs)
+        opened.append(conn)
+        return conn
+
+    def ws_connect(path: str, **kwargs: Any) -> Any:
+        url = path if path.lower().startswith(("ws://", "wss://")) else ws_base + path
+        if io_loop.asyncio_loop.is_running():
+            return connect(url, kwargs)
+        return io_loop.run_sync(
+            functools.partial(connect, url, kwargs), timeout=get_async_test_timeout()
+        )
+
+    try:
+        yield ws_connect
+    finally:
+        if opened:
+            close_all = functools.partial(_close_all, opened)
+            io_loop.run_sync(close_all, timeout=get_async_test_timeout())
+
+
+async def _close_all(connections: list[WebSocketClientConnection]) -> None:
+    # Closing only starts the handshake: reading until None waits for it to finish, so the
+    # server's handler sees on_close() before the server is torn down.
+    for conn in connections:
+        conn.close(1000)
+    for conn in connections:
+        while await conn.read_message() is not None:
+            pass
 
 
 @pytest.fixture

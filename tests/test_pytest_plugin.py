@@ -109,3 +109,56 @@ def test_missing_app_fixture_says_what_to_define(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_subprocess(*plugin_args(), "-q", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*need an `app` fixture returning the Application to test*"])
     assert result.ret != 0
+
+
+WS_APP = textwrap.dedent(
+    """
+    import pytest
+    import dualweb.web
+    import dualweb.websocket
+
+    CLOSED = []
+
+    class Echo(dualweb.websocket.WebSocketHandler):
+        def on_message(self, message):
+            self.write_message("echo: " + message)
+
+        def on_close(self):
+            CLOSED.append(self.close_code)
+
+    @pytest.fixture
+    def app():
+        return dualweb.web.Application([("/echo", Echo)])
+    """
+)
+
+
+def test_ws_connect_echoes_and_closes_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ws=WS_APP + textwrap.dedent("""
+        import dualweb.websocket
+
+        async def test_echo_async(ws_connect):
+            conn = await ws_connect("/echo")
+            await conn.write_message("hi")
+            assert await conn.read_message() == "echo: hi"
+            conn.close(1000)
+            assert await conn.read_message() is None
+            assert CLOSED == [1000]
+
+        def test_echo_blocking(ws_connect, io_loop, base_url):
+            conn = ws_connect("ws" + base_url[4:] + "/echo")
+            async def exchange():
+                await conn.write_message("there")
+                return await conn.read_message()
+            assert io_loop.run_sync(exchange) == "echo: there"
+
+        def test_left_open_is_closed_at_teardown():
+            # the blocking test left its connection open: the fixture closed it normally
+            assert CLOSED == [1000, 1000]
+
+        async def test_bad_path_raises(ws_connect):
+            with pytest.raises(dualweb.websocket.WebSocketError, match="404"):
+                await ws_connect("/nope")
+    """))
+    result = pytester.runpytest_subprocess(*plugin_args(), "-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
