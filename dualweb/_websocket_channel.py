@@ -20,22 +20,18 @@ import asyncio
 import socket
 from typing import Any, Protocol
 
+from dualweb.bytechannel import ChannelReceiver
+from dualweb.bytechannel import TransportChannel as NativeChannel
+from dualweb.connection import ByteChannel as SeamByteChannel
 from dualweb.iostream import StreamClosedError
 
-__all__ = ["ByteChannel", "ChannelReceiver", "TransportChannel", "detach_handler_channel"]
-
-
-class ChannelReceiver(Protocol):
-    """What a :class:`ByteChannel` reports to (the WebSocket session)."""
-
-    def bytes_received(self, data: bytes) -> None:
-        """Bytes arrived from the peer."""
-
-    def eof_received(self) -> None:
-        """The peer closed its sending side."""
-
-    def channel_closed(self) -> None:
-        """The connection is gone (closed by either side or lost); called once."""
+__all__ = [
+    "ByteChannel",
+    "ChannelReceiver",
+    "PullChannelAdapter",
+    "TransportChannel",
+    "detach_handler_channel",
+]
 
 
 class ByteChannel(Protocol):
@@ -238,13 +234,93 @@ class TransportChannel(asyncio.Protocol):
         return future
 
 
+class PullChannelAdapter:
+    """A :class:`ByteChannel` over any seam :class:`dualweb.connection.ByteChannel` (pull API).
+
+    For drivers whose upgrade channel only offers ``read()``: one task reads
+    and pushes to the receiver. The native channel pushes by itself and needs
+    no adapter. A pull channel cannot report a half-close, so ``b""`` from
+    ``read()`` counts as the end of the connection.
+    """
+
+    def __init__(self, inner: SeamByteChannel) -> None:
+        self._inner = inner
+        self._loop = asyncio.get_running_loop()
+        self._receiver: ChannelReceiver | None = None
+        self._resume: asyncio.Future[None] | None = None
+        self._paused = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, receiver: ChannelReceiver) -> None:
+        """Start the reading task."""
+        self._receiver = receiver
+        self._task = self._loop.create_task(self._pump(receiver))
+
+    async def _pump(self, receiver: ChannelReceiver) -> None:
+        while self._receiver is not None:
+            while self._paused:
+                self._resume = self._loop.create_future()
+                await self._resume
+            data = await self._inner.read()
+            if not data:
+                receiver.eof_received()
+                break
+            receiver.bytes_received(data)
+        self._ended()
+
+    def write(self, data: bytes) -> asyncio.Future[None]:
+        """Write through the wrapped channel."""
+        return asyncio.ensure_future(self._inner.write(data))
+
+    def pause_reading(self) -> None:
+        """Stop pushing bytes until :meth:`resume_reading`."""
+        self._paused = True
+
+    def resume_reading(self) -> None:
+        """Push bytes again."""
+        self._paused = False
+        if self._resume is not None and not self._resume.done():
+            self._resume.set_result(None)
+
+    def close(self) -> None:
+        """Close the wrapped channel; the receiver hears of it on the next loop turn."""
+        self._inner.close()
+        self._loop.call_soon(self._ended)
+
+    def abort(self) -> None:
+        """Close (a pull channel has no abort)."""
+        self.close()
+
+    def closed(self) -> bool:
+        """True once the wrapped channel is closed."""
+        return self._inner.closed()
+
+    def set_nodelay(self, value: bool) -> None:
+        """Nothing to tune on a generic channel."""
+
+    def _ended(self) -> None:
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            self.resume_reading()
+            receiver.channel_closed()
+
+
 def detach_handler_channel(handler: Any) -> ByteChannel:
     """Take the connection of ``handler`` (a finished ``101`` response) as a :class:`ByteChannel`.
 
-    This is the one place that knows how the native HTTP/1 driver hands a
-    connection over (``RequestHandler.detach()`` → transport and the bytes
-    read past the request). When the connection seam offers an upgrade
-    channel, only this function changes.
+    Goes through the connection seam's upgrade capability
+    (:meth:`dualweb.connection.HTTPConnection.upgrade`), so any driver that
+    offers upgrades carries WebSockets. The native channel already pushes
+    bytes (:meth:`dualweb.bytechannel.TransportChannel.start`) and is used
+    as is; any other channel is read by a :class:`PullChannelAdapter`.
+
+    Raises:
+        AsyncUnavailableError: the driver cannot hand its connection over.
     """
-    transport, leftover = handler.detach()
-    return TransportChannel.adopt(transport, leftover)
+    channel = handler.request.connection.upgrade()
+    if isinstance(channel, NativeChannel):
+        # Each message is written as whole frames in one write: waiting for
+        # more bytes to coalesce (Nagle) only adds a round trip of latency.
+        channel.set_nodelay(True)
+        return channel
+    return PullChannelAdapter(channel)
