@@ -45,7 +45,11 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from dualweb._websocket_channel import detach_handler_channel
-from dualweb._websocket_client import WebSocketClientConnection, websocket_connect
+from dualweb._websocket_client import (
+    WebSocketClientConnection,
+    WebSocketHandshakeError,
+    websocket_connect,
+)
 from dualweb._websocket_session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PROTOCOL_LOG,
@@ -68,11 +72,13 @@ __all__ = [
     "WebSocketClosedError",
     "WebSocketError",
     "WebSocketHandler",
+    "WebSocketHandshakeError",
     "websocket_connect",
 ]
 
 # The client's names are documented as dualweb.websocket's.
 WebSocketClientConnection.__module__ = websocket_connect.__module__ = __name__
+WebSocketHandshakeError.__module__ = __name__
 
 
 # -- the server -----------------------------------------------------------------

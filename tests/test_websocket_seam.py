@@ -8,6 +8,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 import dualweb._websocket_channel as websocket_channel
+from dualweb.httpclient import HTTPClientError, HTTPRequest
+from dualweb.websocket import WebSocketError, WebSocketHandshakeError, websocket_connect
 from tests.test_websocket import EchoHandler, Events, app_with
 from tests.ws_support import run, serve
 
@@ -36,3 +38,25 @@ def test_echo_and_close_over_the_upgrade_channel(
     run(go)
     assert events.log[-1] == ("close", 4002, "bye")
     assert ("message", "one") in events.log
+
+
+
+def test_refused_handshake_raises_http_client_error_with_the_status() -> None:
+    events = Events()
+
+    async def go() -> None:
+        async with serve(app_with(EchoHandler, events)) as port:
+            with pytest.raises(HTTPClientError) as missing:
+                await websocket_connect(f"ws://127.0.0.1:{port}/nowhere")
+            assert missing.value.code == 404
+            assert isinstance(missing.value, WebSocketError)
+            assert isinstance(missing.value, WebSocketHandshakeError)
+            cross_origin = HTTPRequest(
+                f"ws://127.0.0.1:{port}/ws", headers={"Origin": "http://elsewhere.example"}
+            )
+            with pytest.raises(HTTPClientError) as refused:
+                await websocket_connect(cross_origin)
+            assert refused.value.code == 403
+            assert str(refused.value).startswith("HTTP 403: WebSocket handshake failed")
+
+    run(go)
