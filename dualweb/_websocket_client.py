@@ -22,7 +22,6 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from dualweb._websocket_channel import TransportChannel
 from dualweb._websocket_session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PROTOCOL_LOG,
@@ -33,6 +32,7 @@ from dualweb._websocket_session import (
     deflate_settings,
     ping_payload,
 )
+from dualweb.bytechannel import TransportChannel
 from dualweb.httpclient import HTTPClientError
 from dualweb.netutil import Resolver, ssl_options_to_context
 
@@ -240,13 +240,17 @@ async def _open_channel(
         if not addresses:
             raise OSError(f"could not resolve {host!r}")
         target = addresses[0][1][0]
-    _, channel = await loop.create_connection(
-        TransportChannel,
+    # A placeholder protocol until the channel takes the transport over: the
+    # server says nothing before our handshake request, so nothing is missed.
+    transport, _ = await loop.create_connection(
+        asyncio.Protocol,
         target,
         port,
         ssl=ssl_context,
         server_hostname=host if ssl_context is not None else None,
     )
+    channel = TransportChannel(transport)
+    channel.set_nodelay(True)
     return channel
 
 

@@ -18,8 +18,8 @@ before the upgrade as for any request::
 The protocol work (handshake checks, framing, masking, UTF-8, close codes,
 permessage-deflate) is done by the ``websockets`` library's sans-io
 protocols; :mod:`dualweb._websocket_session` drives them over a byte channel
-(:mod:`dualweb._websocket_channel`, the one place that knows how the native
-server hands over an upgraded connection), and the client lives in
+taken over through the connection seam's upgrade capability
+(:mod:`dualweb._websocket_channel`), and the client lives in
 :mod:`dualweb._websocket_client`. Strict by default:
 unmasked client frames, reserved bits or opcodes and bad control frames
 fail the connection with 1002, invalid UTF-8 with 1007, oversized messages
