@@ -22,7 +22,6 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from dualweb._websocket_channel import TransportChannel
 from dualweb._websocket_session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PROTOCOL_LOG,
@@ -33,9 +32,21 @@ from dualweb._websocket_session import (
     deflate_settings,
     ping_payload,
 )
+from dualweb.bytechannel import TransportChannel
+from dualweb.httpclient import HTTPClientError
 from dualweb.netutil import Resolver, ssl_options_to_context
 
-__all__ = ["WebSocketClientConnection", "websocket_connect"]
+__all__ = ["WebSocketClientConnection", "WebSocketHandshakeError", "websocket_connect"]
+
+
+class WebSocketHandshakeError(HTTPClientError, WebSocketError):
+    """The server answered the WebSocket handshake with an HTTP status other than 101.
+
+    As in Tornado, :func:`websocket_connect` raises an
+    :class:`~dualweb.httpclient.HTTPClientError` whose ``code`` is the
+    server's status (e.g. 403 from ``check_origin``, 404 for no route); it is
+    also a :class:`~dualweb.websocket.WebSocketError`.
+    """
 
 # Tornado's HTTPRequest default connect_timeout, which websocket_connect inherits.
 _DEFAULT_CONNECT_TIMEOUT: Final = 20.0
@@ -88,11 +99,14 @@ class WebSocketClientConnection:
         if self._connected.done():
             return
         if exc is not None:
+            message = (
+                f"WebSocket handshake failed: {response.status_code} "
+                f"{response.reason_phrase}: {exc}"
+            )
             self._connected.set_exception(
-                WebSocketError(
-                    f"WebSocket handshake failed: {response.status_code} "
-                    f"{response.reason_phrase}: {exc}"
-                )
+                WebSocketHandshakeError(response.status_code, message)
+                if response.status_code != 101
+                else WebSocketError(message)
             )
             self._connected.exception()  # raised by websocket_connect's await, if still waiting
         else:
@@ -226,13 +240,17 @@ async def _open_channel(
         if not addresses:
             raise OSError(f"could not resolve {host!r}")
         target = addresses[0][1][0]
-    _, channel = await loop.create_connection(
-        TransportChannel,
+    # A placeholder protocol until the channel takes the transport over: the
+    # server says nothing before our handshake request, so nothing is missed.
+    transport, _ = await loop.create_connection(
+        asyncio.Protocol,
         target,
         port,
         ssl=ssl_context,
         server_hostname=host if ssl_context is not None else None,
     )
+    channel = TransportChannel(transport)
+    channel.set_nodelay(True)
     return channel
 
 

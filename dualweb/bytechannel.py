@@ -10,19 +10,40 @@ directions and never touches the asyncio transport itself.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
+from typing import Protocol
 
 from dualweb.connection import ByteChannel
 from dualweb.iostream import StreamClosedError
 
-__all__ = ["TransportChannel"]
+__all__ = ["ChannelReceiver", "TransportChannel"]
 
 # Received bytes held before reading from the socket pauses.
 _READ_HIGH_WATER = 256 * 1024
 
 
+class ChannelReceiver(Protocol):
+    """Who :meth:`TransportChannel.start` pushes received bytes to (a WebSocket session)."""
+
+    def bytes_received(self, data: bytes) -> None:
+        """Bytes arrived from the peer."""
+
+    def eof_received(self) -> None:
+        """The peer closed its sending side."""
+
+    def channel_closed(self) -> None:
+        """The connection is gone (closed by either side or lost); called once."""
+
+
 class TransportChannel(ByteChannel, asyncio.Protocol):
     """A :class:`~dualweb.connection.ByteChannel` over an asyncio transport.
+
+    Besides the pull API (:meth:`read`), it offers a push mode for
+    protocols that parse bytes as they arrive (WebSockets): after
+    :meth:`start`, received bytes go straight to a :class:`ChannelReceiver`
+    without a task or a future per read, and :meth:`pause_reading` /
+    :meth:`resume_reading` give the receiver the read-side back-pressure.
 
     Args:
         transport: the transport, detached from its previous protocol.
@@ -40,6 +61,13 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
         self._writers: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._read_paused = False
+        self._receiver: ChannelReceiver | None = None
+        done: asyncio.Future[None] = self._loop.create_future()
+        done.set_result(None)
+        self._done = done
+        # The previous protocol may have been told to pause writing already.
+        _low, high = transport.get_write_buffer_limits()
+        self._write_paused = transport.get_write_buffer_size() > high
         transport.set_protocol(self)
 
     # -- ByteChannel -----------------------------------------------------------
@@ -63,16 +91,19 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
 
     def write(self, data: bytes) -> asyncio.Future[None]:
         """Send ``data``; the future completes once the transport can take more."""
-        future: asyncio.Future[None] = self._loop.create_future()
         if self._closed or self._transport.is_closing():
-            future.set_exception(StreamClosedError())
-            return future
+            failed: asyncio.Future[None] = self._loop.create_future()
+            failed.set_exception(StreamClosedError())
+            failed.exception()  # nobody is obliged to await it
+            return failed
         self._transport.write(data)
         if self._write_paused:
-            self._writers.append(future)
-        else:
-            future.set_result(None)
-        return future
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._writers.append(waiter)
+            return waiter
+        # One completed future shared by every unblocked write: the echo fast
+        # path creates no object per message.
+        return self._done
 
     def close(self) -> None:
         """Close after sending what was written."""
@@ -83,10 +114,59 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
         """True once either side closed the channel."""
         return self._closed or self._transport.is_closing()
 
+    # -- push mode ---------------------------------------------------------------
+
+    def start(self, receiver: ChannelReceiver) -> None:
+        """Push buffered and future bytes to ``receiver`` instead of queueing them for read()."""
+        self._receiver = receiver
+        buffer, self._buffer = self._buffer, deque()
+        self._buffered = 0
+        if self._read_paused and not self._closed:
+            self._read_paused = False
+            self._transport.resume_reading()
+        for data in buffer:
+            if self._receiver is None:
+                return
+            receiver.bytes_received(data)
+        if self._eof and self._receiver is not None:
+            receiver.eof_received()
+        if self._closed:
+            self._receiver = None
+            receiver.channel_closed()
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (push mode's back-pressure)."""
+        if not self._closed and not self._read_paused:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the socket again."""
+        if not self._closed and self._read_paused:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent data."""
+        self._transport.abort()
+
+    def set_nodelay(self, value: bool) -> None:
+        """Set ``TCP_NODELAY`` on the socket (ignored for non-TCP sockets)."""
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
+            except OSError:
+                pass  # the connection may be going away; nothing to tune then
+
     # -- asyncio.Protocol --------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        """Buffer received bytes; pause reading past the high-water mark."""
+        """Buffer received bytes (or push them); pause reading past the high-water mark."""
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.bytes_received(data)
+            return
         self._buffer.append(data)
         self._buffered += len(data)
         if self._buffered >= _READ_HIGH_WATER and not self._read_paused:
@@ -97,6 +177,9 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
     def eof_received(self) -> bool:
         """The peer closed its side: readers get ``b""`` after the buffered bytes."""
         self._eof = True
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.eof_received()
         self._wake()
         return False
 
@@ -113,7 +196,9 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
                 future.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The connection is gone: wake the reader, fail waiting writers."""
+        """The connection is gone: wake the reader, fail waiting writers, tell the receiver."""
+        if self._closed:
+            return
         self._closed = True
         self._wake()
         writers, self._writers = self._writers, []
@@ -121,6 +206,9 @@ class TransportChannel(ByteChannel, asyncio.Protocol):
             if not future.done():
                 future.set_exception(StreamClosedError())
                 future.exception()
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            receiver.channel_closed()
 
     def _wake(self) -> None:
         reader = self._reader

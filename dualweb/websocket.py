@@ -18,8 +18,8 @@ before the upgrade as for any request::
 The protocol work (handshake checks, framing, masking, UTF-8, close codes,
 permessage-deflate) is done by the ``websockets`` library's sans-io
 protocols; :mod:`dualweb._websocket_session` drives them over a byte channel
-(:mod:`dualweb._websocket_channel`, the one place that knows how the native
-server hands over an upgraded connection), and the client lives in
+taken over through the connection seam's upgrade capability
+(:mod:`dualweb._websocket_channel`), and the client lives in
 :mod:`dualweb._websocket_client`. Strict by default:
 unmasked client frames, reserved bits or opcodes and bad control frames
 fail the connection with 1002, invalid UTF-8 with 1007, oversized messages
@@ -45,7 +45,11 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from dualweb._websocket_channel import detach_handler_channel
-from dualweb._websocket_client import WebSocketClientConnection, websocket_connect
+from dualweb._websocket_client import (
+    WebSocketClientConnection,
+    WebSocketHandshakeError,
+    websocket_connect,
+)
 from dualweb._websocket_session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PROTOCOL_LOG,
@@ -57,6 +61,7 @@ from dualweb._websocket_session import (
 )
 from dualweb.connection import AsyncUnavailableError, HTTPConnection
 from dualweb.escape import json_encode
+from dualweb.shutdown import add_shutdown_callback, remove_shutdown_callback
 from dualweb.web.handler import RequestHandler
 
 if TYPE_CHECKING:
@@ -68,11 +73,13 @@ __all__ = [
     "WebSocketClosedError",
     "WebSocketError",
     "WebSocketHandler",
+    "WebSocketHandshakeError",
     "websocket_connect",
 ]
 
 # The client's names are documented as dualweb.websocket's.
 WebSocketClientConnection.__module__ = websocket_connect.__module__ = __name__
+WebSocketHandshakeError.__module__ = __name__
 
 
 # -- the server -----------------------------------------------------------------
@@ -222,6 +229,7 @@ class WebSocketHandler(RequestHandler):
             name=f"{type(self).__name__} ({self.request.path})",
         )
         self._ws = session
+        _OPEN_SOCKETS.track(self)
         try:
             opening = self.open(*self.open_args, **self.open_kwargs)
         except Exception:
@@ -376,7 +384,48 @@ class WebSocketHandler(RequestHandler):
         """Called when the connection is gone; calls :meth:`on_close` once the socket was open."""
         super().on_connection_close()
         if self._ws is not None:
+            _OPEN_SOCKETS.forget(self)
             self.on_close()
+
+
+class _OpenSockets:
+    """The open server WebSockets, closed with 1001 by a graceful shutdown.
+
+    One shutdown callback (:func:`dualweb.shutdown.add_shutdown_callback`)
+    is registered while at least one socket is open and removed when the
+    last one closes; a dict keeps opening and closing O(1) per socket even
+    with thousands open, which a callback per socket would not.
+    """
+
+    def __init__(self) -> None:
+        self.sockets: dict[WebSocketHandler, None] = {}
+        self.all_closed: asyncio.Future[None] | None = None
+
+    def track(self, handler: WebSocketHandler) -> None:
+        if not self.sockets:
+            add_shutdown_callback(self.close_all)
+        self.sockets[handler] = None
+
+    def forget(self, handler: WebSocketHandler) -> None:
+        if self.sockets.pop(handler, 0) is None and not self.sockets:
+            remove_shutdown_callback(self.close_all)
+            waiter, self.all_closed = self.all_closed, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def close_all(self) -> Awaitable[None] | None:
+        """Close every open socket with 1001; the shutdown waits until they are gone."""
+        if not self.sockets:
+            return None
+        if self.all_closed is None:
+            self.all_closed = asyncio.get_running_loop().create_future()
+        waiter = self.all_closed
+        for handler in list(self.sockets):
+            handler.close(1001, "server shutting down")
+        return waiter
+
+
+_OPEN_SOCKETS = _OpenSockets()
 
 
 class _UpgradedConnection(HTTPConnection):
