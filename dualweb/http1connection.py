@@ -77,6 +77,8 @@ _BACKLOG_EVENTS = 16
 _ABANDONED_TASK_GRACE = 1.0
 # Builds an object without running its __init__ (see _start_request).
 _new_object = object.__new__
+# The address families whose peer address starts with the IP.
+_INET_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
 
 
 def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
@@ -104,14 +106,17 @@ class HTTPConnectionContext(ConnectionContext):
         settings: RequestSettings | None = None,
         ssl_object: Any = None,
     ) -> None:
-        if address_family in (socket.AF_INET, socket.AF_INET6) and address is not None:
-            remote_ip: str = address[0]
+        if address_family in _INET_FAMILIES and address is not None:
+            self.remote_ip: str | None = address[0]
         else:
             # A Unix socket has no peer IP; Tornado reports this placeholder.
-            remote_ip = "0.0.0.0"
-        super().__init__(
-            remote_ip, protocol, address, settings or RequestSettings(), ssl_object
-        )
+            self.remote_ip = "0.0.0.0"
+        # ConnectionContext.__init__'s fields, set here without the super() call
+        # (one per connection).
+        self.protocol = protocol
+        self.address = address
+        self.settings = settings or RequestSettings()
+        self.ssl_object = ssl_object
         self.address_family = address_family
 
     def __str__(self) -> str:
