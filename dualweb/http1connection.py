@@ -75,6 +75,10 @@ _DEFAULT_IDLE_TIMEOUT = 3600.0
 _BACKLOG_EVENTS = 16
 # Seconds a request's coroutine may run on after its client went away.
 _ABANDONED_TASK_GRACE = 1.0
+# Builds an object without running its __init__ (see _start_request).
+_new_object = object.__new__
+# The address families whose peer address starts with the IP.
+_INET_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
 
 
 def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
@@ -102,14 +106,17 @@ class HTTPConnectionContext(ConnectionContext):
         settings: RequestSettings | None = None,
         ssl_object: Any = None,
     ) -> None:
-        if address_family in (socket.AF_INET, socket.AF_INET6) and address is not None:
-            remote_ip: str = address[0]
+        if address_family in _INET_FAMILIES and address is not None:
+            self.remote_ip: str | None = address[0]
         else:
             # A Unix socket has no peer IP; Tornado reports this placeholder.
-            remote_ip = "0.0.0.0"
-        super().__init__(
-            remote_ip, protocol, address, settings or RequestSettings(), ssl_object
-        )
+            self.remote_ip = "0.0.0.0"
+        # ConnectionContext.__init__'s fields, set here without the super() call
+        # (one per connection).
+        self.protocol = protocol
+        self.address = address
+        self.settings = settings or RequestSettings()
+        self.ssl_object = ssl_object
         self.address_family = address_family
 
     def __str__(self) -> str:
@@ -204,7 +211,10 @@ class HTTP1RequestConnection(HTTPConnection):
             if self._state == self._GONE:
                 return
             self._not_open("finish")
-        if self._proto.closed():
+        proto = self._proto
+        transport = proto._transport
+        # proto.closed(), inlined: this runs once per request.
+        if proto._closed or transport is None or transport.is_closing():
             # Closing, with connection_lost() still queued (the client's reset was
             # read during this loop iteration, or the handler closed the stream):
             # the body is incomplete because nobody can receive it, not by mistake.
@@ -213,7 +223,7 @@ class HTTP1RequestConnection(HTTPConnection):
             return
         self._state = self._FINISHED
         self._close_callback = None
-        self._proto.finish_response()
+        proto.finish_response()
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` once if the client disconnects before :meth:`finish`."""
@@ -540,7 +550,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         context: ConnectionContext = self.context
         if context.settings.xheaders:
             context = request_context(context, request.headers)
-        request_conn = HTTP1RequestConnection(self, context)
+        # HTTP1RequestConnection(self, context) without the __init__ frame
+        # (one per request); the same four fields as its __init__ sets.
+        request_conn: HTTP1RequestConnection = _new_object(HTTP1RequestConnection)
+        request_conn._proto = self
+        request_conn.context = context
+        request_conn._state = HTTP1RequestConnection._OPEN
+        request_conn._close_callback = None
         self._request_conn = request_conn
         # The one entry into the core (see dualweb.connection).
         delegate = self._delegate = self._start(self, request_conn)

@@ -78,6 +78,7 @@ _GOOD_HOSTS_LIMIT: Final = 1000
 _ABSOLUTE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 
 _new_tuple: Final = tuple.__new__
+_new_object: Final = object.__new__
 _make_headers: Final = HTTPHeaders.from_normalized
 
 
@@ -310,17 +311,16 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             )
         # tuple.__new__ skips the NamedTuple's Python-level constructor.
         start_line = _new_tuple(RequestStartLine, (method, path, version))
+        # Request(...) without its __init__ frame (once per request): every slot set here.
+        request: Request = _new_object(Request)
+        request.start_line = start_line
+        request.headers = headers
+        request.keep_alive = keep
+        request.expect_continue = expect_continue
+        request.upgrade = upgrade
+        request.content_length = int(length) if length is not None else -1
         events = self.events
-        events.append(
-            Request(
-                start_line,
-                headers,
-                keep,
-                expect_continue,
-                upgrade,
-                int(length) if length is not None else -1,
-            )
-        )
+        events.append(request)
         if coding is not None:
             self._body = ChunkedBody(MAX_CHUNK_LINE_SIZE, self.max_header_size)
         elif length is not None and length != "0" and int(length):
