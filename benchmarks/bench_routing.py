@@ -11,7 +11,7 @@ only the routing itself is timed. The table shows µs per lookup (best of
 several interleaved rounds), each router's cost relative to its own 1-route
 table (flat is 1.0x) and Tornado's time divided by dualweb's.
 
-    python benchmarks/bench_routing.py [--quick] [--sizes 1,1000] [--json]
+    python benchmarks/bench_routing.py [--quick] [--sizes 1,1000] [--kinds regex] [--json]
 
 ``--json`` prints ``{"regex"|"exact": {size: {"dualweb_us", "tornado_us"}}}``
 (best µs per lookup) instead of the table.
@@ -88,14 +88,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="route table sizes")
+    parser.add_argument("--kinds", default="regex,exact", help="route tables: regex, exact")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    kinds = [kind for kind in ("regex", "exact") if kind in args.kinds.split(",")]
     budget, repeat = (0.03, 3) if args.quick else (0.1, 9)
     sizes = sorted({1, *(int(size) for size in args.sizes.split(","))})
 
     # Every configuration is timed once per round, interleaved, and the best
     # round counts: machine-load drift then hits all configurations alike.
-    cases = [(kind, size) for kind in ("regex", "exact") for size in sizes]
+    cases = [(kind, size) for kind in kinds for size in sizes]
     timers: dict[tuple[str, int, str], tuple[timeit.Timer, int]] = {}
     for kind, size in cases:
         rules, path = table(kind, size)
