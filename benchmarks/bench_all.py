@@ -479,17 +479,16 @@ def run_where(plan: Plan, checks: list[Check], out: dict[str, Any]) -> None:
     if not stages:
         print("note: bench_instructions.py has no per-stage cases; end-to-end counts only")
     n = plan.instructions_n or 300
-    result = tool("bench_instructions.py", ["--cases", ",".join(cases), "--n", str(n)])
-    counts = {
-        case: int(count.replace(",", ""))
-        for case, count in re.findall(r"^(\S+)\s+([\d,]+)\s*$", result.stdout, re.MULTILINE)
-    }
+    counts: dict[str, int] = {}
+    for case in cases:  # one run per case: the "+ ..." lines on stderr show the progress
+        result = tool("bench_instructions.py", ["--cases", case, "--n", str(n)])
+        found = re.search(rf"^{re.escape(case)}\s+([\d,]+)\s*$", result.stdout, re.MULTILINE)
+        if result.returncode != 0 or found is None:
+            print(f"  {case}: bench_instructions.py failed (exit {result.returncode})")
+            continue
+        counts[case] = int(found.group(1).replace(",", ""))
+        print(f"  {case:24}{counts[case]:>12,}")
     out["where"] = counts
-    if result.returncode != 0 or not counts:
-        print(f"bench_instructions.py failed (exit {result.returncode})")
-        return
-    for case, count in counts.items():
-        print(f"  {case:24}{count:>12,}")
     for case, server in counts.items():
         whole = counts.get(case.replace("native-raw-", "native-"))
         if case.startswith("native-raw-") and whole:
