@@ -288,7 +288,8 @@ def print_cpu_split(results: Results) -> None:
         ("dualweb's HTTP server beyond that", "raw-protocol", "dualweb-raw"),
         ("web framework: request, routing, handler, response", "dualweb-raw", "dualweb"),
     )
-    rows = [name for name in ("hello", "close") if "dualweb" in results.get(name, {})]
+    scenarios = ("hello", "close", "json", "path", "upload")
+    rows = [name for name in scenarios if "dualweb" in results.get(name, {})]
     if not rows:
         return
     print("\nwhere the server CPU goes, µs per request (differences of the servers above)")
