@@ -68,6 +68,14 @@ PEERS = ("tornado", "uvicorn-starlette", "aiohttp")
 RAW = "raw-httptools"  # the raw limit
 NATIVE_SERVERS = ("dualweb", "dualweb-raw", RAW, "raw-protocol", *PEERS)
 WSGI_APPS = ("bare", "dualweb", "falcon", "bottle", "flask")
+# Where the profile of a missed target comes from, per section.
+PROFILES = {
+    "native": "the CPU split of the native section; per-stage instruction counts: "
+    "bench_instructions.py --cases native-hello,native-raw-hello",
+    "wsgi": "bench_wsgi.py --profile (in-process), --inside-profile (in the gunicorn worker)",
+    "routing": "bench_routing.py; bench_native.py --servers dualweb --scenarios hello,routes1000",
+    "import": "bench_import.py --top 30 (add --source for the compiled-from-source row)",
+}
 # The end-to-end cases of bench_instructions.py; any other case is a per-stage one.
 END_TO_END_CASES = ("wsgi-hello", "wsgi-json", "native-hello", "native-close")
 
@@ -363,10 +371,7 @@ def run_wsgi(plan: Plan, checks: list[Check], out: dict[str, Any]) -> None:
             check.ratio = ours["over_bare_us"] / theirs["over_bare_us"]
             check.detail = f"{ours['over_bare_us']:.2f} vs {theirs['over_bare_us']:.2f} µs"
             if check.verdict == "BELOW TARGET":
-                check.gap = (
-                    f"cut {ours['over_bare_us'] - theirs['over_bare_us']:.2f} µs per call; "
-                    "profile: python benchmarks/bench_wsgi.py --profile"
-                )
+                check.gap = f"cut {ours['over_bare_us'] - theirs['over_bare_us']:.2f} µs per call"
     print_gunicorn(gunicorn, checks)
 
 
@@ -517,6 +522,8 @@ def print_summary(checks: list[Check]) -> None:
         print("\nmissed targets: what would close them")
         for check in missed:
             print(f"  {check.name}: {check.gap or 'see the section above'}")
+            if "not this server's CPU" not in check.gap:
+                print(f"    profile: {PROFILES[check.section]}")
 
 
 def parse_args() -> argparse.Namespace:
