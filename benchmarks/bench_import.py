@@ -16,7 +16,13 @@ written next to the sources), filled by one warm-up run of each statement.
 without a cached ``.pyc`` (dualweb in a fresh checkout) is compiled on each import.
 
     python benchmarks/bench_import.py [-n 15] [--top 20] [--module dualweb.web] [--source]
-        [--before DIR]
+        [--both] [--before DIR] [--json]
+
+``--both`` measures with cached bytecode and then compiled from source, in one
+run; ``--json`` prints the medians (and the top modules) as JSON instead of tables:
+``{"cached"|"source": {"statements": {label: {"ms", "min_ms", "max_ms", "cpu_ms",
+"ratio", "cpu_ratio"}}, "top": [[module, ms, imported_by], ...]}}``, the ratios
+being over ``import tornado.web``.
 
 ``--before DIR`` adds a third statement, the same import from another checkout
 (e.g. ``git worktree add /tmp/old <commit>``), measured in the same interleaved
@@ -28,6 +34,7 @@ Needs tornado installed (it is a benchmark-only dependency).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -35,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,24 +106,38 @@ def importers(entries: list[Entry]) -> dict[str, str]:
 
 
 def main() -> None:
+    """Parse the command line, measure each bytecode mode asked for, print tables or JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=15, help="fresh interpreters per statement")
     parser.add_argument("--top", type=int, default=20, help="modules listed by self time")
     parser.add_argument("--module", default="dualweb.web", help="dualweb module to import")
     parser.add_argument("--source", action="store_true", help="no bytecode cache: compile")
     parser.add_argument("--before", type=Path, help="another dualweb checkout to compare")
+    parser.add_argument("--both", action="store_true", help="cached bytecode, then --source")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as pycache:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        if args.source:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-        else:
-            env["PYTHONPYCACHEPREFIX"] = pycache
-        measure(args, env)
+    modes = ["cached", "source"] if args.both else ["source" if args.source else "cached"]
+    report: dict[str, Report] = {}
+    for mode in modes:
+        with tempfile.TemporaryDirectory() as pycache:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            if mode == "source":
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+            else:
+                env["PYTHONPYCACHEPREFIX"] = pycache
+            report[mode] = measure(args, env)
+        if not args.json:
+            print_report(args, mode, report[mode])
+    if args.json:
+        print(json.dumps(report, indent=2))
 
 
-def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
-    """Run the interleaved repetitions and print the table."""
+# The medians of one bytecode mode: {"statements": {label: {...}}, "top": [...]}.
+Report = dict[str, Any]
+
+
+def measure(args: argparse.Namespace, env: dict[str, str]) -> Report:
+    """Run the interleaved repetitions; return the medians and the top modules."""
     ours = f"import {args.module}"
     # label -> (statement, checkout on PYTHONPATH)
     runs = {
@@ -144,27 +166,42 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
                     self_times.setdefault(name, []).append(self_us)
     startup = statistics.median(cpu.pop("pass"))
     del times["pass"]
-    cache = "compiled from source" if args.source else "cached bytecode"
+    tornado = statistics.median(times["import tornado.web"])
+    tornado_cpu = statistics.median(cpu["import tornado.web"]) - startup
+    statements = {}
+    for label, values in times.items():
+        median = statistics.median(values)
+        cpu_ms = statistics.median(cpu[label]) - startup
+        statements[label] = {
+            "ms": median, "min_ms": min(values), "max_ms": max(values), "cpu_ms": cpu_ms,
+            "ratio": median / tornado, "cpu_ratio": cpu_ms / tornado_cpu,
+        }
+    ranked = sorted(self_times.items(), key=lambda item: -statistics.median(item[1]))
+    top = [
+        [name, statistics.median(values) / 1000, parent.get(name, "-")]
+        for name, values in ranked[: args.top]
+    ]
+    return {"statements": statements, "top": top}
+
+
+def print_report(args: argparse.Namespace, mode: str, report: Report) -> None:
+    """The table of one bytecode mode, the target and the top modules by self time."""
+    cache = "compiled from source" if mode == "source" else "cached bytecode"
     print(f"python -X importtime ({cache}), medians of {args.n} fresh interpreters each\n")
     print(
         f"{'statement':<34}{'median ms':>10}{'min ms':>8}{'max ms':>8}{'/ tornado':>10}"
         f"{'CPU ms':>8}{'/ tornado':>10}"
     )
-    tornado = statistics.median(times["import tornado.web"])
-    tornado_cpu = statistics.median(cpu["import tornado.web"]) - startup
-    for label, values in times.items():
-        median = statistics.median(values)
-        cpu_ms = statistics.median(cpu[label]) - startup
+    for label, row in report["statements"].items():
         print(
-            f"{label:<34}{median:>10.1f}{min(values):>8.1f}{max(values):>8.1f}"
-            f"{median / tornado:>9.2f}x{cpu_ms:>8.1f}{cpu_ms / tornado_cpu:>9.2f}x"
+            f"{label:<34}{row['ms']:>10.1f}{row['min_ms']:>8.1f}{row['max_ms']:>8.1f}"
+            f"{row['ratio']:>9.2f}x{row['cpu_ms']:>8.1f}{row['cpu_ratio']:>9.2f}x"
         )
     print(f"\ntarget: {args.module} <= 0.80x tornado.web\n")
-    print(f"top {args.top} modules by median self time in `{ours}`:")
-    ranked = sorted(self_times.items(), key=lambda item: -statistics.median(item[1]))
-    for name, values in ranked[: args.top]:
-        median_ms = statistics.median(values) / 1000
-        print(f"  {median_ms:7.2f} ms  {name:<36} <- {parent.get(name, '-')}")
+    print(f"top {args.top} modules by median self time in `import {args.module}`:")
+    for name, median_ms, parent in report["top"]:
+        print(f"  {median_ms:7.2f} ms  {name:<36} <- {parent}")
+    print()
 
 
 if __name__ == "__main__":

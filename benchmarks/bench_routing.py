@@ -11,7 +11,10 @@ only the routing itself is timed. The table shows µs per lookup (best of
 several interleaved rounds), each router's cost relative to its own 1-route
 table (flat is 1.0x) and Tornado's time divided by dualweb's.
 
-    python benchmarks/bench_routing.py [--quick]
+    python benchmarks/bench_routing.py [--quick] [--sizes 1,1000] [--kinds regex] [--json]
+
+``--json`` prints ``{"regex"|"exact": {size: {"dualweb_us", "tornado_us"}}}``
+(best µs per lookup) instead of the table.
 
 Needs tornado installed (it is a benchmark-only dependency).
 """
@@ -19,6 +22,7 @@ Needs tornado installed (it is a benchmark-only dependency).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import timeit
 import warnings
@@ -80,14 +84,20 @@ def dualweb_request(path: str) -> Any:
 
 
 def main() -> None:
+    """Parse the command line, time every (table, size, router) and print the table or JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="route table sizes")
+    parser.add_argument("--kinds", default="regex,exact", help="route tables: regex, exact")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    kinds = [kind for kind in ("regex", "exact") if kind in args.kinds.split(",")]
     budget, repeat = (0.03, 3) if args.quick else (0.1, 9)
+    sizes = sorted({1, *(int(size) for size in args.sizes.split(","))})
 
     # Every configuration is timed once per round, interleaved, and the best
     # round counts: machine-load drift then hits all configurations alike.
-    cases = [(kind, size) for kind in ("regex", "exact") for size in SIZES]
+    cases = [(kind, size) for kind in kinds for size in sizes]
     timers: dict[tuple[str, int, str], tuple[timeit.Timer, int]] = {}
     for kind, size in cases:
         rules, path = table(kind, size)
@@ -99,6 +109,14 @@ def main() -> None:
     for _ in range(repeat):
         for key, (timer, number) in timers.items():
             best[key] = min(best[key], timer.timeit(number) / number * 1e6)
+    if args.json:
+        found: dict[str, dict[int, dict[str, float]]] = {}
+        for kind, size in cases:
+            found.setdefault(kind, {})[size] = {
+                "dualweb_us": best[kind, size, "ours"], "tornado_us": best[kind, size, "theirs"]
+            }
+        print(json.dumps(found, indent=2))
+        return
 
     print(f"find_handler, request hitting the last route; best of {repeat} interleaved rounds")
     header = (

@@ -17,6 +17,8 @@ kept first-match-in-declaration-order semantics.
 ``raw-protocol`` is a bare ``asyncio.Protocol`` that answers every request
 with a fixed ``Hello, world`` response (skipping request bodies and honouring
 ``Connection: close``): the ceiling for one Python process on this loop.
+``raw-httptools`` is the same with the request heads parsed by ``httptools``
+(the parser uvicorn uses): the issue's "raw httptools + uvloop" limit.
 ``dualweb-raw`` is dualweb's HTTP server with a minimal delegate instead of
 the web framework (same fixed response).
 
@@ -39,7 +41,10 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parent.parent.parent
 HELLO = b"Hello, world"
 JSON_DOC = {"message": "Hello, world", "items": [1, 2, 3]}
-SERVERS = ("dualweb", "dualweb-raw", "tornado", "uvicorn-starlette", "aiohttp", "raw-protocol")
+SERVERS = (
+    "dualweb", "dualweb-raw", "tornado", "uvicorn-starlette", "aiohttp", "raw-httptools",
+    "raw-protocol",
+)
 # Servers that can serve the --routes table (the raw servers have no router).
 ROUTING_SERVERS = ("dualweb", "tornado", "uvicorn-starlette", "aiohttp")
 
@@ -335,16 +340,63 @@ class RawProtocol(asyncio.Protocol):
             self.transport.write(self.RESPONSE * answers)
 
 
-def serve_raw_protocol(port: int, routes: int, loop_kind: str) -> None:
-    """The ceiling: :class:`RawProtocol` on a plain ``loop.create_server``."""
+def serve_protocol(
+    factory: Callable[[], asyncio.Protocol], port: int, loop_kind: str
+) -> None:
+    """Serve ``factory``'s protocol on a plain ``loop.create_server`` until terminated."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_server(RawProtocol, "127.0.0.1", port, backlog=1024)
+        await loop.create_server(factory, "127.0.0.1", port, backlog=1024)
         check_loop(loop_kind)
         await forever()
 
     run_loop(loop_kind, main)
+
+
+class RawHttptools(asyncio.Protocol):
+    """Answer every request parsed by ``httptools`` with a fixed response; honour keep-alive."""
+
+    __slots__ = ("parser", "transport")
+    parser_class: Any = None  # httptools.HttpRequestParser, set by serve_raw_httptools
+
+    def __init__(self) -> None:
+        self.parser = self.parser_class(self)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception:  # httptools.HttpParserError and its subclasses: drop the client
+            assert self.transport is not None
+            self.transport.close()
+
+    def on_message_complete(self) -> None:
+        """httptools callback: one request (head and body) has been parsed."""
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return  # a request pipelined after one that asked to close
+        if self.parser.should_keep_alive():
+            self.transport.write(RawProtocol.RESPONSE)
+        else:
+            self.transport.write(RawProtocol.LAST_RESPONSE)
+            self.transport.close()
+
+
+def serve_raw_protocol(port: int, routes: int, loop_kind: str) -> None:
+    """The ceiling: :class:`RawProtocol` on a plain ``loop.create_server``."""
+    serve_protocol(RawProtocol, port, loop_kind)
+
+
+def serve_raw_httptools(port: int, routes: int, loop_kind: str) -> None:
+    """The issue's limit: :class:`RawHttptools` on a plain ``loop.create_server``."""
+    import httptools
+
+    RawHttptools.parser_class = httptools.HttpRequestParser
+    serve_protocol(RawHttptools, port, loop_kind)
 
 
 SERVE: dict[str, Callable[[int, int, str], None]] = {
@@ -353,6 +405,7 @@ SERVE: dict[str, Callable[[int, int, str], None]] = {
     "tornado": serve_tornado,
     "uvicorn-starlette": serve_uvicorn_starlette,
     "aiohttp": serve_aiohttp,
+    "raw-httptools": serve_raw_httptools,
     "raw-protocol": serve_raw_protocol,
 }
 
