@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable, Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
     from dualweb.headers import HTTPHeaders
@@ -315,6 +315,25 @@ class HTTPConnection:
                 (the default, and under WSGI).
         """
         raise _no_upgrade("upgrade()")
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> Awaitable[None]:
+        """Send ``count`` bytes of ``file`` from ``offset`` as the next part of the response body.
+
+        Call it after :meth:`write_headers` and before :meth:`finish`,
+        like :meth:`write`. The connection owns ``file`` from the call on: it
+        is closed once the bytes are sent, when sending fails, or when the
+        client goes away. Drivers send files their cheapest way (natively
+        ``os.sendfile`` over plain TCP; under WSGI the server's
+        ``wsgi.file_wrapper``); this default reads the file in chunks and
+        passes them to :meth:`write`, so every connection supports it.
+
+        Returns an awaitable that completes when the bytes were handed to
+        the transport; it fails with
+        :class:`~dualweb.iostream.StreamClosedError` if the client went away.
+        """
+        from dualweb._filesend import copy_file  # loaded only by the drivers that use it
+
+        return copy_file(self, file, offset, count)
 
 
 def _no_upgrade(what: str) -> AsyncUnavailableError:
