@@ -205,7 +205,7 @@ class StaticFileHandler(RequestHandler):
         return start, end
 
     def _plain_file_body(self) -> bool:
-        """Whether the body is the file's bytes as they are (so the connection may send the file)."""
+        """Whether the body is the file's bytes as they are (the connection may send the file)."""
         get_content = type(self).get_content
         return (
             getattr(get_content, "__func__", None) is _BASE_GET_CONTENT

@@ -510,8 +510,8 @@ class WSGIAdapter:
                 return self._plain_response(start_response, 500, None)
         start_response(f"{code} {start_line.reason or responses.get(code, 'Unknown')}", header_list)
         if sent_file is not None:
-            with_body = request_line.method != "HEAD" and code >= 200 and code not in _NO_BODY_STATUS
-            return file_response(environ, chunks, sent_file, with_body)
+            with_body = request_line.method != "HEAD" and code not in _NO_BODY_STATUS
+            return file_response(environ, chunks, sent_file, with_body and code >= 200)
         return [body]
 
     @staticmethod
