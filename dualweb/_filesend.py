@@ -1,14 +1,15 @@
-"""Sending a file as a response body: the pieces the drivers share.
+"""The native server's ``os.sendfile`` for :meth:`HTTPConnection.send_file`.
 
 :meth:`dualweb.connection.HTTPConnection.send_file` hands a whole file (or a
 byte range of it) to the driver instead of passing it through ``write()``
 chunk by chunk. Each driver does what is cheapest for it:
 
-* any connection (the default): read chunks with ``os.pread`` and write them
-  (:func:`copy_file`);
+* any connection (the seam's default): read chunks with ``os.pread`` and
+  write them (:mod:`dualweb._filechunks`);
 * the native server over plain TCP: ``os.sendfile`` from the file straight
   into the socket while the transport has nothing buffered
-  (:func:`sendfile_socket`, :func:`sendfile_some`, :func:`sendfile_rest`);
+  (this module: :func:`sendfile_socket`, :func:`sendfile_some`,
+  :func:`sendfile_rest`);
 * the WSGI adapter: ``wsgi.file_wrapper`` when the server offers it (gunicorn
   then uses ``sendfile`` too), else an iterable reading the file in blocks
   (:mod:`dualweb.wsgi.filebody`).
@@ -19,100 +20,29 @@ when the bytes are sent, when sending fails, or when the client goes away.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from dualweb.connection import COMPLETED
+from dualweb.iostream import StreamClosedError
 from dualweb.log import gen_log
 
 if TYPE_CHECKING:
     import asyncio
 
-    from dualweb.connection import HTTPConnection
-
 __all__ = [
-    "COPY_CHUNK",
     "FileShrankError",
-    "copy_file",
-    "file_chunks",
-    "file_descriptor",
     "log_short_file",
     "sendfile_rest",
     "sendfile_socket",
     "sendfile_some",
 ]
 
-#: Bytes read per ``pread`` when a file is copied through ``write()``: large
-#: enough that the per-chunk cost (a read, a write, a wait) is small next to
-#: the copying, small enough that 1000 slow clients cost 256 MiB at most.
-COPY_CHUNK = 256 * 1024
 # Between two os.sendfile calls that found the socket full, this many bytes
 # go through the transport: its buffer then tells when the socket drained.
 _BRIDGE_CHUNK = 64 * 1024
 _HAS_SENDFILE = hasattr(os, "sendfile")
-
-
-def file_descriptor(file: BinaryIO) -> int | None:
-    """The OS file descriptor behind ``file``, or ``None`` (an in-memory file, a wrapper)."""
-    try:
-        return file.fileno()
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None
-
-
-def file_chunks(file: BinaryIO, offset: int, count: int, size: int) -> Iterator[bytes]:
-    """Yield ``count`` bytes of ``file`` from ``offset``, ``size`` bytes at a time.
-
-    Reads with ``os.pread`` (no seeking, the file position is left alone)
-    when the file has a descriptor, else seeks and reads. Stops early if the
-    file is shorter. The file is not closed.
-    """
-    fd = file_descriptor(file)
-    if fd is None:
-        file.seek(offset)
-    while count > 0:
-        want = min(size, count)
-        chunk = os.pread(fd, want, offset) if fd is not None else file.read(want)
-        if not chunk:
-            return
-        offset += len(chunk)
-        count -= len(chunk)
-        yield chunk
-
-
-def copy_file(
-    connection: HTTPConnection, file: BinaryIO, offset: int, count: int
-) -> Awaitable[None]:
-    """The default :meth:`HTTPConnection.send_file`: read chunks, ``write()`` them, close.
-
-    A connection without an event loop (``supports_async`` false) is written
-    to synchronously; otherwise the copy runs as a task that waits on each
-    write's back-pressure, and the returned task completes when it is done.
-    """
-    if not connection.supports_async:
-        try:
-            for chunk in file_chunks(file, offset, count, COPY_CHUNK):
-                connection.write(chunk)
-        finally:
-            file.close()
-        return COMPLETED
-    import asyncio
-
-    return asyncio.ensure_future(_copy_async(connection, file, offset, count))
-
-
-async def _copy_async(connection: HTTPConnection, file: BinaryIO, offset: int, count: int) -> None:
-    try:
-        for chunk in file_chunks(file, offset, count, COPY_CHUNK):
-            await connection.write(chunk)
-    finally:
-        file.close()
-
-
-# -- the native server's sendfile ------------------------------------------
 
 
 def sendfile_socket(transport: asyncio.BaseTransport) -> int | None:
@@ -144,8 +74,6 @@ def sendfile_some(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
         StreamClosedError: the client is gone (broken pipe, reset).
         FileShrankError: the file ended first.
     """
-    from dualweb.iostream import StreamClosedError  # native only: iostream brings asyncio
-
     sent = 0
     while sent < count:
         try:
@@ -181,8 +109,6 @@ async def sendfile_rest(
         StreamClosedError: the client went away.
         FileShrankError: the file ended early.
     """
-    from dualweb.iostream import StreamClosedError
-
     low, high = transport.get_write_buffer_limits()
     transport.set_write_buffer_limits(0, 0)
     try:

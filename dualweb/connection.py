@@ -38,6 +38,8 @@ import contextvars
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple
 
+from dualweb._filechunks import COPY_CHUNK, file_chunks
+
 if TYPE_CHECKING:
     from dualweb.headers import HTTPHeaders
 
@@ -331,9 +333,25 @@ class HTTPConnection:
         the transport; it fails with
         :class:`~dualweb.iostream.StreamClosedError` if the client went away.
         """
-        from dualweb._filesend import copy_file  # loaded only by the drivers that use it
+        if not self.supports_async:
+            try:
+                for chunk in file_chunks(file, offset, count, COPY_CHUNK):
+                    self.write(chunk)
+            finally:
+                file.close()
+            return COMPLETED
+        import asyncio  # a connection on a loop: asyncio is loaded already
 
-        return copy_file(self, file, offset, count)
+        return asyncio.ensure_future(_copy_file(self, file, offset, count))
+
+
+async def _copy_file(connection: HTTPConnection, file: BinaryIO, offset: int, count: int) -> None:
+    """:meth:`HTTPConnection.send_file` on a loop: each write's back-pressure is awaited."""
+    try:
+        for chunk in file_chunks(file, offset, count, COPY_CHUNK):
+            await connection.write(chunk)
+    finally:
+        file.close()
 
 
 def _no_upgrade(what: str) -> AsyncUnavailableError:

@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from dualweb import http1codec as codec_mod
+from dualweb._filechunks import file_descriptor
 from dualweb._filesend import (
     FileShrankError,
-    file_descriptor,
     log_short_file,
     sendfile_rest,
     sendfile_socket,

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from dualweb._filesend import COPY_CHUNK, file_chunks, file_descriptor
+from dualweb._filechunks import COPY_CHUNK, file_chunks, file_descriptor
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
