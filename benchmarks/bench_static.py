@@ -7,7 +7,10 @@ Two parts:
    ``taskset`` and wrk to CPU 1, both servers on uvloop. Rounds alternate the
    servers so drift on the machine hits both alike; medians of requests/s,
    MiB/s and server CPU µs per request are reported, and the ratio
-   dualweb/Tornado (target: >= 3x).
+   dualweb/Tornado (target: >= 3x). On a shared machine requests/s mostly
+   show how much CPU wrk gets (the servers are far from busy with a 1 MiB
+   file): compare the CPU per request. dualweb sends files over 64 KiB with
+   ``sendfile(2)`` (``HTTPConnection.send_file``), Tornado in 64 KiB chunks.
 2. **Memory** — 20 clients download one large file at once (default 256 MiB;
    ``--big-mib 1024`` for the full 1 GiB) from each server, reading slowly
    enough that the server has to wait on back-pressure. The server's RSS is
