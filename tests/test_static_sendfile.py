@@ -19,7 +19,7 @@ import struct
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,8 +27,9 @@ import pytest
 
 from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
 from dualweb.headers import HTTPHeaders
-from dualweb.web import Application
+from dualweb.web import Application, RequestHandler
 from tests.harness import ServerProcess, ServerThread, free_port, wait_until
+from tests.support import Client
 
 BIG = 8 * 2**20 + 12345  # not a multiple of any chunk size
 
@@ -308,6 +309,51 @@ def test_default_send_file_on_a_loop_and_from_memory() -> None:
     assert b"".join(connection.written) == (b"0123456789" * 100000)[5:999995]
 
 
+class _TwoFiles(RequestHandler):
+    """Writes around two files sent with the connection's send_file (the seam, any driver)."""
+
+    def initialize(self, first: Path, second: Path) -> None:
+        self.first, self.second = first, second
+
+    def get(self) -> Awaitable[None] | None:
+        total = 3 + 100000 + self.second.stat().st_size
+        self.set_header("Content-Length", str(total))
+        self.write(b"[")
+        self.flush()
+        connection = self.request.connection
+        assert connection is not None
+        sent = connection.send_file(self.first.open("rb"), 10, 100000)
+        if connection.supports_async:
+            return self._rest_natively(sent)
+        self.write(b"|")
+        self.flush()
+        connection.send_file(self.second.open("rb"), 0, self.second.stat().st_size)
+        self.write(b"]")
+        return None
+
+    async def _rest_natively(self, sent: Awaitable[None]) -> None:
+        await sent
+        self.write(b"|")
+        await self.flush()
+        connection = self.request.connection
+        assert connection is not None
+        await connection.send_file(self.second.open("rb"), 0, self.second.stat().st_size)
+        self.write(b"]")
+
+
+def test_send_file_between_writes_in_both_modes(
+    client_for: Callable[..., Client], root: Path
+) -> None:
+    first, second = root / "big.bin", root / "mid.bin"
+    client = client_for(Application([(r"/", _TwoFiles, {"first": first, "second": second})]))
+    before = _open_fds()
+    response = client.get("/")
+    assert response.status == 200
+    expected = b"[" + first.read_bytes()[10:100010] + b"|" + second.read_bytes() + b"]"
+    assert response.body == expected
+    assert wait_until(lambda: _open_fds() <= before, 5)
+
+
 # -- under WSGI ------------------------------------------------------------------
 
 
@@ -396,7 +442,7 @@ _GUNICORN_APP = """
 import os
 import sys
 
-from dualweb.web import Application
+from dualweb.web import Application, RequestHandler
 from dualweb.wsgi import WSGIAdapter
 
 adapter = WSGIAdapter(Application(static_path=os.environ["STATIC_ROOT"]))
