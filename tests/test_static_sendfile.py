@@ -27,7 +27,7 @@ import pytest
 
 from dualweb.connection import COMPLETED, HTTPConnection, ResponseStartLine
 from dualweb.headers import HTTPHeaders
-from dualweb.web import Application, RequestHandler
+from dualweb.web import Application, RequestHandler, StaticFileHandler
 from tests.harness import ServerProcess, ServerThread, free_port, wait_until
 from tests.support import Client
 
@@ -217,6 +217,32 @@ def test_client_gone_mid_download_closes_the_file(server: ServerThread, root: Pa
         assert (status, body) == (200, b"small file\n")
     finally:
         big.unlink()
+
+
+class _Overstated(StaticFileHandler):
+    """Claims a larger size than the file has: as if the file shrank while being sent."""
+
+    def get_content_size(self) -> int:
+        return super().get_content_size() + 1000
+
+
+def test_file_shorter_than_announced_closes_the_connection(
+    root: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Application([(r"/(.*)", _Overstated, {"path": str(root)})])
+    running = ServerThread(app, kind)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=20) as sock:
+            sock.sendall(b"GET /mid.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            received = b""
+            while data := sock.recv(2**20):
+                received += data
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert f"Content-Length: {300 * 1024 + 1000}".encode() in head
+        assert body == (root / "mid.bin").read_bytes()  # all there is, then the close
+        assert wait_until(lambda: "Could not send the whole file" in caplog.text, 5)
+    finally:
+        running.close()
 
 
 def test_tls_big_file_is_sent_in_chunks(root: Path, kind: str, cert: tuple[str, str]) -> None:
@@ -442,7 +468,7 @@ _GUNICORN_APP = """
 import os
 import sys
 
-from dualweb.web import Application, RequestHandler
+from dualweb.web import Application, RequestHandler, StaticFileHandler
 from dualweb.wsgi import WSGIAdapter
 
 adapter = WSGIAdapter(Application(static_path=os.environ["STATIC_ROOT"]))
