@@ -7,7 +7,13 @@ Two parts:
    ``taskset`` and wrk to CPU 1, both servers on uvloop. Rounds alternate the
    servers so drift on the machine hits both alike; medians of requests/s,
    MiB/s and server CPU µs per request are reported, and the ratio
-   dualweb/Tornado (target: >= 3x).
+   dualweb/Tornado (target: >= 3x). On a shared machine requests/s mostly
+   show how much CPU wrk gets (the servers are far from busy with a 1 MiB
+   file): compare the CPU per request. dualweb sends files over 64 KiB with
+   ``sendfile(2)`` (``HTTPConnection.send_file``), Tornado in 64 KiB chunks.
+   ``bare`` (a thread per connection doing nothing but ``os.sendfile``) is
+   the ceiling: its req/s over Tornado's is the most any server could show
+   on this machine with this load generator.
 2. **Memory** — 20 clients download one large file at once (default 256 MiB;
    ``--big-mib 1024`` for the full 1 GiB) from each server, reading slowly
    enough that the server has to wait on back-pressure. The server's RSS is
@@ -120,6 +126,10 @@ def throughput(procs: Servers, args: argparse.Namespace) -> None:
             (rate_d, cost_d), (rate_t, cost_t) = medians["dualweb"], medians["tornado"]
             print(f"{name:8} ratio    dualweb/tornado: {rate_d / rate_t:.2f}x req/s, "
                   f"{cost_t / cost_d:.2f}x less CPU per request")
+        if "bare" in medians and "tornado" in medians:
+            # The most any server could reach over Tornado under this load generator.
+            print(f"{name:8} ceiling  bare/tornado:    "
+                  f"{medians['bare'][0] / medians['tornado'][0]:.2f}x req/s")
 
 
 async def slow_download(port: int, size: int, pace: float) -> int:

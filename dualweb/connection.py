@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable, Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple
+
+from dualweb._filechunks import COPY_CHUNK, file_chunks
 
 if TYPE_CHECKING:
     from dualweb.headers import HTTPHeaders
@@ -315,6 +317,41 @@ class HTTPConnection:
                 (the default, and under WSGI).
         """
         raise _no_upgrade("upgrade()")
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> Awaitable[None]:
+        """Send ``count`` bytes of ``file`` from ``offset`` as the next part of the response body.
+
+        Call it after :meth:`write_headers` and before :meth:`finish`,
+        like :meth:`write`. The connection owns ``file`` from the call on: it
+        is closed once the bytes are sent, when sending fails, or when the
+        client goes away. Drivers send files their cheapest way (natively
+        ``os.sendfile`` over plain TCP; under WSGI the server's
+        ``wsgi.file_wrapper``); this default reads the file in chunks and
+        passes them to :meth:`write`, so every connection supports it.
+
+        Returns an awaitable that completes when the bytes were handed to
+        the transport; it fails with
+        :class:`~dualweb.iostream.StreamClosedError` if the client went away.
+        """
+        if not self.supports_async:
+            try:
+                for chunk in file_chunks(file, offset, count, COPY_CHUNK):
+                    self.write(chunk)
+            finally:
+                file.close()
+            return COMPLETED
+        import asyncio  # a connection on a loop: asyncio is loaded already
+
+        return asyncio.ensure_future(_copy_file(self, file, offset, count))
+
+
+async def _copy_file(connection: HTTPConnection, file: BinaryIO, offset: int, count: int) -> None:
+    """:meth:`HTTPConnection.send_file` on a loop: each write's back-pressure is awaited."""
+    try:
+        for chunk in file_chunks(file, offset, count, COPY_CHUNK):
+            await connection.write(chunk)
+    finally:
+        file.close()
 
 
 def _no_upgrade(what: str) -> AsyncUnavailableError:

@@ -31,9 +31,17 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from dualweb import http1codec as codec_mod
+from dualweb._filechunks import file_descriptor
+from dualweb._filesend import (
+    FileShrankError,
+    log_short_file,
+    sendfile_rest,
+    sendfile_socket,
+    sendfile_some,
+)
 from dualweb.bytechannel import TransportChannel
 from dualweb.connection import (
     ConnectionContext,
@@ -283,6 +291,81 @@ class HTTP1RequestConnection(HTTPConnection):
                 callback()
             except Exception:
                 app_log.exception("Exception in connection close callback %r", callback)
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> Awaitable[None]:
+        """Send ``count`` bytes of ``file`` from ``offset``, with ``os.sendfile`` over plain TCP.
+
+        What was written before (the response head) goes out first. The
+        file's bytes then go from the page cache straight into the socket
+        whenever the transport has nothing buffered; when the socket is full
+        the rest continues in a task (see :func:`dualweb._filesend.sendfile_rest`).
+        Under TLS, for chunked or ``HEAD`` responses and for files without a
+        descriptor, the file is copied in chunks (the seam's default).
+
+        Returns a future that completes once every byte is in the kernel; it
+        fails with :class:`~dualweb.iostream.StreamClosedError` when the
+        client goes away. The file is closed in every case.
+        """
+        proto = self._proto
+        transport = proto._transport
+        if self._state or proto._closed or transport is None or transport.is_closing():
+            file.close()
+            if not self._state:
+                return _closed_future(proto._loop)
+            return self._not_open("send_file")
+        file_fd = file_descriptor(file)
+        sock_fd = sendfile_socket(transport) if file_fd is not None else None
+        try:
+            raw = file_fd is not None and sock_fd is not None and proto.codec.send_raw_body(count)
+        except LocalProtocolError:
+            file.close()
+            raise
+        if not raw:
+            return super().send_file(file, offset, count)
+        assert file_fd is not None and sock_fd is not None
+        out = proto._out
+        if out:
+            # Corked while a batch of requests is processed: the head goes first.
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+        try:
+            sent = 0 if transport.get_write_buffer_size() else sendfile_some(
+                sock_fd, file_fd, offset, count
+            )
+        except (StreamClosedError, FileShrankError) as exc:
+            file.close()
+            self._sendfile_failed(exc)
+            return _closed_future(proto._loop)
+        if sent == count:
+            file.close()
+            return proto.write_bytes(b"")
+        return proto._loop.create_task(
+            self._send_file_rest(file, file_fd, sock_fd, offset + sent, count - sent)
+        )
+
+    async def _send_file_rest(
+        self, file: BinaryIO, file_fd: int, sock_fd: int, offset: int, count: int
+    ) -> None:
+        proto = self._proto
+        transport = proto._transport
+        try:
+            if transport is None:
+                raise StreamClosedError()
+            await sendfile_rest(transport, proto.write_bytes, file_fd, sock_fd, offset, count)
+        except (StreamClosedError, FileShrankError) as exc:
+            self._sendfile_failed(exc)
+            raise StreamClosedError(real_error=exc) from exc
+        finally:
+            file.close()
+
+    def _sendfile_failed(self, error: OSError) -> None:
+        # The response can no longer complete: close, so the client sees a cut body.
+        transport = self._proto._transport
+        if isinstance(error, FileShrankError):
+            log_short_file(error)
+            self._proto.close()
+        elif transport is not None and not transport.is_closing():
+            transport.abort()
 
 
 class HTTP1ServerProtocol(asyncio.Protocol):

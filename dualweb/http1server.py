@@ -629,3 +629,27 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             f"Content-Length: {len(body)}\r\nConnection: close\r\n"
             f"Date: {http_date_now()}\r\n\r\n"
         ).encode("latin-1") + body
+
+    def send_raw_body(self, count: int) -> bool:
+        """Count ``count`` body bytes that the driver sends itself, unframed (``os.sendfile``).
+
+        Returns ``True`` when they were counted against the declared
+        ``Content-Length``; ``False``, counting nothing, when the body cannot
+        go out as raw bytes (it is chunk-encoded, has no declared length, or
+        is discarded because the request was ``HEAD``): send it through
+        :meth:`send_data` then.
+
+        Raises:
+            LocalProtocolError: no response body is being sent, or ``count``
+                is more than what remains of the ``Content-Length``.
+        """
+        if self.our_state is not SEND_BODY:
+            raise LocalProtocolError("send_file() before write_headers() or after finish()")
+        remaining = self._remaining_out
+        if self._chunked_out or self._discard_body or remaining < 0:
+            return False
+        if count > remaining:
+            self._local_error()
+            raise LocalProtocolError("Tried to write more data than Content-Length")
+        self._remaining_out = remaining - count
+        return True

@@ -15,16 +15,22 @@ encoding. It then sets the validators (``Etag`` from a content hash,
 single ``Range`` (``206``, or ``416`` when unsatisfiable), and sends the
 body:
 
-* files up to one chunk (64 KiB), and every file under WSGI, are read and
-  written synchronously, so a plain request never creates a coroutine;
-* larger files, natively, are sent by a coroutine that writes one chunk at
-  a time and waits for each ``flush()`` (the transport's back-pressure), so
-  memory stays flat whatever the file size. When the client goes away the
-  flush fails, the chunk generator is closed and with it the file.
-
-Under WSGI the adapter collects the whole response before handing it to
-the server (``wsgi.file_wrapper`` is not used), so very large files are
-better served by the front-end server there.
+* files up to one chunk (64 KiB) are read and written synchronously with
+  the head, so a plain request never creates a coroutine;
+* larger files are handed to the connection with
+  :meth:`~dualweb.connection.HTTPConnection.send_file` after the head:
+  natively over plain TCP the kernel copies them into the socket
+  (``os.sendfile``), and a coroutine waits only when the socket is full;
+  under TLS they are copied in 256 KiB chunks with back-pressure. Under
+  WSGI the file goes back to the server through its ``wsgi.file_wrapper``
+  (gunicorn then uses ``sendfile``), or is read block by block as the
+  server iterates. Memory stays flat whatever the file size, and the file
+  is closed when it is sent or when the client goes away;
+* a subclass that overrides :meth:`~StaticFileHandler.get_content`, or an
+  application with output transforms (``compress_response``), gets the
+  chunks of ``get_content`` written one by one (natively waiting on each
+  ``flush()``), since those bytes are not a plain file or must be
+  transformed.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import os
 import stat
 import threading
 from collections.abc import Awaitable, Callable, Generator, Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from werkzeug.http import parse_date, parse_range_header
 
@@ -147,9 +153,11 @@ class StaticFileHandler(RequestHandler):
         if not include_body or start == end:
             return self._done()
         connection = self.request.connection
-        native = connection is not None and connection.supports_async
-        if native and end - start > _CHUNK_SIZE:
-            return self._stream(self.get_content(self.absolute_path, start, end))
+        if end - start > _CHUNK_SIZE and connection is not None:
+            if self._plain_file_body():
+                return self._send_file(start, end)
+            if connection.supports_async:
+                return self._stream(self.get_content(self.absolute_path, start, end))
         content = self.get_content(self.absolute_path, start, end)
         if isinstance(content, bytes):
             self.write(content)
@@ -195,6 +203,41 @@ class StaticFileHandler(RequestHandler):
             self.set_status(206)
             self.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         return start, end
+
+    def _plain_file_body(self) -> bool:
+        """Whether the body is the file's bytes as they are (the connection may send the file)."""
+        get_content = type(self).get_content
+        return (
+            getattr(get_content, "__func__", None) is _BASE_GET_CONTENT
+            and not self.application.transforms
+        )
+
+    def _send_file(self, start: int, end: int) -> Awaitable[None] | None:
+        """Send the head, then bytes ``start`` to ``end`` of the file with ``send_file``."""
+        assert self.absolute_path is not None
+        connection = self.request.connection
+        assert connection is not None
+        file = _file_op(_open_binary, self.absolute_path)
+        try:
+            self.flush()
+        except BaseException:
+            file.close()
+            raise
+        sent = connection.send_file(file, start, end - start)
+        if not connection.supports_async or _already_done(sent):
+            return self._done()
+        return self._wait_sent(sent)
+
+    @staticmethod
+    async def _wait_sent(sent: Awaitable[None]) -> None:
+        from dualweb.iostream import StreamClosedError
+
+        try:
+            await sent
+        except StreamClosedError:
+            # The client went away; send_file closed the file. The request
+            # ends through finish(), which a response cut short accepts.
+            return
 
     @staticmethod
     def _file_chunks(abspath: str, start: int, end: int) -> Generator[bytes, None, None]:
@@ -479,6 +522,21 @@ class StaticFileHandler(RequestHandler):
 
 
 _BASE_GET = StaticFileHandler.get
+_BASE_GET_CONTENT = StaticFileHandler.get_content.__func__  # type: ignore[attr-defined]
+
+
+def _already_done(sent: Awaitable[None]) -> bool:
+    """Whether a future from ``send_file`` has completed (a failure is marked retrieved)."""
+    done = getattr(sent, "done", None)
+    if done is None or not done():
+        return False
+    exception = getattr(sent, "exception", None)
+    if exception is not None:
+        try:
+            exception()  # the client is gone: finish() copes, nothing to report
+        except BaseException:  # a cancelled future raises here
+            pass
+    return True
 
 
 def _file_op(operation: Callable[[str], _T], path: str) -> _T:
@@ -494,6 +552,11 @@ def _file_op(operation: Callable[[str], _T], path: str) -> _T:
 
 def _open_for_reading(path: str) -> int:
     return os.open(path, _OPEN_FLAGS)
+
+
+def _open_binary(path: str) -> BinaryIO:
+    # Unbuffered: the connection reads with pread or sendfile, never through a buffer.
+    return open(path, "rb", buffering=0)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -18,7 +18,9 @@ line, the headers and the body chunks the core writes, and reports
 is also the request's :class:`~dualweb.connection.ConnectionContext`. When
 the core returns, the adapter checks the response really finished and that
 a ``Content-Length`` the handler set matches the body, then hands status,
-headers and the joined body to ``start_response``.
+headers and the joined body to ``start_response``. A file the core sent with
+``send_file`` (static files) is returned as it is, through the server's
+``wsgi.file_wrapper`` when it offers one (:mod:`dualweb.wsgi.filebody`).
 
 While a request runs, :data:`~dualweb.connection.SYNC_REQUEST` marks
 the context, so ``IOLoop.add_callback`` and friends raise instead of
@@ -31,7 +33,7 @@ import inspect
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from dualweb.connection import (
@@ -52,6 +54,7 @@ from dualweb.httputil import responses
 from dualweb.intake import as_server_delegate, request_starter, resolve_proxy_headers
 from dualweb.log import app_log, gen_log
 from dualweb.web.application import Application
+from dualweb.wsgi.filebody import SentFile, file_response, read_into_body
 from dualweb.wsgi.pages import error_page
 from dualweb.wsgi.routes import (
     AsyncRouteInfo,
@@ -109,17 +112,18 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
     request instead of two, and no reference cycle.
     """
 
-    __slots__ = ("chunks", "close_callback", "finished", "headers", "start_line")
+    __slots__ = ("chunks", "close_callback", "finished", "headers", "sent_file", "start_line")
     supports_async = False
 
     # Built by WSGIAdapter.__call__, which sets every slot (no __init__: one
     # Python call fewer per request): remote_ip, protocol, address, settings,
-    # ssl_object, start_line, headers, chunks, finished, close_callback.
+    # ssl_object, start_line, headers, chunks, finished, close_callback, sent_file.
     start_line: ResponseStartLine | None
     headers: HTTPHeaders | None
     chunks: list[bytes]
     finished: bool
     close_callback: Callable[[], None] | None
+    sent_file: SentFile | None
 
     # A property rather than a "self.context = self" attribute: that would be
     # a reference cycle per request (more garbage collections under load).
@@ -154,6 +158,19 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Remember ``callback``; it runs only if the adapter abandons the request."""
         self.close_callback = callback
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> Awaitable[None]:
+        """Record ``file`` as the next part of the body (see :mod:`dualweb.wsgi.filebody`).
+
+        The adapter returns it through the server's ``wsgi.file_wrapper``
+        when it offers one, else reads it block by block as the server
+        iterates. A second file sent in the same response is read into the
+        body at once.
+        """
+        if self.sent_file is not None:
+            read_into_body(self.chunks, self.sent_file)
+        self.sent_file = (file, offset, count, len(self.chunks))
+        return COMPLETED
 
 
 class _BadRequest(Exception):
@@ -257,6 +274,7 @@ class WSGIAdapter:
         connection.settings = settings
         connection.address = connection.ssl_object = None
         connection.start_line = connection.headers = connection.close_callback = None
+        connection.sent_file = None
         connection.chunks = []
         connection.finished = False
         if settings.xheaders:
@@ -445,6 +463,8 @@ class WSGIAdapter:
             return [b""]
         chunks = connection.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        sent_file = connection.sent_file
+        length = len(body) if sent_file is None else len(body) + sent_file[2]
         code = start_line.code
         # PEP 3333's header list, one pass over the core's dict. Hop-by-hop
         # headers are the server's business. So are Server and Date under
@@ -474,24 +494,32 @@ class WSGIAdapter:
         # flushed before its length was known has none, and the WSGI server
         # frames it (chunked or close), as the codec does natively.
         if code >= 200 and code not in _NO_BODY_STATUS and declared is not None:
-            if request_line.method != "HEAD" and declared != str(len(body)):
+            if request_line.method != "HEAD" and declared != str(length):
                 # Natively the codec refuses this and closes; here a wrong
                 # length would put the server's next response out of step.
                 app_log.error(
                     "Content-Length %s does not match the %d-byte body of %s %s; "
                     "answered 500 instead",
                     declared,
-                    len(body),
+                    length,
                     request_line.method,
                     request_line.path,
                 )
+                if sent_file is not None:
+                    sent_file[0].close()
                 return self._plain_response(start_response, 500, None)
         start_response(f"{code} {start_line.reason or responses.get(code, 'Unknown')}", header_list)
+        if sent_file is not None:
+            with_body = request_line.method != "HEAD" and code not in _NO_BODY_STATUS
+            return file_response(environ, chunks, sent_file, with_body and code >= 200)
         return [body]
 
     @staticmethod
     def _abandon(connection: _WSGIConnection) -> None:
         """Tell the handler its client is gone, as the native server would."""
+        sent_file, connection.sent_file = connection.sent_file, None
+        if sent_file is not None:
+            sent_file[0].close()
         callback, connection.close_callback = connection.close_callback, None
         if callback is not None:
             try:
