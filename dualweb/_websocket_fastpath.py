@@ -47,6 +47,8 @@ _MASKED: Final = 0x80
 # Header size (before the mask key) by the 7-bit length field: 126 and 127
 # announce a 16- and a 64-bit length.
 _HEADER_SIZE: Final = (2,) * 126 + (4, 10)
+# Below this size, slicing a payload out (a copy) is cheaper than making a view.
+_COPY_LIMIT: Final = 2048
 _pack_short: Final = struct.Struct("!BB").pack
 _pack_medium: Final = struct.Struct("!BBH").pack
 _pack_long: Final = struct.Struct("!BBQ").pack
@@ -101,17 +103,24 @@ def simple_payload(
     frame without reserved bits, masked exactly when ``masked``, with a
     length within ``max_size``: the general parser must judge it.
     """
-    if not simple_header(data, pos, masked):
-        return None
+    # simple_header(), inlined: this runs for every message.
     first = data[pos]
-    start = pos + _HEADER_SIZE[data[pos + 1] & 0x7F]
+    if first != _FIN_TEXT and first != _FIN_BINARY:
+        return None
+    second = data[pos + 1]
+    if bool(second & _MASKED) != masked:
+        return None
+    start = pos + _HEADER_SIZE[second & 0x7F]
     end = pos + size
     if masked:
         length = end - start - 4
         if max_size is not None and length > max_size:
             return None
-        view = memoryview(data)  # no copy of the payload before unmasking it
-        return _apply_mask(view[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
+        if length < _COPY_LIMIT:
+            payload = data[start + 4 : end]
+        else:  # a view: no copy of a large payload before unmasking it
+            payload = memoryview(data)[start + 4 : end]
+        return _apply_mask(payload, data[start : start + 4]), first == _FIN_TEXT
     if max_size is not None and end - start > max_size:
         return None
     return bytes(data[start:end]), first == _FIN_TEXT
