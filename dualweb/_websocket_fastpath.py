@@ -116,6 +116,7 @@ def simple_payload(
         length = end - start - 4
         if max_size is not None and length > max_size:
             return None
+        payload: bytes | bytearray | memoryview
         if length < _COPY_LIMIT:
             payload = data[start + 4 : end]
         else:  # a view: no copy of a large payload before unmasking it
