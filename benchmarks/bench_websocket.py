@@ -57,6 +57,7 @@ from typing import Any
 
 # ``python benchmarks/bench_websocket.py`` puts benchmarks/ first on sys.path.
 from apps.launch import free_port, stop_server
+from bench_instructions import _FakeTransport  # benchmarks may share private helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("dualweb", "tornado", "websockets", "aiohttp")
@@ -346,32 +347,12 @@ async def measure_idle(pid: int, port: int, n: int) -> float:
 # -- instruction counts -----------------------------------------------------------
 
 
-class FakeTransport(asyncio.Transport):
-    """A transport that takes every write at once and counts the bytes."""
+class FakeTransport(_FakeTransport):
+    """bench_instructions' fake transport, plus what an upgrade asks of a transport."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.written = 0
         self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        addresses = {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8888)}
-        return addresses.get(name, default)
-
-    def write(self, data: Any) -> None:
-        self.written += len(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (16384, 65536)

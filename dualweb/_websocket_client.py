@@ -351,13 +351,7 @@ async def _connect(
     finally:
         if own_resolver:
             resolver.close()
-    handshake = protocol.connect()
-    for name in {name.lower() for name, _ in extra_headers}:
-        if name in handshake.headers:
-            del handshake.headers[name]
-    for name, value in extra_headers:
-        handshake.headers[name] = value
-    protocol.send_request(handshake)
+    _send_handshake(protocol, extra_headers)
     session = WebSocketSession(
         protocol,
         channel,
@@ -380,6 +374,18 @@ async def _connect(
     except BaseException:
         session.abort()
         raise
+
+
+def _send_handshake(protocol: ClientProtocol, extra_headers: list[tuple[str, str]]) -> None:
+    """Queue websockets' handshake request, with ``extra_headers`` replacing same-named ones."""
+    handshake = protocol.connect()
+    headers = handshake.headers
+    for name in {name.lower() for name, _ in extra_headers}:
+        if name in headers:
+            del headers[name]
+    for name, value in extra_headers:
+        headers[name] = value
+    protocol.send_request(handshake)
 
 
 def _handshake_request(url_or_request: Any, connect_timeout: float | None) -> HTTPRequest:
