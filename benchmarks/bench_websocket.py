@@ -31,6 +31,12 @@ Each round measures every server in turn (``--repeat`` rounds); the tables
 report medians and each server's ratio against Tornado and aiohttp.
 
 Run a server alone with ``python benchmarks/bench_websocket.py --serve NAME PORT``.
+
+``--instructions`` counts instead (``valgrind --tool=callgrind``, load-independent):
+dualweb's server in-process, the upgraded connection fed whole client frames
+through ``data_received`` on a fake transport that discards what is written
+(framing, session glue and the handler; no sockets, no kernel). Each size runs
+with ``--n`` and ``--n // 10`` messages; the difference per message is printed.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import argparse
 import asyncio
 import base64
 import os
+import re
 import resource
 import socket
 import statistics
@@ -50,6 +57,7 @@ from typing import Any
 
 # ``python benchmarks/bench_websocket.py`` puts benchmarks/ first on sys.path.
 from apps.launch import free_port, stop_server
+from bench_instructions import _FakeTransport  # benchmarks may share private helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("dualweb", "tornado", "websockets", "aiohttp")
@@ -336,6 +344,73 @@ async def measure_idle(pid: int, port: int, n: int) -> float:
     return (after - before) / n
 
 
+# -- instruction counts -----------------------------------------------------------
+
+
+class FakeTransport(_FakeTransport):
+    """bench_instructions' fake transport, plus what an upgrade asks of a transport."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol: Any = None
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16384, 65536)
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+
+def echo_in_process(payload: bytes, count: int) -> None:
+    """Upgrade one fake connection of dualweb's server, then echo ``count`` messages."""
+    sys.path.insert(0, str(ROOT))
+    from dualweb.httpserver import HTTPServer
+    from dualweb.web import Application
+    from dualweb.websocket import WebSocketHandler
+
+    frame = client_frame(payload, text=payload is SMALL)
+
+    async def main() -> None:
+        server = HTTPServer(Application([("/ws", tornado_style_echo(WebSocketHandler))]))
+        transport = FakeTransport()
+        http = server._protocol_factory()  # benchmarks may use private hooks
+        transport.protocol = http
+        http.connection_made(transport)
+        http.data_received(handshake(8888))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the handshake completes in a few loop turns
+        channel = transport.protocol
+        if channel is http:
+            raise RuntimeError("the connection was not upgraded")
+        before = transport.written
+        for _ in range(count):
+            channel.data_received(frame)
+        if transport.written - before != count * echo_size(payload):
+            raise RuntimeError("not every message was echoed")
+
+    asyncio.run(main())
+
+
+def instructions_per_message(size: str, n: int) -> int:
+    """Callgrind's count for ``n`` echoed messages minus ``n // 10``, per message."""
+
+    def count(messages: int) -> int:
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        command += [sys.executable, __file__, "--child-echo", size, str(messages)]
+        env = {**os.environ, "PYTHONHASHSEED": "0", "DUALWEB_UVLOOP": "0"}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        match = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
+        if match is None:
+            raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr}")
+        return int(match.group(1))
+
+    base = n // 10
+    return (count(n) - count(base)) // (n - base)
+
+
 # -- orchestration --------------------------------------------------------------
 
 
@@ -380,10 +455,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--idle", type=int, default=10000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--n", type=int, default=2000, help="messages counted (--instructions)")
+    parser.add_argument("--child-echo", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         name, port = args.serve
         globals()[f"serve_{name}"](int(port))
+        return
+    if args.child_echo:
+        size, count = args.child_echo
+        echo_in_process(SMALL if size == "small" else LARGE, int(count))
+        return
+    if args.instructions:
+        for size, label in (("small", "12 B"), ("large", "64 KiB")):
+            n = args.n if size == "small" else max(args.n // 4, 20)
+            per_message = instructions_per_message(size, n)
+            print(f"echo {label}: {per_message} instructions per message (dualweb, in-process)")
         return
     if args.quick:
         args.seconds, args.repeat, args.idle, args.fanout = 2.0, 1, 2000, 1000

@@ -8,15 +8,27 @@ the server's bytes to it and hands the events to a :class:`ResponseReader`
 carry another exchange is decided in one place, :func:`reusable`, which asks
 the codec (:attr:`~dualweb.http1codec.HTTP1ClientCodec.reusable`).
 :mod:`dualweb.simple_httpclient` owns the pool, redirects and timeouts.
+
+Connecting is shared by every client: :func:`open_transport` (the resolver,
+IPv6 choice, source address, TLS), :func:`within_connect_timeout` (the
+connect timeout and its error) and :func:`tls_context` (an HTTPRequest's TLS
+options). :func:`open_channel` uses them to hand a protocol that takes the
+whole connection over (``websocket_connect``) a
+:class:`~dualweb.bytechannel.TransportChannel`, so it connects exactly as
+``AsyncHTTPClient`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import socket
+import ssl
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from dualweb.bytechannel import TransportChannel
 from dualweb.connection import RequestStartLine
 from dualweb.http1codec import (
     CONNECTION_CLOSED,
@@ -31,7 +43,8 @@ from dualweb.http1codec import (
     Sentinel,
 )
 from dualweb.httpclient import HTTPClientError, HTTPRequest
-from dualweb.httputil import HTTPHeaders
+from dualweb.httputil import HTTPHeaders, encode_username_password
+from dualweb.netutil import Resolver, ssl_options_to_context
 
 __all__ = [
     "ClientProtocol",
@@ -39,8 +52,16 @@ __all__ = [
     "HTTPTimeoutError",
     "ResponseReader",
     "Stale",
+    "basic_auth",
+    "open_channel",
+    "open_transport",
     "reusable",
+    "tls_context",
+    "within_connect_timeout",
 ]
+
+_T = TypeVar("_T")
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
 
 REDIRECT_CODES: Final = frozenset((301, 302, 303, 307, 308))
 # A connection idle longer than this is not reused (servers close idle ones anyway).
@@ -90,6 +111,118 @@ def reusable(conn: ClientProtocol) -> bool:
         return False
     codec.start_next_cycle()
     return True
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def basic_auth(username: str, password: str | None) -> str:
+    """The ``Authorization`` header value for HTTP Basic authentication."""
+    token = base64.b64encode(encode_username_password(username, password or ""))
+    return "Basic " + token.decode("ascii")
+
+
+def tls_context(request: HTTPRequest) -> ssl.SSLContext:
+    """The client TLS context for ``request``'s options.
+
+    ``ssl_options`` (a context or a dict of ``ssl.wrap_socket`` arguments)
+    wins; otherwise a default context shaped by ``ca_certs``,
+    ``validate_cert`` (only ``False`` turns validation off; ``None`` is
+    the default, true) and ``client_cert`` / ``client_key``.
+    """
+    if request.ssl_options is not None:
+        return ssl_options_to_context(request.ssl_options, server_side=False)
+    context = ssl.create_default_context(cafile=request.ca_certs)
+    if request.validate_cert is not None and not request.validate_cert:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if request.client_cert is not None:
+        context.load_cert_chain(request.client_cert, request.client_key)
+    return context
+
+
+async def within_connect_timeout(request: HTTPRequest, opening: Awaitable[_T]) -> _T:
+    """Await ``opening`` within the request's connect (and request) timeout.
+
+    Raises:
+        HTTPTimeoutError: ``Timeout while connecting`` (599), as Tornado's client.
+    """
+    timeout = min(
+        (t for t in (request.connect_timeout, request.request_timeout) if t), default=None
+    )
+    try:
+        return await asyncio.wait_for(opening, timeout)
+    except asyncio.TimeoutError:
+        raise HTTPTimeoutError("Timeout while connecting") from None
+
+
+async def open_transport(
+    request: HTTPRequest,
+    host: str,
+    port: int,
+    resolver: Resolver,
+    factory: Callable[[], _P],
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> tuple[asyncio.Transport, _P]:
+    """Resolve ``host`` with ``resolver`` and connect to the first address that answers.
+
+    ``request.allow_ipv6`` (``False``: IPv4 only) picks the address family
+    and ``request.network_interface`` the source address; with ``tls`` the
+    connection is TLS, checked against ``server_hostname``.
+
+    Raises:
+        socket.gaierror: the name does not resolve (the message names it).
+        OSError: no address accepted the connection (the last error).
+        ssl.SSLError: the TLS handshake failed (e.g. an unverified certificate).
+    """
+    loop = asyncio.get_running_loop()
+    family = socket.AF_UNSPEC if request.allow_ipv6 is not False else socket.AF_INET
+    try:
+        addresses = await resolver.resolve(host, port, family)
+    except socket.gaierror as e:
+        raise socket.gaierror(e.errno, f"{e.strerror} (resolving {host!r})") from None
+    local = (request.network_interface, 0) if request.network_interface else None
+    error: OSError | None = None
+    for _family, address in addresses:
+        try:
+            transport, protocol = await loop.create_connection(
+                factory,
+                address[0],
+                address[1],
+                ssl=tls,
+                server_hostname=server_hostname if tls is not None else None,
+                local_addr=local,
+            )
+            return transport, protocol
+        except OSError as e:
+            error = e
+    raise error or OSError(f"No addresses for {host!r}")
+
+
+async def open_channel(
+    request: HTTPRequest, host: str, port: int, resolver: Resolver, tls: ssl.SSLContext | None
+) -> TransportChannel:
+    """Connect as ``AsyncHTTPClient`` does and hand the connection over as a byte channel.
+
+    For protocols that take the whole connection (``websocket_connect``):
+    the same resolver, address choice, source address, TLS options, connect
+    timeout and errors as an HTTP fetch (see :func:`open_transport` and
+    :func:`within_connect_timeout`). ``TCP_NODELAY`` is on: such protocols
+    write whole messages.
+
+    Raises:
+        HTTPTimeoutError: the connect timeout passed.
+        OSError: resolving or connecting failed (``ssl.SSLError`` for TLS).
+    """
+    # A placeholder protocol until the channel takes the transport over: the
+    # server says nothing before the client's first request, so nothing is missed.
+    transport, _ = await within_connect_timeout(
+        request, open_transport(request, host, port, resolver, asyncio.Protocol, tls, host)
+    )
+    channel = TransportChannel(transport)
+    channel.set_nodelay(True)
+    return channel
 
 
 # --------------------------------------------------------------------------- one response

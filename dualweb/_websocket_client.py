@@ -2,15 +2,17 @@
 
 Exported from :mod:`dualweb.websocket` (Tornado's names); the connection runs
 on the same :class:`~dualweb._websocket_session.WebSocketSession` as the
-server, with websockets' ``ClientProtocol`` inside. :func:`_open_channel` is
-the one place that opens the TCP/TLS connection, so it can move onto the
-HTTP client's connection code.
+server, with websockets' ``ClientProtocol`` inside. The connection is opened
+by the HTTP client's connection code (:func:`dualweb._clientconn.open_channel`),
+so the resolver, connect timeout, TLS options, source address and errors are
+``AsyncHTTPClient``'s; the handshake request is built from an
+:class:`~dualweb.httpclient.HTTPRequest` (headers, user agent, credentials).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import copy
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -22,6 +24,7 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from dualweb._clientconn import HTTPTimeoutError, basic_auth, open_channel, tls_context
 from dualweb._websocket_session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PROTOCOL_LOG,
@@ -32,9 +35,9 @@ from dualweb._websocket_session import (
     deflate_settings,
     ping_payload,
 )
-from dualweb.bytechannel import TransportChannel
-from dualweb.httpclient import HTTPClientError
-from dualweb.netutil import Resolver, ssl_options_to_context
+from dualweb.httpclient import HTTPClientError, HTTPRequest
+from dualweb.httputil import HTTPHeaders
+from dualweb.netutil import Resolver
 
 __all__ = ["WebSocketClientConnection", "WebSocketHandshakeError", "websocket_connect"]
 
@@ -48,8 +51,27 @@ class WebSocketHandshakeError(HTTPClientError, WebSocketError):
     also a :class:`~dualweb.websocket.WebSocketError`.
     """
 
-# Tornado's HTTPRequest default connect_timeout, which websocket_connect inherits.
+# HTTPRequest's default timeouts (Tornado's), which websocket_connect inherits.
 _DEFAULT_CONNECT_TIMEOUT: Final = 20.0
+_DEFAULT_REQUEST_TIMEOUT: Final = 20.0
+# What websocket_connect reads from a request-like object that is not an HTTPRequest.
+_REQUEST_FIELDS: Final = (
+    "headers",
+    "connect_timeout",
+    "request_timeout",
+    "validate_cert",
+    "ca_certs",
+    "client_cert",
+    "client_key",
+    "ssl_options",
+    "network_interface",
+    "allow_ipv6",
+    "user_agent",
+    "auth_username",
+    "auth_password",
+    "auth_mode",
+    "proxy_host",
+)
 # How many unread messages a client connection buffers before it stops reading.
 _CLIENT_READ_BUFFER: Final = 16
 
@@ -222,38 +244,6 @@ class WebSocketClientConnection:
             self._session.channel.set_nodelay(value)
 
 
-async def _open_channel(
-    host: str,
-    port: int,
-    ssl_context: ssl.SSLContext | None,
-    resolver: Resolver | None,
-) -> TransportChannel:
-    """Open the TCP (or TLS) connection a client WebSocket runs on.
-
-    The one place that connects; it moves to the HTTP client's connection
-    code once that exists.
-    """
-    loop = asyncio.get_running_loop()
-    target = host
-    if resolver is not None:
-        addresses = await resolver.resolve(host, port)
-        if not addresses:
-            raise OSError(f"could not resolve {host!r}")
-        target = addresses[0][1][0]
-    # A placeholder protocol until the channel takes the transport over: the
-    # server says nothing before our handshake request, so nothing is missed.
-    transport, _ = await loop.create_connection(
-        asyncio.Protocol,
-        target,
-        port,
-        ssl=ssl_context,
-        server_hostname=host if ssl_context is not None else None,
-    )
-    channel = TransportChannel(transport)
-    channel.set_nodelay(True)
-    return channel
-
-
 def websocket_connect(
     url_or_request: Any,
     callback: Callable[[asyncio.Future[WebSocketClientConnection]], None] | None = None,
@@ -270,12 +260,19 @@ def websocket_connect(
 
     Args:
         url_or_request: a ``ws://`` or ``wss://`` URL (``http(s)://`` works
-            too), or a request object (Tornado's ``HTTPRequest`` shape) with
-            ``url`` and optional ``headers``, ``connect_timeout``,
-            ``ssl_options``, ``ca_certs`` and ``validate_cert``.
+            too), or an :class:`~dualweb.httpclient.HTTPRequest` for it. The
+            request's ``headers``, ``user_agent`` and ``auth_username`` /
+            ``auth_password`` (basic) go into the handshake request;
+            ``connect_timeout``, ``request_timeout``, ``validate_cert``,
+            ``ca_certs``, ``client_cert`` / ``client_key``, ``ssl_options``,
+            ``network_interface`` and ``allow_ipv6`` work as for
+            :class:`~dualweb.httpclient.AsyncHTTPClient`. The request itself
+            is not modified.
         callback: called with the future once it is done.
-        connect_timeout: seconds allowed for connecting and the handshake
-            (default 20).
+        connect_timeout: seconds allowed for resolving and connecting
+            (default: the request's, else 20); the handshake that follows
+            must finish within the request's ``request_timeout`` (20) of the
+            start.
         on_message_callback: receives each message (and ``None`` on close)
             instead of :meth:`~WebSocketClientConnection.read_message`.
         compression_options: ``{}`` (or options as for
@@ -284,11 +281,19 @@ def websocket_connect(
         ping_interval, ping_timeout: keepalive pings, as on the server.
         max_message_size: largest message accepted (a larger one closes with 1009).
         subprotocols: subprotocols to offer, in order of preference.
-        resolver: a :class:`~dualweb.netutil.Resolver` for the host name.
+        resolver: a :class:`~dualweb.netutil.Resolver` for the host name
+            (default: a new :class:`~dualweb.netutil.Resolver`).
 
-    The future fails with :class:`WebSocketError` when the server refuses
-    the handshake, :class:`OSError` when it cannot be reached and
-    :class:`asyncio.TimeoutError` after ``connect_timeout``.
+    The future fails as an ``AsyncHTTPClient`` fetch would: with
+    :class:`OSError` when the server cannot be reached (e.g.
+    :class:`ConnectionRefusedError`, :class:`socket.gaierror`,
+    :class:`ssl.SSLError`), with
+    :class:`~dualweb.simple_httpclient.HTTPTimeoutError` (599) after
+    ``connect_timeout`` ("Timeout while connecting") or ``request_timeout``
+    ("Timeout during request"); and with :class:`WebSocketHandshakeError`
+    (an :class:`~dualweb.httpclient.HTTPClientError` with the server's
+    status) when the server refuses the handshake. ``proxy_host`` is not
+    supported (``NotImplementedError``, as in Tornado).
     """
     future = asyncio.ensure_future(
         _connect(
@@ -319,19 +324,14 @@ async def _connect(
     subprotocols: list[str] | None,
     resolver: Resolver | None,
 ) -> WebSocketClientConnection:
-    if isinstance(url_or_request, str):
-        url, extra_headers, ssl_options = url_or_request, None, None
-    else:
-        url = url_or_request.url
-        extra_headers = getattr(url_or_request, "headers", None)
-        ssl_options = getattr(url_or_request, "ssl_options", None)
-        if connect_timeout is None:
-            connect_timeout = getattr(url_or_request, "connect_timeout", None)
-    if connect_timeout is None:
-        connect_timeout = _DEFAULT_CONNECT_TIMEOUT
+    loop = asyncio.get_running_loop()
+    request = _handshake_request(url_or_request, connect_timeout)
+    url = request.url
     if url.startswith(("http://", "https://")):
         url = "ws" + url[4:]
     uri = parse_uri(url)
+    extra_headers = _extra_headers(request)
+    deadline = loop.time() + (request.request_timeout or _DEFAULT_REQUEST_TIMEOUT)
     extensions = None
     if compression_options is not None:
         extensions = [ClientPerMessageDeflateFactory(**deflate_settings(compression_options))]
@@ -343,55 +343,96 @@ async def _connect(
         logger=PROTOCOL_LOG,
     )
     connection = WebSocketClientConnection(protocol, on_message_callback)
-    ssl_context = _client_ssl_context(url_or_request, ssl_options) if uri.secure else None
-
-    async def handshake() -> WebSocketClientConnection:
-        channel = await _open_channel(uri.host, uri.port, ssl_context, resolver)
-        request = protocol.connect()
-        for name, value in _header_items(extra_headers):
-            request.headers[name] = value
-        protocol.send_request(request)
-        session = WebSocketSession(
-            protocol,
-            channel,
-            connection._on_message,
-            connection._on_closed,
-            on_handshake=connection._on_handshake,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            name=f"WebSocket client ({url})",
+    tls = tls_context(request) if uri.secure else None
+    own_resolver = resolver is None
+    resolver = resolver if resolver is not None else Resolver()
+    try:
+        channel = await open_channel(request, uri.host, uri.port, resolver, tls)
+    finally:
+        if own_resolver:
+            resolver.close()
+    _send_handshake(protocol, extra_headers)
+    session = WebSocketSession(
+        protocol,
+        channel,
+        connection._on_message,
+        connection._on_closed,
+        on_handshake=connection._on_handshake,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        name=f"WebSocket client ({url})",
+    )
+    connection._attach(session)
+    session.start()
+    try:
+        return await asyncio.wait_for(
+            asyncio.shield(connection._connected), max(deadline - loop.time(), 0.0)
         )
-        connection._attach(session)
-        session.start()
-        try:
-            return await asyncio.shield(connection._connected)
-        except BaseException:
-            session.abort()
-            raise
-
-    return await asyncio.wait_for(handshake(), connect_timeout)
+    except asyncio.TimeoutError:
+        session.abort()
+        raise HTTPTimeoutError("Timeout during request") from None
+    except BaseException:
+        session.abort()
+        raise
 
 
-def _client_ssl_context(request: Any, ssl_options: Any) -> ssl.SSLContext:
-    """The TLS context for ``wss://``: the request's ``ssl_options`` or one from its fields.
+def _send_handshake(protocol: ClientProtocol, extra_headers: list[tuple[str, str]]) -> None:
+    """Queue websockets' handshake request, with ``extra_headers`` replacing same-named ones."""
+    handshake = protocol.connect()
+    headers = handshake.headers
+    for name in {name.lower() for name, _ in extra_headers}:
+        if name in headers:
+            del headers[name]
+    for name, value in extra_headers:
+        headers[name] = value
+    protocol.send_request(handshake)
 
-    Like Tornado's HTTPRequest: ``ssl_options`` (a context or a dict of
-    ``ssl.wrap_socket`` arguments) wins; otherwise ``ca_certs`` and
-    ``validate_cert`` (default True) shape a default client context.
+
+def _handshake_request(url_or_request: Any, connect_timeout: float | None) -> HTTPRequest:
+    """The request to connect with: the caller's copied (never modified), defaults filled in.
+
+    ``url_or_request`` is a URL, an :class:`HTTPRequest`, or any object with
+    a ``url`` and some of HTTPRequest's attributes (:data:`_REQUEST_FIELDS`).
+    An explicit ``connect_timeout`` wins over the request's.
     """
-    if ssl_options is not None:
-        return ssl_options_to_context(ssl_options, server_side=False)
-    context = ssl.create_default_context(cafile=getattr(request, "ca_certs", None))
-    if getattr(request, "validate_cert", True) is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    if isinstance(url_or_request, str):
+        request = HTTPRequest(url_or_request)
+    elif isinstance(url_or_request, HTTPRequest):
+        request = copy.copy(url_or_request)
+        request.headers = HTTPHeaders(url_or_request.headers)
+    else:
+        fields = {
+            name: getattr(url_or_request, name)
+            for name in _REQUEST_FIELDS
+            if getattr(url_or_request, name, None) is not None
+        }
+        request = HTTPRequest(url_or_request.url, **fields)
+    if request.proxy_host:
+        raise NotImplementedError(
+            "websocket_connect does not support proxy_host; connect to the server directly"
+        )
+    if connect_timeout is not None:
+        request.connect_timeout = connect_timeout
+    if request.connect_timeout is None:
+        request.connect_timeout = _DEFAULT_CONNECT_TIMEOUT
+    if request.request_timeout is None:
+        request.request_timeout = _DEFAULT_REQUEST_TIMEOUT
+    return request
 
 
-def _header_items(headers: Any) -> list[tuple[str, str]]:
-    if headers is None:
-        return []
-    get_all = getattr(headers, "get_all", None)
-    if get_all is not None:
-        return list(get_all())
-    return list(dict(headers).items())
+def _extra_headers(request: HTTPRequest) -> list[tuple[str, str]]:
+    """What the request adds to (or replaces in) websockets' handshake request.
+
+    Raises:
+        ValueError: an ``auth_mode`` other than ``"basic"`` (a handshake
+            cannot answer a digest challenge).
+    """
+    extra = list(request.headers.get_all())
+    if request.user_agent:
+        extra.append(("User-Agent", request.user_agent))
+    if request.auth_username is not None:
+        mode = request.auth_mode or "basic"
+        if mode != "basic":
+            raise ValueError(f"websocket_connect supports auth_mode 'basic' only, not {mode!r}")
+        extra.append(("Authorization", basic_auth(request.auth_username, request.auth_password)))
+    return extra

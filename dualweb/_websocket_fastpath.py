@@ -8,13 +8,13 @@ can be wrong or negotiated:
 
 * incoming: a *complete* frame in the received bytes, ``FIN`` set, no
   reserved bits, opcode text or binary, masked exactly when the peer is a
-  client, a 7- or 16-bit length within the message size limit (the session
-  finds frame boundaries with :func:`frame_size`, which reads only the
-  length fields, and gives the general parser every other frame whole);
+  client, a length within the message size limit (the session finds frame
+  boundaries with :func:`frame_size`, which reads only the length fields,
+  and gives the general parser every other frame whole);
 * outgoing: one whole text or binary message.
 
-Everything else (control frames, fragments, 64-bit lengths, reserved bits,
-compression, any state but OPEN) goes to the websockets protocol, which
+Everything else (control frames, fragments, reserved bits, compression,
+any state but OPEN) goes to the websockets protocol, which
 applies every check. Because the session tracks where each frame ends, the
 two paths never interleave within a frame. ``tests/test_websocket_strict.py``
 runs the same traffic through both (whole packets, random splits, splits
@@ -24,6 +24,7 @@ right after a header) and checks they agree.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -43,6 +44,14 @@ __all__ = [
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
 _MASKED: Final = 0x80
+# Header size (before the mask key) by the 7-bit length field: 126 and 127
+# announce a 16- and a 64-bit length.
+_HEADER_SIZE: Final = (2,) * 126 + (4, 10)
+# Below this size, slicing a payload out (a copy) is cheaper than making a view.
+_COPY_LIMIT: Final = 2048
+_pack_short: Final = struct.Struct("!BB").pack
+_pack_medium: Final = struct.Struct("!BBH").pack
+_pack_long: Final = struct.Struct("!BBQ").pack
 
 # The data may be a memoryview slice, which avoids copying the payload first.
 _apply_mask: Final[Callable[[bytes | bytearray | memoryview, bytes | bytearray], bytes]] = (
@@ -82,8 +91,7 @@ def simple_header(data: bytes | bytearray, pos: int, masked: bool) -> bool:
     first = data[pos]
     if first != _FIN_TEXT and first != _FIN_BINARY:
         return False
-    second = data[pos + 1]
-    return bool(second & _MASKED) == masked and second & 0x7F != 127
+    return bool(data[pos + 1] & _MASKED) == masked
 
 
 def simple_payload(
@@ -92,21 +100,28 @@ def simple_payload(
     """``(payload, is_text)`` of the complete ``size``-byte frame at ``pos``, if it is simple.
 
     ``None`` when the frame is anything but an unfragmented text or binary
-    frame without reserved bits, masked exactly when ``masked``, with a 7- or
-    16-bit length within ``max_size``: the general parser must judge it.
+    frame without reserved bits, masked exactly when ``masked``, with a
+    length within ``max_size``: the general parser must judge it.
     """
-    if not simple_header(data, pos, masked):
-        return None
+    # simple_header(), inlined: this runs for every message.
     first = data[pos]
+    if first != _FIN_TEXT and first != _FIN_BINARY:
+        return None
     second = data[pos + 1]
-    start = pos + (4 if second & 0x7F == 126 else 2)
+    if bool(second & _MASKED) != masked:
+        return None
+    start = pos + _HEADER_SIZE[second & 0x7F]
     end = pos + size
     if masked:
         length = end - start - 4
         if max_size is not None and length > max_size:
             return None
-        view = memoryview(data)  # no copy of the payload before unmasking it
-        return _apply_mask(view[start + 4 : end], data[start : start + 4]), first == _FIN_TEXT
+        payload: bytes | bytearray | memoryview
+        if length < _COPY_LIMIT:
+            payload = data[start + 4 : end]
+        else:  # a view: no copy of a large payload before unmasking it
+            payload = memoryview(data)[start + 4 : end]
+        return _apply_mask(payload, data[start : start + 4]), first == _FIN_TEXT
     if max_size is not None and end - start > max_size:
         return None
     return bytes(data[start:end]), first == _FIN_TEXT
@@ -117,10 +132,10 @@ def frame_header(length: int, text: bool, masked: bool) -> bytes:
     first = _FIN_TEXT if text else _FIN_BINARY
     mask_bit = _MASKED if masked else 0
     if length < 126:
-        return bytes((first, mask_bit | length))
+        return _pack_short(first, mask_bit | length)
     if length < 65536:
-        return bytes((first, mask_bit | 126, length >> 8, length & 0xFF))
-    return bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+        return _pack_medium(first, mask_bit | 126, length)
+    return _pack_long(first, mask_bit | 127, length)
 
 
 def masked_frame(data: bytes, text: bool) -> bytes:

@@ -303,7 +303,7 @@ class WebSocketSession:
                 self._feed(data[pos:])
                 return
             if size < 0:
-                self._head = bytearray(data[pos:])
+                self._head = bytearray(memoryview(data)[pos:])
                 self._want = 0
                 return
             if self._fragments is None:
@@ -317,7 +317,7 @@ class WebSocketSession:
                 elif size <= _STASH_LIMIT and simple_header(data, pos, self._peer_masks):
                     # A simple frame split across reads (any large message):
                     # collect it here and take the fast path once it is whole.
-                    self._head = bytearray(data[pos:])
+                    self._head = bytearray(memoryview(data)[pos:])
                     self._want = size
                     return
             self._remaining = size

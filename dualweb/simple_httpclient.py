@@ -31,10 +31,8 @@ malformed response (bad framing, oversized headers, truncated body).
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import secrets
-import socket
 import ssl
 import time
 import urllib.parse
@@ -50,13 +48,17 @@ from dualweb._clientconn import (
     HTTPTimeoutError,
     ResponseReader,
     Stale,
+    basic_auth,
+    open_transport,
     reusable,
+    tls_context,
+    within_connect_timeout,
 )
 from dualweb.connection import RequestStartLine
 from dualweb.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
-from dualweb.httputil import HTTPHeaders, encode_username_password
+from dualweb.httputil import HTTPHeaders
 from dualweb.log import gen_log
-from dualweb.netutil import OverrideResolver, Resolver, ssl_options_to_context
+from dualweb.netutil import OverrideResolver, Resolver
 
 __all__ = ["HTTPStreamClosedError", "HTTPTimeoutError", "SimpleAsyncHTTPClient"]
 
@@ -135,11 +137,6 @@ def _parse_url(url: str) -> _Target:
     if len(_TARGETS) < _TARGETS_LIMIT:
         _TARGETS[url] = target
     return target
-
-
-def _basic_auth(username: str, password: str | None) -> str:
-    token = base64.b64encode(encode_username_password(username, password or ""))
-    return "Basic " + token.decode("ascii")
 
 
 def _digest_auth(request: HTTPRequest, target: _Target, challenge: str) -> str | None:
@@ -447,7 +444,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
 
     def _tls_context(self, request: HTTPRequest) -> ssl.SSLContext:
         if request.ssl_options is not None:
-            return ssl_options_to_context(request.ssl_options, server_side=False)
+            return tls_context(request)
         settings = (
             bool(request.validate_cert),
             request.ca_certs,
@@ -456,13 +453,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         )
         context = self._ssl_contexts.get(settings)
         if context is None:
-            context = ssl.create_default_context(cafile=request.ca_certs)
-            if not request.validate_cert:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            if request.client_cert is not None:
-                context.load_cert_chain(request.client_cert, request.client_key)
-            self._ssl_contexts[settings] = context
+            context = self._ssl_contexts[settings] = tls_context(request)
         return context
 
     def _request_head(
@@ -476,7 +467,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if mode not in ("basic", "digest"):
             raise ValueError(f"unsupported auth_mode {mode!r} (use 'basic' or 'digest')")
         if username is not None and mode == "basic":
-            headers["Authorization"] = _basic_auth(
+            headers["Authorization"] = basic_auth(
                 username, request.auth_password or target.password
             )
         if request.user_agent:
@@ -501,7 +492,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             # Absolute form (RFC 9112 section 3.2.2) tells the proxy where to go.
             path = f"http://{target.netloc}{target.path}"
             if request.proxy_username:
-                headers["Proxy-Authorization"] = _basic_auth(
+                headers["Proxy-Authorization"] = basic_auth(
                     request.proxy_username, request.proxy_password
                 )
         return RequestStartLine(request.method, path, "HTTP/1.1"), headers
@@ -535,13 +526,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     async def _connect(
         self, request: HTTPRequest, target: _Target, tls: ssl.SSLContext | None
     ) -> ClientProtocol:
-        timeout = min(
-            (t for t in (request.connect_timeout, request.request_timeout) if t), default=None
-        )
-        try:
-            return await asyncio.wait_for(self._open(request, target, tls), timeout)
-        except asyncio.TimeoutError:
-            raise HTTPTimeoutError("Timeout while connecting") from None
+        return await within_connect_timeout(request, self._open(request, target, tls))
 
     async def _open(
         self, request: HTTPRequest, target: _Target, tls: ssl.SSLContext | None
@@ -551,29 +536,15 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         host = request.proxy_host if via_proxy else target.host
         port = (request.proxy_port or 80) if via_proxy else target.port
         assert host is not None
-        family = socket.AF_UNSPEC if request.allow_ipv6 is not False else socket.AF_INET
-        try:
-            addresses = await self.resolver.resolve(host, port, family)
-        except socket.gaierror as e:
-            raise socket.gaierror(e.errno, f"{e.strerror} (resolving {host!r})") from None
-        local = (request.network_interface, 0) if request.network_interface else None
-        direct_tls = tls if not via_proxy else None
-        error: OSError | None = None
-        for _family, address in addresses:
-            try:
-                _, conn = await loop.create_connection(
-                    lambda: ClientProtocol(loop, self.max_header_size),
-                    address[0],
-                    address[1],
-                    ssl=direct_tls,
-                    server_hostname=target.host if direct_tls is not None else None,
-                    local_addr=local,
-                )
-                break
-            except OSError as e:
-                error = e
-        else:
-            raise error or OSError(f"No addresses for {host!r}")
+        _, conn = await open_transport(
+            request,
+            host,
+            port,
+            self.resolver,
+            lambda: ClientProtocol(loop, self.max_header_size),
+            tls if not via_proxy else None,
+            target.host,
+        )
         if via_proxy and tls is not None:
             await self._start_tunnel(conn, request, target, tls)
         return conn
@@ -583,7 +554,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     ) -> None:
         auth = None
         if request.proxy_username:
-            auth = _basic_auth(request.proxy_username, request.proxy_password)
+            auth = basic_auth(request.proxy_username, request.proxy_password)
         try:
             await conn.tunnel(target.host, target.port, auth)
             assert conn.transport is not None

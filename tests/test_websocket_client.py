@@ -13,6 +13,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
+from dualweb.httpclient import HTTPRequest
+from dualweb.simple_httpclient import HTTPTimeoutError
 from dualweb.web import Application
 from dualweb.websocket import (
     WebSocketClosedError,
@@ -151,8 +153,10 @@ def test_unreachable_server_and_connect_timeout() -> None:
     async def go() -> None:
         server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        with pytest.raises(asyncio.TimeoutError):
-            await websocket_connect(f"ws://127.0.0.1:{port}/", connect_timeout=0.1)
+        # Connected, but no handshake answer: request_timeout, as Tornado's client.
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/", request_timeout=0.1)
+        with pytest.raises(HTTPTimeoutError, match="Timeout during request"):
+            await websocket_connect(request)
         server.close()
         await server.wait_closed()
         with pytest.raises(OSError):

@@ -290,7 +290,7 @@ def test_sixteen_bit_length_over_the_limit_is_1009() -> None:
     expect_close(frame(BINARY, b"x" * 200), 1009, websocket_max_message_size=150)
 
 
-def test_masked_frame_with_64_bit_length_goes_to_the_general_parser() -> None:
+def test_masked_frame_with_64_bit_length_is_echoed() -> None:
     async def go() -> None:
         async with serve(app()) as port:
             client = await RawClient.connect(port)
