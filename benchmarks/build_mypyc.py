@@ -110,6 +110,22 @@ _CLASS_RE = re.compile(r"^class (\w+)\b", re.MULTILINE)
 # become plain methods, and the property is rebuilt after the class.
 _SETTER_RE = re.compile(r"^    @(\w+)\.setter\n    def \1\(", re.MULTILINE)
 _TOP_LEVEL_RE = re.compile(r"^[^\s@)]", re.MULTILINE)
+# Module functions stored as class attributes to serve as methods (the
+# handler's 405 verbs and default ``initialize``): compiled functions do not
+# bind ``self`` like Python functions do, so these move to a small module
+# that stays interpreted. (module, functions, helper module, helper header)
+_PYTHON_METHODS = (
+    (
+        "dualweb/web/handler.py",
+        ("_unimplemented_method", "_default_initialize"),
+        "dualweb/web/_handler_methods.py",
+        "from __future__ import annotations\n\n"
+        "from typing import TYPE_CHECKING, Any\n\n"
+        "from dualweb.web.errors import HTTPError\n\n"
+        "if TYPE_CHECKING:\n"
+        "    from dualweb.web.handler import RequestHandler\n",
+    ),
+)
 # Exact source rewrites: (module, old, new, why).
 _PATCHES = (
     (
@@ -125,15 +141,35 @@ _PATCHES = (
         "mypyc reads cls.__dict__ as an instance attribute (the slot) of the class",
     ),
 )
-# Compiled code checks ``self`` and arguments with exact type tests unless a
-# class allows interpreted subclasses, and users subclass the public classes
-# (handlers, applications, routers, rules, headers, delegates, exceptions),
-# other dualweb modules some private ones: every class allows them.
-
-
 def _rewrite(path: str, source: str) -> tuple[str, list[str]]:
     """Return ``source`` with mypyc's needs applied, and a note per change."""
     notes: list[str] = []
+    source = _method_aliases(path, source, notes)
+    for module, old, new, why in _PATCHES:
+        if module == path:
+            if old in source:
+                source = source.replace(old, new)
+                notes.append(f"{path}: {why}")
+            else:
+                notes.append(f"{path}: {old.strip()!r} not found (patch skipped)")
+    source = _constructors(path, source, notes)
+    source = _drop_native_slots(path, source, notes)
+    source = _plain_properties(path, source, notes)
+    source = _class_options(path, source, notes)
+    for name in ("Any", "ClassVar"):
+        if f"{name}[" in source or f"-> {name}" in source or f": {name}" in source:
+            # Imported again unconditionally: harmless when the module has it already.
+            source = _add_import(source, f"from typing import {name}")
+    return source, notes
+
+
+def _add_import(source: str, line: str) -> str:
+    # After ``from __future__ import annotations``, which must stay first.
+    future = "from __future__ import annotations\n"
+    return source.replace(future, f"{future}\n{line}\n", 1)
+
+
+def _method_aliases(path: str, source: str, notes: list[str]) -> str:
     methods = set(re.findall(r"^    def (\w+)\(", source, re.MULTILINE))
 
     def alias(match: re.Match[str]) -> str:
@@ -146,14 +182,10 @@ def _rewrite(path: str, source: str) -> tuple[str, list[str]]:
             f"{indent}    return self.{target}(*args, **kwargs)"
         )
 
-    source = _ALIAS_RE.sub(alias, source)
-    for module, old, new, why in _PATCHES:
-        if module == path:
-            if old in source:
-                source = source.replace(old, new)
-                notes.append(f"{path}: {why}")
-            else:
-                notes.append(f"{path}: {old.strip()!r} not found (patch skipped)")
+    return _ALIAS_RE.sub(alias, source)
+
+
+def _constructors(path: str, source: str, notes: list[str]) -> str:
     def constructor(match: re.Match[str]) -> str:
         cls = match.group(1)
         args = _CONSTRUCTOR_ARGS.get((path, cls))
@@ -163,38 +195,51 @@ def _rewrite(path: str, source: str) -> tuple[str, list[str]]:
         notes.append(f"{path}: object.__new__({cls}) -> {cls}({args})")
         return f"{cls}({args})"
 
-    source = _NEW_OBJECT_RE.sub(constructor, source)
-    source = _drop_native_slots(path, source, notes)
-    source = _plain_properties(path, source, notes)
+    return _NEW_OBJECT_RE.sub(constructor, source)
+
+
+# Compiled code checks ``self`` and arguments with exact type tests unless a
+# class allows interpreted subclasses, and users subclass the public classes
+# (handlers, applications, routers, rules, headers, delegates, exceptions),
+# other dualweb modules some private ones: every class allows them.
+def _class_options(path: str, source: str, notes: list[str]) -> str:
     non_native = _NON_NATIVE.get(path, ())
-    decorations = [
-        (name, "native_class=False, " * (name in non_native) + "allow_interpreted_subclasses=True")
-        for name in _CLASS_RE.findall(source)
-    ]
+    names = _CLASS_RE.findall(source)
     for name in non_native:
-        if name not in _CLASS_RE.findall(source):
-            notes.append(f"{path}: class {name} not found (rewrite skipped)")
-    for name, option in decorations:
+        if name not in names:
+            notes.append(f"{path}: class {name} not found (left native)")
+    for name in names:
+        option = "native_class=False, " * (name in non_native)
+        option += "allow_interpreted_subclasses=True"
         pattern = re.compile(rf"^class {name}\b", re.MULTILINE)
         source = pattern.sub(f"@_mypyc_attr({option})\nclass {name}", source, count=1)
         notes.append(f"{path}: @mypyc_attr({option}) on {name}")
-    if decorations:
-        # After ``from __future__ import annotations`` (which must stay first).
-        source = source.replace(
-            "from __future__ import annotations\n",
-            "from __future__ import annotations\n\n"
-            "from mypy_extensions import mypyc_attr as _mypyc_attr\n",
-            1,
-        )
-    for name in ("Any", "ClassVar"):
-        if f"{name}[" in source or f"-> {name}" in source or f": {name}" in source:
-            # Re-imported unconditionally: harmless when the module has it already.
-            source = source.replace(
-                "from __future__ import annotations\n",
-                f"from __future__ import annotations\n\nfrom typing import {name}\n",
-                1,
-            )
-    return source, notes
+    if names:
+        source = _add_import(source, "from mypy_extensions import mypyc_attr as _mypyc_attr")
+    return source
+
+
+def _move_python_methods(workdir: Path, path: str, notes: list[str]) -> None:
+    for module, functions, helper, header in _PYTHON_METHODS:
+        if module != path:
+            continue
+        source = (workdir / module).read_text()
+        moved: list[str] = []
+        for name in functions:
+            start = source.find(f"\ndef {name}(")
+            if start < 0:
+                notes.append(f"{path}: function {name} not found (left compiled)")
+                continue
+            following = _TOP_LEVEL_RE.search(source, source.index("\n", start + 1) + 1)
+            end = following.start() if following else len(source)
+            moved.append(source[start:end].rstrip() + "\n")
+            source = source[:start] + "\n" + source[end:]
+            notes.append(f"{path}: {name} moved to interpreted {helper}")
+        if moved:
+            helper_module = helper.removesuffix(".py").replace("/", ".")
+            source = _add_import(source, f"from {helper_module} import {', '.join(functions)}")
+            (workdir / helper).write_text(header + "\n\n" + "\n\n".join(moved))
+            (workdir / module).write_text(source)
 
 
 def _drop_native_slots(path: str, source: str, notes: list[str]) -> str:
@@ -237,14 +282,20 @@ def _plain_properties(path: str, source: str, notes: list[str]) -> str:
 
 def prepare(workdir: Path, modules: tuple[str, ...], with_tests: bool) -> list[str]:
     """Copy the sources into ``workdir`` and rewrite the modules to compile."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc")
-    for name in ("dualweb", "benchmarks") + (("tests",) if with_tests else ()):
-        shutil.rmtree(workdir / name, ignore_errors=True)
-        shutil.copytree(ROOT / name, workdir / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, workdir / name)
+    # Every tracked file (the tests read examples/, docs/, README.md too).
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if not with_tests and name.split("/", 1)[0] not in ("dualweb", "benchmarks"):
+            continue
+        target = workdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
     notes: list[str] = []
     for module in modules:
+        _move_python_methods(workdir, module, notes)
         path = workdir / module
         source, changed = _rewrite(module, path.read_text())
         path.write_text(source)
