@@ -59,6 +59,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 GROUPS["all"] = GROUPS["codec"] + GROUPS["core"]
+# The request core plus the WSGI adapter (the other quarter of the WSGI path).
+GROUPS["all+wsgi"] = GROUPS["all"] + ("dualweb/wsgi/adapter.py",)
 CASES = ("wsgi-hello", "wsgi-json", "native-hello", "native-close")
 
 # Class-body aliases such as ``__copy__ = copy`` or ``on_status = on_url``:
