@@ -3,22 +3,29 @@
 The experiment behind "Compiled build (mypyc)" in ``benchmarks/README.md``,
 kept so that it can be redone whenever the pure-Python code has changed:
 
-1. copy ``dualweb/``, ``benchmarks/`` (and with ``--tests`` also ``tests/``)
-   into a work directory (a temporary one unless ``--workdir`` is given);
-   the repository itself is never touched, so no compiled ``.so`` file ever
-   lands next to the sources other worktrees import;
-2. apply the few source rewrites mypyc needs (``_rewrite``; each one says why);
-3. compile the chosen modules with ``python -m mypyc`` (gcc, Python headers);
+1. copy the tracked files (``git ls-files``: ``dualweb/``, ``benchmarks/`` and the
+   top-level files; everything with ``--tests``) into a work directory (a
+   temporary one unless ``--workdir`` is given); the repository itself is never
+   touched, so no compiled ``.so`` file lands next to the sources other
+   worktrees import;
+2. apply the source rewrites mypyc needs (``_rewrite`` and the tables above it;
+   each change is printed with its reason);
+3. compile the chosen modules with setuptools + ``mypyc.build.mypycify`` as one
+   "separate" group (see ``_SETUP`` for why), which needs gcc and the Python
+   headers;
 4. check that the compiled modules are the ones imported, then count
    instructions per request (``bench_instructions.py``, callgrind) for the pure
    tree and the compiled copy, and optionally time the same cases in-process
-   (``--timing``) and run the test suite against the compiled copy (``--tests``).
+   (``--timing``) and run the test suite against the compiled copy (``--tests``,
+   optionally followed by pytest arguments in one string).
 
 Run from the repository root with the project's venv::
 
     python benchmarks/build_mypyc.py                    # codec + core, instructions
     python benchmarks/build_mypyc.py --group codec      # the HTTP/1 codec layer only
+    python benchmarks/build_mypyc.py --group all+wsgi   # codec + core + the WSGI adapter
     python benchmarks/build_mypyc.py --timing --tests   # also µs/request and pytest
+    python benchmarks/build_mypyc.py --no-instructions --tests "tests/test_seam.py -x"
     python benchmarks/build_mypyc.py --keep --workdir /tmp/dw-mypyc   # keep the build
 
 Ratio = pure cost / compiled cost (above 1.0 the compiled build is faster).
@@ -27,7 +34,6 @@ Ratio = pure cost / compiled cost (above 1.0 the compiled build is faster).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import shutil
@@ -289,7 +295,8 @@ def prepare(workdir: Path, modules: tuple[str, ...], with_tests: bool) -> list[s
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split("\0")
     for name in filter(None, listed):
-        if not with_tests and name.split("/", 1)[0] not in ("dualweb", "benchmarks"):
+        top = name.split("/", 1)[0]
+        if not with_tests and top != name and top not in ("dualweb", "benchmarks"):
             continue
         target = workdir / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -479,5 +486,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    importlib.invalidate_caches()
     main()
