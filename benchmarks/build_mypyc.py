@@ -106,6 +106,7 @@ _NON_NATIVE = {
     # A native class cannot extend an interpreted class with non-empty
     # __slots__ (dualweb.connection.ConnectionContext; one per connection).
     "dualweb/http1connection.py": ("HTTPConnectionContext",),
+    "dualweb/wsgi/adapter.py": ("_WSGIConnection",),
     "dualweb/web/handler.py": ("RequestHandler",),
 }
 # ``__slots__`` in a native class whose base is an interpreted class (one from
@@ -387,9 +388,10 @@ def instructions(tree: Path, cases: list[str], n: int) -> dict[str, float]:
         cwd=tree,
         capture_output=True,
         text=True,
-        check=True,
         env=_env(tree),
     )
+    if result.returncode != 0:
+        raise SystemExit(f"bench_instructions.py failed in {tree}:\n{result.stderr[-3000:]}")
     counts: dict[str, float] = {}
     for line in result.stdout.splitlines():
         parts = line.split()
