@@ -332,8 +332,14 @@ class WSGIAdapter:
                 start_line, headers, length = self._request_head(environ, layout)
             except (_BadRequest, RequestBodyError) as exc:
                 return self._refuse(start_response, exc, environ.get("REMOTE_ADDR"))
+        # The peer's context, shared by its requests (see _context), looked up inline.
+        remote_ip = environ.get("REMOTE_ADDR") or ""
+        protocol = environ.get("wsgi.url_scheme", "http")
+        context = self._contexts.get(remote_ip)
+        if context is None or context.protocol != protocol or self.xheaders:
+            context = self._context(remote_ip, protocol, headers)
         connection: _WSGIConnection = _new_object(_WSGIConnection)
-        connection.context = self._context(environ, headers)
+        connection.context = context
         connection.start_line = connection.headers = connection.close_callback = None
         connection.body = b""
         connection.chunks = None
@@ -397,24 +403,23 @@ class WSGIAdapter:
         self._last_layout = layout
         return layout
 
-    def _context(self, environ: WSGIEnvironment, headers: HTTPHeaders) -> ConnectionContext:
-        """The request's connection context: shared per peer address, or from proxy headers."""
-        remote_ip = environ.get("REMOTE_ADDR") or ""
-        protocol = environ.get("wsgi.url_scheme", "http")
+    def _context(self, remote_ip: str, protocol: str, headers: HTTPHeaders) -> ConnectionContext:
+        """The request's connection context: from proxy headers, or made for this peer.
+
+        A context is never modified once made (proxy headers make a new one),
+        so the requests from one address share it: ``__call__`` finds it in
+        ``_contexts`` (bounded) and calls this only to make one.
+        """
         settings = self.settings
         if settings.xheaders:
-            remote_ip, protocol = resolve_proxy_headers(
+            client_ip, protocol = resolve_proxy_headers(
                 headers, remote_ip, protocol, settings.trusted_downstream
             )
-            return ConnectionContext(remote_ip, protocol, None, settings)
-        # A context is never modified once made (proxy headers make a new one),
-        # so the requests from one address share it.
-        context = self._contexts.get(remote_ip)
-        if context is None or context.protocol != protocol:
-            context = ConnectionContext(remote_ip, protocol, None, settings)
-            if len(self._contexts) >= _CONTEXT_CACHE_LIMIT:
-                self._contexts.clear()
-            self._contexts[remote_ip] = context
+            return ConnectionContext(client_ip, protocol, None, settings)
+        context = ConnectionContext(remote_ip, protocol, None, settings)
+        if len(self._contexts) >= _CONTEXT_CACHE_LIMIT:
+            self._contexts.clear()
+        self._contexts[remote_ip] = context
         return context
 
     def _drop_for(self, software: str | None) -> frozenset[str]:
