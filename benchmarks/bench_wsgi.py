@@ -20,13 +20,20 @@ Two measurements of the same two routes, ``/`` (hello world) and ``/json``
     python benchmarks/bench_wsgi.py                   # in-process, then gunicorn
     python benchmarks/bench_wsgi.py --inprocess-only  # in-process only (alias: --micro)
     python benchmarks/bench_wsgi.py --json            # one JSON object instead of tables
+    python benchmarks/bench_wsgi.py --instructions    # in-process, callgrind instructions/call
     python benchmarks/bench_wsgi.py --profile         # cProfile of the adapter + core
     python benchmarks/bench_wsgi.py --cold            # in-process, caches polluted per call
     python benchmarks/bench_wsgi.py --inside          # each WSGI call timed inside gunicorn
 
-``--json`` prints ``{"inprocess": {app: {route: {"us": float, "over_bare_us":
-float}}}, "gunicorn": {app: {route: {"rps": float, "cpu_us": float}}}}``
-(``"gunicorn"`` is ``{}`` with ``--inprocess-only``); progress goes to stderr.
+``--instructions`` counts the instructions per call of each app and route
+with ``valgrind --tool=callgrind`` (two runs of different lengths, the
+difference divided by the extra calls): load-independent, for comparing the
+apps on a busy machine. ``--json`` prints
+``{"inprocess": {app: {route: {"us": float, "over_bare_us": float}}},
+"gunicorn": {app: {route: {"rps": float, "cpu_us": float}}}}``
+(``"gunicorn"`` is ``{}`` with ``--inprocess-only``; with ``--instructions``:
+``{"instructions": {app: {route: {"ir": float, "over_bare_ir": float}}}}``);
+progress goes to stderr.
 
 Everything runs on 127.0.0.1; nothing touches the internet.
 """
@@ -387,6 +394,57 @@ def print_inprocess_table(table: Table) -> None:
             )
 
 
+def _callgrind_total(name: str, route: str, calls: int) -> int:
+    """Instructions callgrind counts for a process making ``calls`` calls of one app."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+    cmd += [__file__, "--child-calls", f"{name}:{route}:{calls}"]
+    # A fixed hash seed: with random ones start-up (subtracted) varies by millions.
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    match = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
+    if match is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr}")
+    return int(match.group(1))
+
+
+def run_instructions(calls: int, base: int = 200) -> Table:
+    """Instructions per call of every app and route: {app: {route: {"ir", "over_bare_ir"}}}."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    table: Table = {}
+    for name in APPS:
+        for route in ROUTES:
+            low = _callgrind_total(name, route, base)
+            high = _callgrind_total(name, route, base + calls)
+            table.setdefault(name, {})[route] = {"ir": (high - low) / calls}
+            print(f"  {name:8} {route:6} {(high - low) / calls:9,.0f}", file=sys.stderr)
+    for name in APPS:
+        for route in ROUTES:
+            row = table[name][route]
+            row["over_bare_ir"] = row["ir"] - table["bare"][route]["ir"]
+    return table
+
+
+def print_instructions_table(table: Table) -> None:
+    print("in-process instructions per WSGI call (callgrind; load-independent)")
+    print(f"{'route':6} {'app':8} {'instr/call':>10} {'over bare':>10} {'vs falcon':>10}")
+    for route in ROUTES:
+        falcon = table["falcon"][route]["over_bare_ir"]
+        for name in APPS:
+            row = table[name][route]
+            print(
+                f"{route:6} {name:8} {row['ir']:10,.0f} {row['over_bare_ir']:+10,.0f}"
+                f" {row['over_bare_ir'] / falcon:9.2f}x"
+            )
+
+
+def child_calls(spec: str) -> None:
+    """(``--child-calls app:route:count``, under callgrind) make the calls, print nothing."""
+    name, route, count = spec.split(":")
+    app = load_apps()[name]
+    call_many(app, ROUTES[route], int(count))
+
+
 def run_cold(calls: int, rounds: int = 5, junk_size: int = 200_000) -> None:
     """In-process µs per call with the CPU caches polluted before every call.
 
@@ -457,6 +515,10 @@ def main() -> None:
         "--inprocess-only", "--micro", action="store_true", help="in-process measurement only"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--instructions", action="store_true", help="callgrind instructions per in-process call"
+    )
+    parser.add_argument("--child-calls", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile dualweb in-process")
     parser.add_argument(
         "--cold", action="store_true", help="in-process, caches polluted before each call"
@@ -469,7 +531,15 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=5000, help="calls per in-process timing")
     args = parser.parse_args()
-    if args.inside or args.inside_profile:
+    if args.child_calls:
+        child_calls(args.child_calls)
+    elif args.instructions:
+        table = run_instructions(max(args.count // 10, 100))
+        if args.json:
+            print(json.dumps({"instructions": table}, indent=1))
+        else:
+            print_instructions_table(table)
+    elif args.inside or args.inside_profile:
         run_inside(args.reps, args.seconds, args.connections, args.inside_profile)
     elif args.cold:
         run_cold(max(args.count // 10, 100))
