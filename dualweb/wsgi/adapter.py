@@ -430,11 +430,11 @@ class WSGIAdapter:
         return drop
 
     def _refuse(
-        self, start_response: StartResponse, exc: Exception, peer: str | None
+        self, start_response: StartResponse, exc: Exception, peer: str | None, what: str = "request"
     ) -> Iterable[bytes]:
         """Answer a request refused before (or while) reading it: 400, or the body error's 4xx."""
         if isinstance(exc, RequestBodyError):
-            gen_log.info("Refused request from %s: %s", peer, exc.message)
+            gen_log.info("Refused %s from %s: %s", what, peer, exc.message)
             return self._plain_response(start_response, exc.status_code, None)
         gen_log.info("Malformed HTTP request from %s: %s", peer, exc)
         return self._plain_response(start_response, 400, None)
@@ -448,7 +448,7 @@ class WSGIAdapter:
     ) -> Iterable[bytes]:
         """Answer a request whose run through the core raised ``exc``."""
         if isinstance(exc, (RequestBodyError, _BadRequest)):
-            return self._refuse(start_response, exc, connection.context.remote_ip)
+            return self._refuse(start_response, exc, connection.context.remote_ip, "request body")
         if not isinstance(exc, _Refused):
             # The core turns handler errors into responses itself; reaching
             # here means the core or a custom delegate failed.
