@@ -1,18 +1,39 @@
-"""WSGI-mode benchmark: dualweb's WSGIAdapter vs Flask vs a bare WSGI callable.
+"""WSGI-mode benchmark: dualweb's WSGIAdapter vs Falcon, Bottle, Flask and a bare callable.
 
-Each app (benchmarks/apps/) serves ``/`` (hello world) and ``/json`` under
-gunicorn with one sync worker, pinned to CPU 0 with ``taskset``; the load
-generator (``wrk``, or ``ab`` if wrk is missing) is pinned to CPU 1. Apps are
-interleaved within each repetition so drifts in machine load hit all of them;
-the table shows medians over the repetitions, ratios against Flask and the
-bare callable, and the gunicorn worker's CPU time per request (utime+stime
-from /proc/<pid>/stat before and after each run).
+Two measurements of the same two routes, ``/`` (hello world) and ``/json``
+(a small JSON document), served by every app in benchmarks/apps/:
 
-    python benchmarks/bench_wsgi.py                 # the full gunicorn comparison
-    python benchmarks/bench_wsgi.py --micro         # in-process: µs per call, no server
-    python benchmarks/bench_wsgi.py --profile       # cProfile of the adapter + core
-    python benchmarks/bench_wsgi.py --cold          # in-process, caches polluted per call
-    python benchmarks/bench_wsgi.py --inside        # each WSGI call timed inside gunicorn
+* **in-process** (the figure to quote on a shared, noisy machine): each WSGI
+  callable is called directly, in a loop, with a prebuilt gunicorn-like
+  environ (``RAW_URI``, ``SERVER_SOFTWARE``, ...) and a no-op
+  ``start_response``; the body is drained and ``close()`` called as a server
+  would. Apps and routes are interleaved within each round, so load arriving
+  mid-run hits all of them; the table shows the median over the rounds of
+  µs per call and the cost over the bare callable (the framework's cost).
+* **gunicorn**: each app under gunicorn with one sync worker pinned to CPU 0
+  with ``taskset``; the load generator (``wrk``, or ``ab`` if wrk is
+  missing) is pinned to CPU 1. Apps are interleaved within each repetition;
+  the table shows medians over the repetitions of wrk's requests/s and the
+  worker's CPU time per request (utime+stime from /proc/<pid>/stat before
+  and after each run), and the ratios against the peers.
+
+    python benchmarks/bench_wsgi.py                   # in-process, then gunicorn
+    python benchmarks/bench_wsgi.py --inprocess-only  # in-process only (alias: --micro)
+    python benchmarks/bench_wsgi.py --json            # one JSON object instead of tables
+    python benchmarks/bench_wsgi.py --instructions    # in-process, callgrind instructions/call
+    python benchmarks/bench_wsgi.py --profile         # cProfile of the adapter + core
+    python benchmarks/bench_wsgi.py --cold            # in-process, caches polluted per call
+    python benchmarks/bench_wsgi.py --inside          # each WSGI call timed inside gunicorn
+
+``--instructions`` counts the instructions per call of each app and route
+with ``valgrind --tool=callgrind`` (two runs of different lengths, the
+difference divided by the extra calls): load-independent, for comparing the
+apps on a busy machine. ``--json`` prints
+``{"inprocess": {app: {route: {"us": float, "over_bare_us": float}}},
+"gunicorn": {app: {route: {"rps": float, "cpu_us": float}}}}``
+(``"gunicorn"`` is ``{}`` with ``--inprocess-only``; with ``--instructions``:
+``{"instructions": {app: {route: {"ir": float, "over_bare_ir": float}}}}``);
+progress goes to stderr.
 
 Everything runs on 127.0.0.1; nothing touches the internet.
 """
@@ -39,7 +60,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 APPS_DIR = HERE / "apps"
-APPS = {"bare": "bare_bench:app", "flask": "flask_bench:app", "dualweb": "dualweb_bench:app"}
+APPS = {
+    "bare": "bare_bench:app",
+    "dualweb": "dualweb_bench:app",
+    "falcon": "falcon_bench:app",
+    "bottle": "bottle_bench:app",
+    "flask": "flask_bench:app",
+}
+PEERS = ("falcon", "bottle", "flask")
 ROUTES = {"hello": "/", "json": "/json"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -147,7 +175,11 @@ def load(url: str, seconds: int, connections: int) -> tuple[float, int, int]:
     raise SystemExit("neither wrk nor ab is installed (apt-get install wrk)")
 
 
-def run_server_bench(reps: int, seconds: int, connections: int) -> None:
+Table = dict[str, dict[str, dict[str, float]]]
+
+
+def run_server_bench(reps: int, seconds: int, connections: int) -> Table:
+    """Every app under gunicorn; return {app: {route: {"rps", "cpu_us"}}} (medians)."""
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for rep in range(reps):
         for name, target in APPS.items():
@@ -165,28 +197,34 @@ def run_server_bench(reps: int, seconds: int, connections: int) -> None:
                     print(f"  rep {rep + 1} {name:8} {route:6} {rps:9.0f} req/s", file=sys.stderr)
             finally:
                 server.stop()
-    print_table(results)
+    return {
+        name: {
+            route: {
+                "rps": statistics.median(r[0] for r in results[(name, route)]),
+                "cpu_us": statistics.median(r[1] for r in results[(name, route)]),
+            }
+            for route in ROUTES
+        }
+        for name in APPS
+    }
 
 
-def print_table(results: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
-    def med(name: str, route: str, index: int) -> float:
-        return statistics.median(r[index] for r in results[(name, route)])
-
+def print_server_table(table: Table) -> None:
     print()
-    print("req/s: wrk medians; CPU µs/req: the worker's utime+stime per request (less")
-    print("sensitive to other load on the machine), and the ratios that CPU cost implies.")
+    print("gunicorn -w 1 -k sync; req/s: wrk medians; CPU µs/req: the worker's utime+stime")
+    print("per request (steadier than req/s); 'vs X': X's CPU µs over this app's.")
+    columns = ("bare", *PEERS)
     print(
-        f"{'route':6} {'app':8} {'req/s':>7} {'vs flask':>8} {'vs bare':>8}"
-        f" {'CPU µs/req':>10} {'cpu vs flask':>12} {'cpu vs bare':>11}"
+        f"{'route':6} {'app':8} {'req/s':>7} {'CPU µs/req':>10} "
+        + " ".join(f"{'vs ' + peer:>10}" for peer in columns)
     )
     for route in ROUTES:
         for name in APPS:
-            rps, cpu = med(name, route, 0), med(name, route, 1)
-            print(
-                f"{route:6} {name:8} {rps:7.0f} {rps / med('flask', route, 0):7.2f}x"
-                f" {rps / med('bare', route, 0):7.2f}x {cpu:10.1f}"
-                f" {med('flask', route, 1) / cpu:11.2f}x {med('bare', route, 1) / cpu:10.2f}x"
+            row = table[name][route]
+            ratios = " ".join(
+                f"{table[peer][route]['cpu_us'] / row['cpu_us']:9.2f}x" for peer in columns
             )
+            print(f"{route:6} {name:8} {row['rps']:7.0f} {row['cpu_us']:10.1f} {ratios}")
 
 
 # -- inside the worker -----------------------------------------------------------
@@ -252,39 +290,45 @@ def run_inside(reps: int, seconds: int, connections: int, profile: bool) -> None
 
 
 def environ_for(path: str) -> dict[str, Any]:
-    """An environ like gunicorn builds for a typical browser-ish GET."""
+    """An environ like gunicorn 2x builds for a keep-alive GET from wrk."""
     return {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "RAW_URI": path,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "REMOTE_PORT": "50000",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_USER_AGENT": "bench/1.0",
-        "HTTP_ACCEPT": "*/*",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
         "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
+        "wsgi.file_wrapper": None,
         "wsgi.input_terminated": True,
+        "SERVER_SOFTWARE": "gunicorn/27.0.1",
+        "wsgi.input": io.BytesIO(b""),
+        "gunicorn.socket": None,
+        "REQUEST_METHOD": "GET",
+        "QUERY_STRING": "",
+        "RAW_URI": path,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "wrk",
+        "HTTP_ACCEPT": "*/*",
+        "wsgi.url_scheme": "http",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
     }
 
 
 def load_apps() -> dict[str, Callable[..., Iterable[bytes]]]:
-    sys.path[:0] = [str(ROOT), str(APPS_DIR)]
-    import bare_bench
-    import dualweb_bench
-    import flask_bench
+    """Import every app of APPS from benchmarks/apps/ (in-process)."""
+    import importlib
 
-    return {"bare": bare_bench.app, "flask": flask_bench.app, "dualweb": dualweb_bench.app}
+    sys.path[:0] = [str(ROOT), str(APPS_DIR)]
+    apps = {}
+    for name, target in APPS.items():
+        module, _, attr = target.partition(":")
+        apps[name] = getattr(importlib.import_module(module), attr)
+    return apps
 
 
 def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -292,7 +336,12 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
 
 
 def call_many(app: Callable[..., Iterable[bytes]], path: str, count: int) -> float:
-    """Seconds per call of ``app`` on a prebuilt environ (body consumed like a server would)."""
+    """Seconds per call of ``app`` on a prebuilt environ (body consumed like a server would).
+
+    Each call gets a fresh copy of the environ (apps such as Bottle store
+    things in it); the copy costs the same for every app and cancels out of
+    the cost over the bare callable.
+    """
     environ = environ_for(path)
     start = time.perf_counter()
     for _ in range(count):
@@ -306,16 +355,94 @@ def call_many(app: Callable[..., Iterable[bytes]], path: str, count: int) -> flo
     return (time.perf_counter() - start) / count
 
 
-def run_micro(count: int) -> None:
+def run_inprocess(rounds: int, count: int) -> Table:
+    """µs per call of every app and route; return {app: {route: {"us", "over_bare_us"}}}.
+
+    Each round times ``count`` calls of every (app, route) in turn, the
+    order rotated per round; the result is the median over the rounds.
+    """
     apps = load_apps()
-    print(f"{'route':6} {'app':8} {'µs/call':>8} {'over bare':>10}")
-    for route, path in ROUTES.items():
-        timings = {}
-        for name, app in apps.items():
-            call_many(app, path, 2000)  # warm-up
-            timings[name] = 1e6 * min(call_many(app, path, count) for _ in range(5))
-        for name, us in timings.items():
-            print(f"{route:6} {name:8} {us:8.2f} {us - timings['bare']:+9.2f}")
+    cases = [(name, route) for route in ROUTES for name in apps]
+    for name, route in cases:
+        call_many(apps[name], ROUTES[route], max(count // 5, 200))  # warm-up
+    samples: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+    for index in range(rounds):
+        shift = index % len(cases)
+        for name, route in cases[shift:] + cases[:shift]:
+            samples[(name, route)].append(1e6 * call_many(apps[name], ROUTES[route], count))
+        print(f"  in-process round {index + 1}/{rounds}", file=sys.stderr)
+    table: Table = {}
+    for name in apps:
+        for route in ROUTES:
+            us = statistics.median(samples[(name, route)])
+            bare = statistics.median(samples[("bare", route)])
+            table.setdefault(name, {})[route] = {"us": us, "over_bare_us": us - bare}
+    return table
+
+
+def print_inprocess_table(table: Table) -> None:
+    print("in-process: a prebuilt gunicorn-like environ, µs per WSGI call (medians over")
+    print("interleaved rounds); 'over bare': the framework's own cost per request.")
+    print(f"{'route':6} {'app':8} {'µs/call':>8} {'over bare':>10} {'vs falcon':>10}")
+    for route in ROUTES:
+        falcon = table["falcon"][route]["over_bare_us"]
+        for name in APPS:
+            row = table[name][route]
+            print(
+                f"{route:6} {name:8} {row['us']:8.2f} {row['over_bare_us']:+10.2f}"
+                f" {row['over_bare_us'] / falcon if falcon > 0 else float('nan'):9.2f}x"
+            )
+
+
+def _callgrind_total(name: str, route: str, calls: int) -> int:
+    """Instructions callgrind counts for a process making ``calls`` calls of one app."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+    cmd += [__file__, "--child-calls", f"{name}:{route}:{calls}"]
+    # A fixed hash seed: with random ones start-up (subtracted) varies by millions.
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    match = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
+    if match is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr}")
+    return int(match.group(1))
+
+
+def run_instructions(calls: int, base: int = 200) -> Table:
+    """Instructions per call of every app and route: {app: {route: {"ir", "over_bare_ir"}}}."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    table: Table = {}
+    for name in APPS:
+        for route in ROUTES:
+            low = _callgrind_total(name, route, base)
+            high = _callgrind_total(name, route, base + calls)
+            table.setdefault(name, {})[route] = {"ir": (high - low) / calls}
+            print(f"  {name:8} {route:6} {(high - low) / calls:9,.0f}", file=sys.stderr)
+    for name in APPS:
+        for route in ROUTES:
+            row = table[name][route]
+            row["over_bare_ir"] = row["ir"] - table["bare"][route]["ir"]
+    return table
+
+
+def print_instructions_table(table: Table) -> None:
+    print("in-process instructions per WSGI call (callgrind; load-independent)")
+    print(f"{'route':6} {'app':8} {'instr/call':>10} {'over bare':>10} {'vs falcon':>10}")
+    for route in ROUTES:
+        falcon = table["falcon"][route]["over_bare_ir"]
+        for name in APPS:
+            row = table[name][route]
+            print(
+                f"{route:6} {name:8} {row['ir']:10,.0f} {row['over_bare_ir']:+10,.0f}"
+                f" {row['over_bare_ir'] / falcon:9.2f}x"
+            )
+
+
+def child_calls(spec: str) -> None:
+    """(``--child-calls app:route:count``, under callgrind) make the calls, print nothing."""
+    name, route, count = spec.split(":")
+    app = load_apps()[name]
+    call_many(app, ROUTES[route], int(count))
 
 
 def run_cold(calls: int, rounds: int = 5, junk_size: int = 200_000) -> None:
@@ -380,10 +507,18 @@ def run_profile(count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3, help="gunicorn repetitions")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds of load per gunicorn run")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--micro", action="store_true", help="in-process µs per call")
+    parser.add_argument("--rounds", type=int, default=9, help="in-process rounds")
+    parser.add_argument(
+        "--inprocess-only", "--micro", action="store_true", help="in-process measurement only"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--instructions", action="store_true", help="callgrind instructions per in-process call"
+    )
+    parser.add_argument("--child-calls", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile dualweb in-process")
     parser.add_argument(
         "--cold", action="store_true", help="in-process, caches polluted before each call"
@@ -394,18 +529,33 @@ def main() -> None:
     parser.add_argument(
         "--inside-profile", action="store_true", help="--inside, with cProfile of dualweb"
     )
-    parser.add_argument("--count", type=int, default=20000, help="calls per in-process run")
+    parser.add_argument("--count", type=int, default=5000, help="calls per in-process timing")
     args = parser.parse_args()
-    if args.inside or args.inside_profile:
+    if args.child_calls:
+        child_calls(args.child_calls)
+    elif args.instructions:
+        table = run_instructions(max(args.count // 10, 100))
+        if args.json:
+            print(json.dumps({"instructions": table}, indent=1))
+        else:
+            print_instructions_table(table)
+    elif args.inside or args.inside_profile:
         run_inside(args.reps, args.seconds, args.connections, args.inside_profile)
-    elif args.micro:
-        run_micro(args.count)
     elif args.cold:
-        run_cold(max(args.count // 50, 100))
+        run_cold(max(args.count // 10, 100))
     elif args.profile:
-        run_profile(args.count)
+        run_profile(args.count * 4)
     else:
-        run_server_bench(args.reps, args.seconds, args.connections)
+        inprocess = run_inprocess(args.rounds, args.count)
+        if not args.json:
+            print_inprocess_table(inprocess)
+        server: Table = {}
+        if not args.inprocess_only:
+            server = run_server_bench(args.reps, args.seconds, args.connections)
+            if not args.json:
+                print_server_table(server)
+        if args.json:
+            print(json.dumps({"inprocess": inprocess, "gunicorn": server}, indent=1))
 
 
 if __name__ == "__main__":

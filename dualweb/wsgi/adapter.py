@@ -25,6 +25,20 @@ headers and the joined body to ``start_response``. A file the core sent with
 While a request runs, :data:`~dualweb.connection.SYNC_REQUEST` marks
 the context, so ``IOLoop.add_callback`` and friends raise instead of
 queueing callbacks that would never run.
+
+The per-request path is kept short on purpose (under gunicorn every
+instruction here is paid per request, with cold caches): what can be worked
+out once is, and remembered on the adapter. A server sends the same environ
+keys in the same order request after request, so each key layout is studied
+once (:class:`_EnvironLayout`: which keys are headers, and whether the layout
+is *simple*: a raw request target, a ``Host``, no body keys). A bodyless
+GET/HEAD with a simple layout (nearly all traffic) takes the fast path in
+``__call__``; everything else goes through :meth:`WSGIAdapter._request_head`.
+Both build the same start line and headers (``tests/test_wsgi_fastpath.py``
+compares them). The peer's :class:`~dualweb.connection.ConnectionContext`
+is shared by the requests from one address, the headers a server writes
+itself are dropped by a rule chosen once per ``SERVER_SOFTWARE``, and the
+response is answered from ``__call__`` itself (no frame per helper).
 """
 
 from __future__ import annotations
@@ -96,6 +110,8 @@ _HEADER_NAME_CACHE_LIMIT = 512
 # keys in the same order for the same kind of client, so a few cover nearly all
 # traffic; the bound keeps clients that invent header names from growing it).
 _SHAPE_CACHE_LIMIT = 256
+# Peer addresses whose context is kept (the cache is emptied when full).
+_CONTEXT_CACHE_LIMIT = 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _READ_BLOCK = 65536
 _BODYLESS_METHODS = frozenset({"GET", "HEAD"})
@@ -104,33 +120,29 @@ _new_tuple = tuple.__new__
 _new_object = object.__new__
 
 
-class _WSGIConnection(HTTPConnection, ConnectionContext):
+class _WSGIConnection(HTTPConnection):
     """Records what the core writes for one request; nothing touches a socket.
 
-    It is also its own :class:`~dualweb.connection.ConnectionContext`
-    (``remote_ip``, ``protocol``, ``address``, ``settings``): one object per
-    request instead of two, and no reference cycle.
+    The first chunk (usually the whole body, written with the headers) is
+    kept as ``body``; later ones go to ``chunks``, created on the first of them.
     """
 
-    __slots__ = ("chunks", "close_callback", "finished", "headers", "sent_file", "start_line")
+    __slots__ = (
+        "body", "chunks", "close_callback", "context", "finished", "headers", "sent_file",
+        "start_line",
+    )
     supports_async = False
 
     # Built by WSGIAdapter.__call__, which sets every slot (no __init__: one
-    # Python call fewer per request): remote_ip, protocol, address, settings,
-    # ssl_object, start_line, headers, chunks, finished, close_callback, sent_file.
+    # Python call fewer per request).
+    context: ConnectionContext
     start_line: ResponseStartLine | None
     headers: HTTPHeaders | None
-    chunks: list[bytes]
+    body: bytes
+    chunks: list[bytes] | None
     finished: bool
     close_callback: Callable[[], None] | None
     sent_file: SentFile | None
-
-    # A property rather than a "self.context = self" attribute: that would be
-    # a reference cycle per request (more garbage collections under load).
-    @property
-    def context(self) -> _WSGIConnection:  # type: ignore[override]
-        """The request context: ``remote_ip``, ``protocol``, ``address`` and ``settings``."""
-        return self
 
     def write_headers(
         self,
@@ -142,13 +154,21 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
         self.start_line = start_line
         self.headers = headers
         if chunk:
-            self.chunks.append(chunk)
+            if self.body:  # (headers are written once: only a misuse gets here)
+                self.write(chunk)
+            else:
+                self.body = chunk
         return COMPLETED
 
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Record a body chunk."""
         if chunk:
-            self.chunks.append(chunk)
+            if not self.body:
+                self.body = chunk
+            elif self.chunks is None:
+                self.chunks = [chunk]
+            else:
+                self.chunks.append(chunk)
         return COMPLETED
 
     def finish(self) -> None:
@@ -159,6 +179,18 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
         """Remember ``callback``; it runs only if the adapter abandons the request."""
         self.close_callback = callback
 
+    def response_body(self) -> bytes:
+        """Everything written, joined."""
+        chunks = self.chunks
+        return self.body if chunks is None else b"".join([self.body, *chunks])
+
+    def written_chunks(self) -> list[bytes]:
+        """The body chunks written so far, in order (an empty first chunk left out)."""
+        chunks = self.chunks
+        if chunks is None:
+            return [self.body] if self.body else []
+        return [self.body, *chunks]
+
     def send_file(self, file: BinaryIO, offset: int, count: int) -> Awaitable[None]:
         """Record ``file`` as the next part of the body (see :mod:`dualweb.wsgi.filebody`).
 
@@ -168,9 +200,52 @@ class _WSGIConnection(HTTPConnection, ConnectionContext):
         body at once.
         """
         if self.sent_file is not None:
-            read_into_body(self.chunks, self.sent_file)
-        self.sent_file = (file, offset, count, len(self.chunks))
+            chunks = self.written_chunks()
+            read_into_body(chunks, self.sent_file)
+            self.body, self.chunks = b"".join(chunks), None
+        self.sent_file = (file, offset, count, len(self.written_chunks()))
         return COMPLETED
+
+
+class _EnvironLayout:
+    """What the adapter works out once per environ key layout (see the module docstring).
+
+    Attributes:
+        keys: the environ's keys, in order (the layout's identity).
+        headers: ``(header name, environ key)`` for every key that is a header.
+        raw_target: the key holding the raw request target (``RAW_URI`` or
+            ``REQUEST_URI``), or ``""``.
+        simple: ``raw_target`` is given, ``HTTP_HOST`` too, and there is no
+            ``CONTENT_TYPE``, ``CONTENT_LENGTH`` or ``HTTP_TRANSFER_ENCODING``:
+            a GET or HEAD with this layout takes the fast path.
+    """
+
+    __slots__ = ("headers", "keys", "raw_target", "simple")
+
+    def __init__(self, keys: tuple[str, ...], header_names: dict[str, str]) -> None:
+        self.keys = keys
+        pairs = []
+        for key in keys:
+            name = header_names.get(key)
+            if name is None:
+                name = _header_name(key)
+                # Bounded: header names come from clients.
+                if len(header_names) < _HEADER_NAME_CACHE_LIMIT:
+                    header_names[key] = name
+            if name:
+                pairs.append((name, key))
+        self.headers = tuple(pairs)
+        present = frozenset(keys)
+        self.raw_target = next((key for key in _RAW_TARGET_KEYS if key in present), "")
+        self.simple = bool(
+            self.raw_target and "HTTP_HOST" in present and not present & _BODY_KEYS
+        )
+
+
+_RAW_TARGET_KEYS = ("RAW_URI", "REQUEST_URI")
+_BODY_KEYS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"})
+# A layout no environ has: the starting point of the last-layout check.
+_NO_LAYOUT = _EnvironLayout((), {})
 
 
 class _BadRequest(Exception):
@@ -232,10 +307,14 @@ class WSGIAdapter:
             xheaders, self.trusted_downstream, max_body_size, decompress_request
         )
         self._start = request_starter(as_server_delegate(application).start_request, self.settings)
-        # Environ key -> header name ("" for keys that are not headers), and
-        # environ key layout -> its (header name, environ key) pairs.
+        # Environ key -> header name ("" for keys that are not headers), the
+        # key layouts seen (and the last one), the peer contexts by address,
+        # and the response header rule for the last SERVER_SOFTWARE seen.
         self._header_names: dict[str, str] = {}
-        self._shapes: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+        self._shapes: dict[tuple[str, ...], _EnvironLayout] = {}
+        self._last_layout = _NO_LAYOUT
+        self._contexts: dict[str, ConnectionContext] = {}
+        self._drop_rule: tuple[str | None, frozenset[str]] = (None, _HOP_BY_HOP)
         settings = application.settings if isinstance(application, Application) else {}
         self._serve_traceback = bool(
             settings.get("serve_traceback", settings.get("debug", False))
@@ -259,28 +338,41 @@ class WSGIAdapter:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Handle one WSGI request (PEP 3333)."""
-        try:
-            start_line, headers, length = self._request_head(environ)
-        except _BadRequest as exc:
-            gen_log.info("Malformed HTTP request from %s: %s", environ.get("REMOTE_ADDR"), exc)
-            return self._plain_response(start_response, 400, None)
-        except RequestBodyError as exc:
-            gen_log.info("Refused request from %s: %s", environ.get("REMOTE_ADDR"), exc.message)
-            return self._plain_response(start_response, exc.status_code, None)
-        settings = self.settings
-        connection: _WSGIConnection = _new_object(_WSGIConnection)
-        connection.remote_ip = environ.get("REMOTE_ADDR") or ""
-        connection.protocol = environ.get("wsgi.url_scheme", "http")
-        connection.settings = settings
-        connection.address = connection.ssl_object = None
-        connection.start_line = connection.headers = connection.close_callback = None
-        connection.sent_file = None
-        connection.chunks = []
-        connection.finished = False
-        if settings.xheaders:
-            connection.remote_ip, connection.protocol = resolve_proxy_headers(
-                headers, connection.remote_ip, connection.protocol, settings.trusted_downstream
+        keys = tuple(environ)
+        layout = self._last_layout
+        if layout.keys != keys:
+            layout = self._layout(keys)
+        method = environ["REQUEST_METHOD"]
+        target = environ[layout.raw_target] if layout.simple else None
+        if target and target[0] == "/" and method in _BODYLESS_METHODS:
+            # The fast path (see the module docstring): what _request_head
+            # would build for this environ, without its frame and its checks.
+            fields: dict[str, str] = {}
+            for name, key in layout.headers:
+                fields[name] = environ[key]
+            # (tuple.__new__: a NamedTuple's own constructor is a Python-level call.)
+            start_line = _new_tuple(
+                RequestStartLine, (method, target, environ.get("SERVER_PROTOCOL") or "HTTP/1.0")
             )
+            headers = HTTPHeaders.from_normalized(fields)
+            length: int | None = 0
+        else:
+            try:
+                start_line, headers, length = self._request_head(environ, layout)
+            except (_BadRequest, RequestBodyError) as exc:
+                return self._refuse(start_response, exc, environ.get("REMOTE_ADDR"))
+        # The peer's context, shared by its requests (see _context), looked up inline.
+        remote_ip = environ.get("REMOTE_ADDR") or ""
+        protocol = environ.get("wsgi.url_scheme", "http")
+        context = self._contexts.get(remote_ip)
+        if context is None or context.protocol != protocol or self.xheaders:
+            context = self._context(remote_ip, protocol, headers)
+        connection: _WSGIConnection = _new_object(_WSGIConnection)
+        connection.context = context
+        connection.start_line = connection.headers = connection.close_callback = None
+        connection.body = b""
+        connection.chunks = connection.sent_file = None
+        connection.finished = False
         token = SYNC_REQUEST.set("WSGIAdapter")
         try:
             # The one entry (start_request → headers_received → data_received* →
@@ -297,29 +389,107 @@ class WSGIAdapter:
                 _refuse_awaitable(result, start_line, "finish")
             if not connection.finished:
                 raise _Refused(_unfinished_error(start_line, connection))
-        except RequestBodyError as exc:
-            gen_log.info("Refused request body from %s: %s", connection.remote_ip, exc.message)
-            return self._plain_response(start_response, exc.status_code, None)
-        except _BadRequest as exc:
-            gen_log.info("Malformed HTTP request from %s: %s", connection.remote_ip, exc)
-            return self._plain_response(start_response, 400, None)
-        except _Refused as exc:
-            self._abandon(connection)
-            return self._plain_response(start_response, 500, str(exc))
         except Exception as exc:
+            return self._failed(start_response, exc, start_line, connection)
+        finally:
+            SYNC_REQUEST.reset(token)
+        # -- the response: PEP 3333's status and header list, in one pass.
+        response_line = connection.start_line
+        written = connection.headers.single_values() if connection.headers is not None else None
+        if response_line is None or written is None or connection.sent_file is not None:
+            return self._respond(environ, start_response, start_line, connection)
+        body = connection.body if connection.chunks is None else connection.response_body()
+        # Hop-by-hop headers are the server's business, and so are Server and
+        # Date under gunicorn: it writes its own and discards the application's,
+        # after validating each with two regular expressions (~1.5 µs a header).
+        software = environ.get("SERVER_SOFTWARE")
+        seen, drop = self._drop_rule
+        if software is not seen:
+            drop = self._drop_for(software)
+        header_list = []
+        for item in written.items():
+            if item[0] not in drop:
+                header_list.append(item)
+        code = response_line.code
+        declared = written.get("Content-Length")
+        if declared is not None and declared != str(len(body)) and method != "HEAD":
+            if code >= 200 and code not in _NO_BODY_STATUS:
+                return self._length_mismatch(start_response, declared, len(body), start_line)
+        reason = response_line.reason
+        if code == 200 and reason == "OK":
+            start_response("200 OK", header_list)
+        else:
+            start_response(f"{code} {reason or responses.get(code, 'Unknown')}", header_list)
+        return [body]
+
+    def _layout(self, keys: tuple[str, ...]) -> _EnvironLayout:
+        """The :class:`_EnvironLayout` of ``keys``: remembered (bounded), and made the last one."""
+        layout = self._shapes.get(keys)
+        if layout is None:
+            layout = _EnvironLayout(keys, self._header_names)
+            if len(self._shapes) < _SHAPE_CACHE_LIMIT:
+                self._shapes[keys] = layout
+        self._last_layout = layout
+        return layout
+
+    def _context(self, remote_ip: str, protocol: str, headers: HTTPHeaders) -> ConnectionContext:
+        """The request's connection context: from proxy headers, or made for this peer.
+
+        A context is never modified once made (proxy headers make a new one),
+        so the requests from one address share it: ``__call__`` finds it in
+        ``_contexts`` (bounded) and calls this only to make one.
+        """
+        settings = self.settings
+        if settings.xheaders:
+            client_ip, protocol = resolve_proxy_headers(
+                headers, remote_ip, protocol, settings.trusted_downstream
+            )
+            return ConnectionContext(client_ip, protocol, None, settings)
+        context = ConnectionContext(remote_ip, protocol, None, settings)
+        if len(self._contexts) >= _CONTEXT_CACHE_LIMIT:
+            self._contexts.clear()
+        self._contexts[remote_ip] = context
+        return context
+
+    def _drop_for(self, software: str | None) -> frozenset[str]:
+        """The response headers left to the server named ``software``; remembered as the last."""
+        gunicorn = software is not None and software.startswith("gunicorn")
+        drop = _DROP_UNDER_GUNICORN if gunicorn else _HOP_BY_HOP
+        self._drop_rule = (software, drop)
+        return drop
+
+    def _refuse(
+        self, start_response: StartResponse, exc: Exception, peer: str | None, what: str = "request"
+    ) -> Iterable[bytes]:
+        """Answer a request refused before (or while) reading it: 400, or the body error's 4xx."""
+        if isinstance(exc, RequestBodyError):
+            gen_log.info("Refused %s from %s: %s", what, peer, exc.message)
+            return self._plain_response(start_response, exc.status_code, None)
+        gen_log.info("Malformed HTTP request from %s: %s", peer, exc)
+        return self._plain_response(start_response, 400, None)
+
+    def _failed(
+        self,
+        start_response: StartResponse,
+        exc: Exception,
+        start_line: RequestStartLine,
+        connection: _WSGIConnection,
+    ) -> Iterable[bytes]:
+        """Answer a request whose run through the core raised ``exc``."""
+        if isinstance(exc, (RequestBodyError, _BadRequest)):
+            return self._refuse(start_response, exc, connection.context.remote_ip, "request body")
+        if not isinstance(exc, _Refused):
             # The core turns handler errors into responses itself; reaching
             # here means the core or a custom delegate failed.
             app_log.error(
                 "Uncaught exception under WSGIAdapter: %s %s",
                 start_line.method,
                 start_line.path,
-                exc_info=True,
+                exc_info=exc,
             )
-            self._abandon(connection)
-            return self._plain_response(start_response, 500, f"{type(exc).__name__}: {exc}")
-        finally:
-            SYNC_REQUEST.reset(token)
-        return self._respond(environ, start_response, start_line, connection)
+        self._abandon(connection)
+        detail = str(exc) if isinstance(exc, _Refused) else f"{type(exc).__name__}: {exc}"
+        return self._plain_response(start_response, 500, detail)
 
     # -- driving the core -------------------------------------------------------
 
@@ -371,9 +541,13 @@ class WSGIAdapter:
     # -- building the request -------------------------------------------------
 
     def _request_head(
-        self, environ: WSGIEnvironment
+        self, environ: WSGIEnvironment, layout: _EnvironLayout
     ) -> tuple[RequestStartLine, HTTPHeaders, int | None]:
-        """Start line, headers and body length (``None``: read to EOF) from the environ."""
+        """Start line, headers and body length (``None``: read to EOF) from the environ.
+
+        The general path: any method, body or target form (``__call__`` has
+        the fast path for the simple ones).
+        """
         method = environ["REQUEST_METHOD"]
         # A server that passes the raw request target (gunicorn's RAW_URI,
         # uWSGI/Apache's REQUEST_URI) lets routing see exactly what it sees
@@ -387,13 +561,7 @@ class WSGIAdapter:
                 target = path + "?" + query if query else path
             else:
                 target = _target_from_path_info(environ)
-        # A server sends the same environ keys in the same order request after
-        # request, so the header names for a key layout are worked out once.
-        pairs = self._shapes.get(tuple(environ))
-        if pairs is not None:
-            fields = {name: environ[key] for name, key in pairs}
-        else:
-            fields = self._learn_fields(environ)
+        fields = {name: environ[key] for name, key in layout.headers}
         content_type = environ.get("CONTENT_TYPE")
         if content_type:
             fields["Content-Type"] = content_type
@@ -420,31 +588,11 @@ class WSGIAdapter:
             length = 0
         else:
             length = None
-        # (tuple.__new__: a NamedTuple's own constructor is a Python-level call.)
         start_line = _new_tuple(
             RequestStartLine, (method, target, environ.get("SERVER_PROTOCOL") or "HTTP/1.0")
         )
         # The names come from our own key -> name map, already canonical.
         return start_line, HTTPHeaders.from_normalized(fields), length
-
-    def _learn_fields(self, environ: WSGIEnvironment) -> dict[str, str]:
-        """The slow path of header extraction: name the keys, remember the layout (bounded)."""
-        fields: dict[str, str] = {}
-        header_names = self._header_names
-        pairs: list[tuple[str, str]] = []
-        for key, value in environ.items():
-            name = header_names.get(key)
-            if name is None:
-                name = _header_name(key)
-                # Bounded: header names come from clients.
-                if len(header_names) < _HEADER_NAME_CACHE_LIMIT:
-                    header_names[key] = name
-            if name:
-                fields[name] = value
-                pairs.append((name, key))
-        if len(self._shapes) < _SHAPE_CACHE_LIMIT:
-            self._shapes[tuple(environ)] = tuple(pairs)
-        return fields
 
     # -- answering ------------------------------------------------------------
 
@@ -455,64 +603,53 @@ class WSGIAdapter:
         request_line: RequestStartLine,
         connection: _WSGIConnection,
     ) -> Iterable[bytes]:
+        """The general way to answer (``__call__`` answers the usual response itself)."""
         start_line = connection.start_line
         headers = connection.headers
         if start_line is None or headers is None:
             # finish() without headers: nothing was written at all.
             start_response("200 OK", [("Content-Length", "0")])
             return [b""]
-        chunks = connection.chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks = connection.written_chunks()
+        body = b"".join(chunks)
         sent_file = connection.sent_file
         length = len(body) if sent_file is None else len(body) + sent_file[2]
+        drop = self._drop_for(environ.get("SERVER_SOFTWARE"))
+        header_list = [item for item in headers.get_all() if item[0] not in drop]
+        declared = headers.get("Content-Length")
         code = start_line.code
-        # PEP 3333's header list, one pass over the core's dict. Hop-by-hop
-        # headers are the server's business. So are Server and Date under
-        # gunicorn: it writes its own and discards the application's, after
-        # validating each with two regular expressions (~1.5 µs a header).
-        software = environ.get("SERVER_SOFTWARE")
-        drop = (
-            _DROP_UNDER_GUNICORN
-            if software is not None and software.startswith("gunicorn")
-            else _HOP_BY_HOP
-        )
-        fields = headers.single_values()
-        if fields is None:
-            header_list = [item for item in headers.get_all() if item[0] not in drop]
-            declared = headers.get("Content-Length")
-        else:
-            # C-level set and dict operations instead of a filtering
-            # comprehension (a frame of its own, with a step per header).
-            present = drop.intersection(fields)
-            if present:
-                fields = dict(fields)  # the core's dict is left alone
-                for name in present:
-                    del fields[name]
-            header_list = list(fields.items())
-            declared = fields.get("Content-Length")
         # The core writes Content-Length (RequestHandler.finish); a response
         # flushed before its length was known has none, and the WSGI server
         # frames it (chunked or close), as the codec does natively.
-        if code >= 200 and code not in _NO_BODY_STATUS and declared is not None:
-            if request_line.method != "HEAD" and declared != str(length):
-                # Natively the codec refuses this and closes; here a wrong
-                # length would put the server's next response out of step.
-                app_log.error(
-                    "Content-Length %s does not match the %d-byte body of %s %s; "
-                    "answered 500 instead",
-                    declared,
-                    length,
-                    request_line.method,
-                    request_line.path,
-                )
+        if declared is not None and declared != str(length) and request_line.method != "HEAD":
+            if code >= 200 and code not in _NO_BODY_STATUS:
                 if sent_file is not None:
                     sent_file[0].close()
-                return self._plain_response(start_response, 500, None)
+                return self._length_mismatch(start_response, declared, length, request_line)
         start_response(f"{code} {start_line.reason or responses.get(code, 'Unknown')}", header_list)
         if sent_file is not None:
             with_body = request_line.method != "HEAD" and code not in _NO_BODY_STATUS
             return file_response(environ, chunks, sent_file, with_body and code >= 200)
         return [body]
+
+    def _length_mismatch(
+        self,
+        start_response: StartResponse,
+        declared: str,
+        length: int,
+        request_line: RequestStartLine,
+    ) -> Iterable[bytes]:
+        """A handler's Content-Length disagrees with its body: log it, answer 500."""
+        # Natively the codec refuses this and closes; here a wrong length
+        # would put the server's next response out of step.
+        app_log.error(
+            "Content-Length %s does not match the %d-byte body of %s %s; answered 500 instead",
+            declared,
+            length,
+            request_line.method,
+            request_line.path,
+        )
+        return self._plain_response(start_response, 500, None)
 
     @staticmethod
     def _abandon(connection: _WSGIConnection) -> None:
