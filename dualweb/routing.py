@@ -280,7 +280,11 @@ class PathMatches(Matcher):
             named = m.groupdict()
             values = map(_unquote, named.values())
             return {"path_args": [], "path_kwargs": dict(zip(named, values, strict=True))}
-        return {"path_args": list(map(_unquote, m.groups())), "path_kwargs": {}}
+        groups = m.groups()
+        if None in groups or "%" in "".join(groups):
+            return {"path_args": list(map(_unquote, groups)), "path_kwargs": {}}
+        # The usual argument (no escapes, the group took part): _unquote without its frame.
+        return {"path_args": list(map(str.encode, groups)), "path_kwargs": {}}
 
     def reverse(self, *args: Any) -> str | None:
         """Fill the pattern's groups with ``args`` (URL-escaped, ``/`` kept) and return the path.
@@ -489,20 +493,8 @@ class RuleRouter(Router):
         index = self._index
         if index is None or self._rules.dirty:
             index = self._reindex()
-        path = request.path
-        candidates = index.exact.get(path)
-        if candidates is None:
-            candidates = index.default
-            plen = len(path)
-            prefixed = index.prefixed
-            for length in index.lengths:
-                if length <= plen:
-                    found = prefixed.get(path[:length])
-                    if found is not None:
-                        candidates = found
-                        break
         params: dict[str, Any] | None
-        for rule, exact in candidates:
+        for rule, exact in index.candidates(request.path):
             if exact:
                 # A literal path has no groups: no match() call, no params dict.
                 if rule.target_kwargs:
@@ -520,6 +512,27 @@ class RuleRouter(Router):
                 delegate = self.get_target_delegate(rule.target, request, **params)
             if delegate is not None:
                 return delegate
+        return None
+
+    def find_route(self, request: HTTPServerRequest) -> tuple[Rule, dict[str, Any] | None] | None:
+        """Return the first rule whose matcher matches ``request``, without making a delegate.
+
+        Returns ``(rule, params)``: ``params`` is what the matcher returned, or
+        ``None`` for a literal path (nothing to pass on); ``None`` when no rule
+        matches. For a table whose targets always produce a delegate (an
+        ``Application``'s handler classes) this is the rule :meth:`find_handler`
+        uses; :meth:`find_handler` also moves past rules whose target gives no
+        delegate (a nested router without a match).
+        """
+        index = self._index
+        if index is None or self._rules.dirty:
+            index = self._reindex()
+        for rule, exact in index.candidates(request.path):
+            if exact:
+                return rule, None
+            params = rule.matcher.match(request)
+            if params is not None:
+                return rule, params
         return None
 
     def get_target_delegate(
@@ -766,6 +779,20 @@ class _Index:
         }
         self.default: _Candidates = candidates("", [])
         self.lengths: tuple[int, ...] = tuple(n for n in all_lengths if n)
+
+    def candidates(self, path: str) -> _Candidates:
+        """The rules that may match ``path``, in declaration order."""
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        plen = len(path)
+        prefixed = self.prefixed
+        for length in self.lengths:
+            if length <= plen:
+                found = prefixed.get(path[:length])
+                if found is not None:
+                    return found
+        return self.default
 
 
 class _TrackedRules(list[Rule]):
