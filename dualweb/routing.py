@@ -494,8 +494,8 @@ class RuleRouter(Router):
         if index is None or self._rules.dirty:
             index = self._reindex()
         params: dict[str, Any] | None
-        for rule, exact in index.candidates(request.path):
-            if exact:
+        for rule, kind in index.candidates(request.path):
+            if kind == _LITERAL:
                 # A literal path has no groups: no match() call, no params dict.
                 if rule.target_kwargs:
                     delegate = self.get_target_delegate(
@@ -514,12 +514,23 @@ class RuleRouter(Router):
                 return delegate
         return None
 
-    def find_route(self, request: HTTPServerRequest) -> tuple[Rule, dict[str, Any] | None] | None:
+    def find_route(
+        self, request: HTTPServerRequest
+    ) -> tuple[Rule, tuple[str | None, ...] | dict[str, Any] | None] | None:
         """Return the first rule whose matcher matches ``request``, without making a delegate.
 
-        Returns ``(rule, params)``: ``params`` is what the matcher returned, or
-        ``None`` for a literal path (nothing to pass on); ``None`` when no rule
-        matches. For a table whose targets always produce a delegate (an
+        Returns ``(rule, captured)``, or ``None`` when no rule matches.
+        ``captured`` is what the match yields, in the cheapest form:
+
+        * ``None``: nothing to pass on (a literal path, a pattern without
+          groups, a matcher that returned ``{}``);
+        * a tuple of ``str``: the unnamed groups of a :class:`PathMatches`
+          pattern as they appear in the path (still percent-encoded; ``None``
+          for a group that did not participate);
+        * a dict: what any other matcher returned (named groups give
+          ``path_kwargs`` with URL-unescaped ``bytes`` values, as in :meth:`find_handler`).
+
+        For a table whose targets always produce a delegate (an
         ``Application``'s handler classes) this is the rule :meth:`find_handler`
         uses; :meth:`find_handler` also moves past rules whose target gives no
         delegate (a nested router without a match).
@@ -527,12 +538,19 @@ class RuleRouter(Router):
         index = self._index
         if index is None or self._rules.dirty:
             index = self._reindex()
-        for rule, exact in index.candidates(request.path):
-            if exact:
+        path = request.path
+        for rule, kind in index.candidates(path):
+            if kind == _LITERAL:
                 return rule, None
+            if kind == _GROUPS:
+                # PathMatches.match without its frame, params dict and bytes copies.
+                match = rule.matcher.regex.match(path)  # type: ignore[attr-defined]
+                if match is not None:
+                    return rule, match.groups() or None
+                continue
             params = rule.matcher.match(request)
             if params is not None:
-                return rule, params
+                return rule, params or None
         return None
 
     def get_target_delegate(
@@ -737,7 +755,13 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(pieces)
 
 
-_Candidates = tuple[tuple[Rule, bool], ...]
+# How find_handler/find_route try a candidate rule: a literal path (no
+# match() call), a plain PathMatches without named groups (its regex matched
+# inline), or any other matcher (its match()).
+_LITERAL = 1
+_GROUPS = 2
+_OTHER = 3
+_Candidates = tuple[tuple[Rule, int], ...]
 
 
 class _Index:
@@ -768,9 +792,17 @@ class _Index:
                 if length <= len(key):
                     positions.extend(prefix_keys.get(key[:length], ()))
             positions.sort()
-            return tuple((rules[p], p in exact_set) for p in positions)
+            return tuple((rules[p], kinds[p]) for p in positions)
 
         exact_set = {p for ps in exact_keys.values() for p in ps}
+        kinds = [
+            _LITERAL
+            if p in exact_set
+            else _GROUPS
+            if type(rule.matcher) is PathMatches and not rule.matcher.regex.groupindex
+            else _OTHER
+            for p, rule in enumerate(rules)
+        ]
         self.exact: dict[str, _Candidates] = {
             key: candidates(key, own) for key, own in exact_keys.items()
         }

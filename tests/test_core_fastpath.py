@@ -367,12 +367,40 @@ def test_find_route_keeps_first_match_order() -> None:
         return None if found is None else (found[0].target, found[1])
 
     assert route("/item999/7") == (first, None)
-    target, params = route("/item999/12345")
+    target, captured = route("/item999/12345")
     assert target is router.rules[1000].target
-    assert params == {"path_args": [b"12345"], "path_kwargs": {}}
-    assert route("/item1000/5")[0] is shadow
+    assert captured == ("12345",)  # the raw groups, as in the path
+    assert route("/item1000/5") == (shadow, ("5",))
     assert route("/exact") == (second, None)
     assert route("/nothing") is None
+
+
+def test_find_route_captures_in_the_cheapest_form() -> None:
+    from dualweb.routing import Matcher
+
+    class Custom(Matcher):
+        def match(self, request: HTTPServerRequest) -> dict[str, Any] | None:
+            return {"path_args": [b"custom"], "extra": 1} if request.path == "/c" else None
+
+    router = RuleRouter(
+        [
+            (r"/opt/([a-z]+)(?:/([0-9]+))?", object()),
+            (r"/named/(?P<n>[^/]+)", object()),
+            (r"/nogroups/[a-z]+", object()),
+            (Custom(), object()),
+        ]
+    )
+
+    def captured(path: str) -> Any:
+        found = router.find_route(HTTPServerRequest("GET", path))
+        assert found is not None
+        return found[1]
+
+    assert captured("/opt/ab") == ("ab", None)
+    assert captured("/opt/ab/9") == ("ab", "9")
+    assert captured("/named/a%20b") == {"path_args": [], "path_kwargs": {"n": b"a b"}}
+    assert captured("/nogroups/xyz") is None
+    assert captured("/c") == {"path_args": [b"custom"], "extra": 1}
 
 
 def test_routes1000_table_serves_the_last_route(client_for: Any) -> None:

@@ -368,15 +368,15 @@ class _ApplicationIntake(RequestIntake):
     requests through both.
     """
 
-    __slots__ = ("application", "chunks", "handler_class", "params", "target_kwargs")
+    __slots__ = ("application", "captured", "chunks", "handler_class", "target_kwargs")
 
     # Built by Application.start_request, which sets application, server_conn,
     # request_conn, request, delegate and handler_class; the fast path sets the rest.
     application: Application
     #: The routed handler class on the fast path (then ``delegate`` is None).
     handler_class: type[RequestHandler] | None
-    #: What the rule's matcher returned (``None`` for a literal path).
-    params: dict[str, Any] | None
+    #: What the rule captured (see :meth:`~dualweb.routing.RuleRouter.find_route`).
+    captured: tuple[str | None, ...] | dict[str, Any] | None
     #: The rule's keyword arguments for ``initialize``.
     target_kwargs: dict[str, Any]
     #: The body chunks received on the fast path (``None``: none yet).
@@ -408,7 +408,7 @@ class _ApplicationIntake(RequestIntake):
         ):
             found = router.find_route(request)
             if found is not None:
-                rule, params = found
+                rule, captured = found
                 target = rule.target
                 if (
                     isinstance(target, type)
@@ -416,7 +416,7 @@ class _ApplicationIntake(RequestIntake):
                     and not target._stream_request_body
                 ):
                     self.handler_class = target
-                    self.params = params
+                    self.captured = captured
                     self.target_kwargs = rule.target_kwargs
                     self.chunks = None
                     return None
@@ -443,16 +443,20 @@ class _ApplicationIntake(RequestIntake):
         chunks = self.chunks
         if chunks is not None:
             request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        params = self.params
-        if params is None:
+        captured = self.captured
+        if captured is None:
             return run_handler(self.application, request, handler_class, self.target_kwargs)
+        if isinstance(captured, tuple):  # the raw groups of a path pattern
+            return run_handler(
+                self.application, request, handler_class, self.target_kwargs, captured
+            )
         return run_handler(
             self.application,
             request,
             handler_class,
             self.target_kwargs,
-            params.get("path_args") or (),
-            params.get("path_kwargs") or _NO_KWARGS,
+            captured.get("path_args") or (),
+            captured.get("path_kwargs") or _NO_KWARGS,
         )
 
     def on_connection_close(self) -> None:

@@ -51,6 +51,7 @@ from dualweb.connection import (
     ResponseStartLine,
     discard_awaitable,
 )
+from dualweb.escape import url_unescape
 from dualweb.headers import HTTPHeaders, HTTPInputError
 from dualweb.httputil import http_date_now, responses
 from dualweb.log import app_log
@@ -568,7 +569,7 @@ class RequestHandler(
     def _run(
         self,
         transforms: list[OutputTransform] | tuple[OutputTransform, ...],
-        args: Sequence[bytes | None],
+        args: Sequence[bytes | str | None],
         kwargs: Mapping[str, bytes | None],
     ) -> Awaitable[None] | None:
         """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
@@ -652,7 +653,9 @@ class RequestHandler(
             if self._body_stream is not None:
                 self._body_stream.release_prepared()
 
-    def _begin(self, args: Sequence[bytes | None], kwargs: Mapping[str, bytes | None]) -> None:
+    def _begin(
+        self, args: Sequence[bytes | str | None], kwargs: Mapping[str, bytes | None]
+    ) -> None:
         request = self.request
         method = request.method
         if method not in self.SUPPORTED_METHODS:
@@ -687,16 +690,24 @@ class RequestHandler(
                 if error is not None:
                     raise HTTPError(403, error)
 
-    def _decode_path_args(self, args: Sequence[bytes | None]) -> list[str]:
+    def _decode_path_args(self, args: Sequence[bytes | str | None]) -> list[str]:
+        # Path arguments are raw bytes (URL-unescaped), or str as captured from
+        # the path, still percent-encoded (RuleRouter.find_route's groups).
         cls = type(self)
         if (cls._dualweb_traits or _traits(cls)).default_decode and None not in args:
-            # decode_argument is the default: decode in C, and let it report bad UTF-8.
-            try:
-                return list(map(bytes.decode, args))  # type: ignore[arg-type]
-            except UnicodeDecodeError:
-                pass
+            if isinstance(args[0], str):
+                if "%" not in "".join(args):  # type: ignore[arg-type]
+                    # Nothing to unescape, and decode_argument(s.encode()) == s:
+                    # the groups are the arguments.
+                    return list(args)  # type: ignore[arg-type]
+            else:
+                # decode_argument is the default: decode in C, and let it report bad UTF-8.
+                try:
+                    return list(map(bytes.decode, args))  # type: ignore[arg-type]
+                except UnicodeDecodeError:
+                    pass
         decode = self.decode_argument
-        return [decode(arg) for arg in args]  # type: ignore[arg-type]
+        return [decode(_raw_path_arg(arg)) for arg in args]  # type: ignore[arg-type]
 
     def _refuse_loop_features(self) -> None:
         """Without an event loop (WSGI), refuse what needs one before running any of it."""
@@ -777,6 +788,13 @@ class RequestHandler(
         return result
 
 
+
+
+def _raw_path_arg(arg: bytes | str | None) -> bytes | None:
+    """A path argument as bytes: a str captured from the path is URL-unescaped first."""
+    if isinstance(arg, str):
+        return url_unescape(arg, encoding=None, plus=False) if "%" in arg else arg.encode()
+    return arg
 
 
 def _traits(cls: type[RequestHandler]) -> HandlerTraits:
@@ -938,7 +956,7 @@ def run_handler(
     request: HTTPServerRequest,
     handler_class: type[RequestHandler],
     handler_kwargs: Mapping[str, Any] | None = None,
-    path_args: Sequence[bytes | None] = (),
+    path_args: Sequence[bytes | str | None] = (),
     path_kwargs: Mapping[str, bytes | None] = _NO_KWARGS,
 ) -> Awaitable[None] | None:
     """Create a ``handler_class`` for ``request`` (body in place) and run its whole lifecycle.
@@ -952,7 +970,9 @@ def run_handler(
         request: the request, with its whole body.
         handler_class: the :class:`RequestHandler` subclass.
         handler_kwargs: keyword arguments for its ``initialize``.
-        path_args: positional path arguments (raw bytes) for the verb method.
+        path_args: positional path arguments for the verb method: raw bytes
+            (URL-unescaped), or ``str`` as captured from the path (still
+            percent-encoded, as :meth:`~dualweb.routing.RuleRouter.find_route` gives them).
         path_kwargs: keyword path arguments (raw bytes) for the verb method.
 
     Returns ``None`` when the request completed synchronously (a plain ``def``
