@@ -10,9 +10,9 @@ message to the :class:`~dualweb.web.handler.HandlerDelegate` found, which
 runs the handler's lifecycle.
 
 The fast path for plain ``def`` handlers lives behind that protocol, not in
-the drivers: for a request without a body, ``finish`` runs the whole handler
-synchronously and returns ``None`` (no task, no coroutine); see
-:meth:`_ApplicationIntake.finish`.
+the drivers: the intake routes to the handler class without making a
+``HandlerDelegate``, and ``finish`` runs the whole handler synchronously and
+returns ``None`` (no task, no coroutine); see :class:`_ApplicationIntake`.
 """
 
 from __future__ import annotations
