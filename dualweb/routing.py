@@ -428,20 +428,22 @@ class RuleRouter(Router):
     supported; the lookup index is rebuilt on the next request.
     """
 
+    #: The processed rules, in matching order (assigning a new list is supported).
+    rules: list[Rule]
+
     def __init__(self, rules: _RuleList | None = None) -> None:
-        self._rules = _TrackedRules()
+        self.rules = []
         self._index: _Index | None = None
         if rules:
             self.add_rules(rules)
 
-    @property
-    def rules(self) -> list[Rule]:
-        """The processed rules, in matching order."""
-        return self._rules
-
-    @rules.setter
-    def rules(self, value: Iterable[Rule]) -> None:
-        self._rules = _TrackedRules(value)
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``rules`` is a plain attribute, read on every request without a
+        # property's call; whatever is assigned to it is wrapped in a list
+        # that remembers edits, so the lookup index is rebuilt when it changes.
+        if name == "rules":
+            value = _TrackedRules(value)
+        super().__setattr__(name, value)
 
     def add_rules(self, rules: _RuleList) -> None:
         """Append rules, each passed through :meth:`process_rule`.
@@ -479,7 +481,7 @@ class RuleRouter(Router):
                     f"{type(self).__name__}: expected a Rule or a tuple "
                     f"(pattern_or_matcher, target, ...), got {item!r}"
                 )
-            self._rules.append(self.process_rule(rule))
+            self.rules.append(self.process_rule(rule))
         self._reindex()
 
     def process_rule(self, rule: Rule) -> Rule:
@@ -491,7 +493,7 @@ class RuleRouter(Router):
     ) -> HTTPMessageDelegate | None:
         """Return the delegate of the first rule that matches and yields one, else ``None``."""
         index = self._index
-        if index is None or self._rules.dirty:
+        if index is None or self.rules.dirty:  # type: ignore[attr-defined]
             index = self._reindex()
         params: dict[str, Any] | None
         for rule, kind in index.candidates(request.path):
@@ -536,7 +538,7 @@ class RuleRouter(Router):
         delegate (a nested router without a match).
         """
         index = self._index
-        if index is None or self._rules.dirty:
+        if index is None or self.rules.dirty:  # type: ignore[attr-defined]
             index = self._reindex()
         path = request.path
         for rule, kind in index.candidates(path):
@@ -585,7 +587,7 @@ class RuleRouter(Router):
         return None
 
     def _reindex(self) -> _Index:
-        rules = self._rules
+        rules: _TrackedRules = self.rules  # type: ignore[assignment]
         rules.dirty = False
         index = self._index = _Index(rules)
         return index

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dualweb.httputil import HTTPHeaders, HTTPServerRequest
-from dualweb.routing import AnyMatches, Rule, RuleRouter
+from dualweb.routing import AnyMatches, PathMatches, Rule, RuleRouter
 from dualweb.web import Application, HTTPError, RequestHandler, asynchronous
 from tests.support import Response
 
@@ -447,3 +447,32 @@ def test_asynchronous_handler_hears_the_client_leave(native_client_for: Any) -> 
         client.get("/")  # the server runs in the background; poll it
         time.sleep(0.05)
     assert closed == ["closed"]
+
+
+def test_rules_attribute_assigned_or_edited_reroutes() -> None:
+    first, second = object(), object()
+    router = RuleRouter([(r"/a", first)])
+
+    def target(path: str) -> Any:
+        found = router.find_route(HTTPServerRequest("GET", path))
+        return None if found is None else found[0].target
+
+    assert target("/a") is first
+    router.rules = [Rule(PathMatches(r"/b"), second)]
+    assert (target("/a"), target("/b")) == (None, second)
+    router.rules.insert(0, Rule(PathMatches(r"/b"), first))
+    assert target("/b") is first
+    del router.rules[0]
+    assert target("/b") is second
+
+
+def test_host_rules_added_later_take_the_general_path(client_for: Any) -> None:
+    class Host(RequestHandler):
+        def get(self) -> None:
+            self.write("host rule")
+
+    app = Application([(r"/", Hello)])
+    client = client_for(app)
+    assert client.get("/").text == "Hello, world"
+    app.add_handlers(r".*", [(r"/", Host)])
+    assert client.get("/").text == "host rule"
