@@ -10,7 +10,11 @@ Cases (``--cases``, default all):
 * ``hello``: ``self.write("Hello, world")``, request prebuilt outside the timed loop;
 * ``json``: ``self.write({...})`` (a small dict), request prebuilt;
 * ``hello+req``: hello, with ``HTTPHeaders`` and ``HTTPServerRequest``
-  construction inside the timed loop (what every driver pays per request).
+  construction inside the timed loop;
+* ``intake``: hello the way every driver enters the core:
+  ``app.start_request(None, connection)``, then ``headers_received(start_line,
+  headers)`` and ``finish()`` on the delegate it returns (the request is built
+  by the core; for dualweb this is the plain-handler fast path).
 
 Times are CPU time of the process (``time.process_time``), which other load
 on the machine disturbs far less than wall time. ``--profile`` runs each
@@ -111,6 +115,22 @@ def dualweb_setup(case: str) -> tuple[Callable[[Any], Any], Callable[[], Any]]:
 
 def dualweb_case(n: int, case: str) -> Callable[[], float]:
     app, make = dualweb_setup(case)
+    if case == "intake":
+        from dualweb.connection import COMPLETED, RequestStartLine
+        from dualweb.httputil import HTTPHeaders
+
+        conn = DummyConnection(COMPLETED)
+        start_line = RequestStartLine("GET", "/", "HTTP/1.1")
+
+        def run_intake() -> float:
+            start = _clock()
+            for _ in range(n):
+                delegate = app.start_request(None, conn)  # type: ignore[attr-defined]
+                delegate.headers_received(start_line, HTTPHeaders(_REQUEST_HEADERS))
+                delegate.finish()
+            return _clock() - start
+
+        return run_intake
     if case == "hello+req":
 
         def run_building() -> float:
@@ -157,14 +177,26 @@ def tornado_case(n: int, case: str, loop: asyncio.AbstractEventLoop) -> Callable
         )
 
     building = case == "hello+req"
+    intake = case == "intake"
+
+    def serve(request: Any) -> None:
+        if intake:
+            delegate = app.start_request(None, conn)  # type: ignore[arg-type]
+            delegate.headers_received(
+                tornado.httputil.RequestStartLine("GET", "/", "HTTP/1.1"),
+                tornado.httputil.HTTPHeaders(_REQUEST_HEADERS),
+            )
+            delegate.finish()
+        else:
+            app(request)
 
     def run() -> float:
-        requests = [] if building else [make() for _ in range(n)]
+        requests = [] if building or intake else [make() for _ in range(n)]
 
         async def drive() -> float:
             start = _clock()
             for i in range(n):
-                app(make() if building else requests[i])
+                serve(None if intake else make() if building else requests[i])
                 if i % 100 == 99:
                     # Tornado runs every handler as a task; let the batch run.
                     await asyncio.sleep(0)
@@ -194,8 +226,16 @@ def profile(case: str, n: int, top: int) -> None:
         app(make())
     requests = [] if building else [make() for _ in range(n)]
     profiler = cProfile.Profile()
-    profiler.enable()
-    if building:
+    if case == "intake":
+        run = dualweb_case(n, case)
+        run()  # warm
+        profiler.enable()
+        run()
+    else:
+        profiler.enable()
+    if case == "intake":
+        pass
+    elif building:
         for _ in range(n):
             app(make())
     else:
@@ -221,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--cases", default="hello,json,hello+req")
+    parser.add_argument("--cases", default="hello,json,hello+req,intake")
     parser.add_argument("--no-tornado", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
@@ -242,7 +282,7 @@ def main() -> None:
                 pass
     results = measure(cases, args.repeat)
     loop.close()
-    print(f"GET through app(request), n={args.n}, best of {args.repeat}")
+    print(f"GET through app(request) (intake: start_request), n={args.n}, best of {args.repeat}")
     for case in names:
         ours = results[f"dualweb {case}"]
         line = f"  {case:10s} dualweb {ours / args.n * 1e6:7.2f} us/request"

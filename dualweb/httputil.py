@@ -150,28 +150,32 @@ class HTTPServerRequest:
     # attach their own attributes to the request.
     __slots__ = (
         "__dict__",
-        "_body_parsed",
-        "_cookies",
-        "_finish_time",
-        "_host_name",
         "_start_time",
-        "arguments",
         "body",
-        "body_arguments",
         "connection",
-        "files",
         "headers",
-        "host",
         "method",
         "path",
-        "protocol",
         "query",
-        "query_arguments",
-        "remote_ip",
         "server_connection",
         "uri",
         "version",
     )
+
+    # What most requests never read is computed on first use (the properties
+    # below) and kept in these class-level defaults until then, so __init__
+    # stays a dozen stores. (Not __getattr__: a class with one loses the
+    # interpreter's fast attribute reads for every attribute.)
+    _host: str | None = None
+    _peer: tuple[str | None, str] | None = None
+    _files: dict[str, list[HTTPFile]] | None = None
+    _arguments: dict[str, list[bytes]] | None = None
+    _query_arguments: dict[str, list[bytes]] | None = None
+    _body_arguments: dict[str, list[bytes]] | None = None
+    _host_name: str | None = None
+    _cookies: dict[str, http.cookies.Morsel[str]] | None = None
+    _finish_time: float | None = None
+    _body_parsed = False
 
     def __init__(
         self,
@@ -195,40 +199,108 @@ class HTTPServerRequest:
             headers = HTTPHeaders()
         self.headers: HTTPHeaders = headers
         self.body: bytes = body or b""
-
-        if connection is None:
-            self.remote_ip: str | None = None
-            self.protocol: str = "http"
-        else:
-            context = connection.context
-            self.remote_ip = context.remote_ip
-            self.protocol = context.protocol or "http"
-
-        if not host:
-            host = headers.get("Host") or "127.0.0.1"
-        self.host: str = host
-        # Derived from host on first use: most requests never route by host.
-        self._host_name: str | None = None
-        self.files: dict[str, list[HTTPFile]] = files or {}
+        if host:
+            self._host = host
+        if files:
+            self._files = files
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = _time()
-        self._finish_time: float | None = None
-        self._cookies: dict[str, http.cookies.Morsel[str]] | None = None
-        self._body_parsed = False
+        self.path, _, self.query = uri.partition("?")
 
-        self.path, _, query = uri.partition("?")
-        self.query: str = query
-        self.body_arguments: dict[str, list[bytes]] = {}
-        if query:
-            self.query_arguments: dict[str, list[bytes]] = _parse_query(query)
-            self.arguments: dict[str, list[bytes]] = {
-                name: list(values) for name, values in self.query_arguments.items()
-            }
-        else:
-            # The common case costs no parsing and no copies.
-            self.query_arguments = {}
-            self.arguments = {}
+    @property
+    def host(self) -> str:
+        """The ``Host`` header (``"127.0.0.1"`` without one), or the host given when built."""
+        host = self._host
+        if host is None:
+            host = self._host = self.headers.get("Host") or "127.0.0.1"
+        return host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._host = value
+
+    def _resolved_peer(self) -> tuple[str | None, str]:
+        peer = self._peer
+        if peer is None:
+            connection = self.connection
+            if connection is None:
+                peer = (None, "http")
+            else:
+                context = connection.context
+                peer = (context.remote_ip, context.protocol or "http")
+            self._peer = peer
+        return peer
+
+    @property
+    def remote_ip(self) -> str | None:
+        """The client's address (from the connection's context; ``None`` if unknown)."""
+        return self._resolved_peer()[0]
+
+    @remote_ip.setter
+    def remote_ip(self, value: str | None) -> None:
+        self._peer = (value, self._resolved_peer()[1])
+
+    @property
+    def protocol(self) -> str:
+        """``"http"`` or ``"https"`` (from the connection's context)."""
+        return self._resolved_peer()[1]
+
+    @protocol.setter
+    def protocol(self, value: str) -> None:
+        self._peer = (self._resolved_peer()[0], value)
+
+    @property
+    def query_arguments(self) -> dict[str, list[bytes]]:
+        """Arguments from the query string only, ``{name: [bytes, ...]}``."""
+        parsed = self._query_arguments
+        if parsed is None:
+            query = self.query
+            # The common case (no query string) costs no parsing.
+            parsed = self._query_arguments = _parse_query(query) if query else {}
+        return parsed
+
+    @query_arguments.setter
+    def query_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._query_arguments = value
+
+    @property
+    def arguments(self) -> dict[str, list[bytes]]:
+        """Query and body arguments, ``{name: [bytes, ...]}``."""
+        arguments = self._arguments
+        if arguments is None:
+            query = self.query
+            parsed = _parse_query(query) if query else {}
+            arguments = self._arguments = {key: list(values) for key, values in parsed.items()}
+        return arguments
+
+    @arguments.setter
+    def arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._arguments = value
+
+    @property
+    def body_arguments(self) -> dict[str, list[bytes]]:
+        """Arguments from a form body only, ``{name: [bytes, ...]}``."""
+        arguments = self._body_arguments
+        if arguments is None:
+            arguments = self._body_arguments = {}
+        return arguments
+
+    @body_arguments.setter
+    def body_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._body_arguments = value
+
+    @property
+    def files(self) -> dict[str, list[HTTPFile]]:
+        """Uploaded files, ``{field name: [HTTPFile, ...]}``."""
+        files = self._files
+        if files is None:
+            files = self._files = {}
+        return files
+
+    @files.setter
+    def files(self, value: dict[str, list[HTTPFile]]) -> None:
+        self._files = value
 
     @property
     def host_name(self) -> str:

@@ -280,7 +280,11 @@ class PathMatches(Matcher):
             named = m.groupdict()
             values = map(_unquote, named.values())
             return {"path_args": [], "path_kwargs": dict(zip(named, values, strict=True))}
-        return {"path_args": list(map(_unquote, m.groups())), "path_kwargs": {}}
+        groups = m.groups()
+        if None in groups or "%" in "".join(groups):
+            return {"path_args": list(map(_unquote, groups)), "path_kwargs": {}}
+        # The usual argument (no escapes, the group took part): _unquote without its frame.
+        return {"path_args": list(map(str.encode, groups)), "path_kwargs": {}}
 
     def reverse(self, *args: Any) -> str | None:
         """Fill the pattern's groups with ``args`` (URL-escaped, ``/`` kept) and return the path.
@@ -424,20 +428,22 @@ class RuleRouter(Router):
     supported; the lookup index is rebuilt on the next request.
     """
 
+    #: The processed rules, in matching order (assigning a new list is supported).
+    rules: list[Rule]
+
     def __init__(self, rules: _RuleList | None = None) -> None:
-        self._rules = _TrackedRules()
+        self.rules = []
         self._index: _Index | None = None
         if rules:
             self.add_rules(rules)
 
-    @property
-    def rules(self) -> list[Rule]:
-        """The processed rules, in matching order."""
-        return self._rules
-
-    @rules.setter
-    def rules(self, value: Iterable[Rule]) -> None:
-        self._rules = _TrackedRules(value)
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``rules`` is a plain attribute, read on every request without a
+        # property's call; whatever is assigned to it is wrapped in a list
+        # that remembers edits, so the lookup index is rebuilt when it changes.
+        if name == "rules":
+            value = _TrackedRules(value)
+        super().__setattr__(name, value)
 
     def add_rules(self, rules: _RuleList) -> None:
         """Append rules, each passed through :meth:`process_rule`.
@@ -475,7 +481,7 @@ class RuleRouter(Router):
                     f"{type(self).__name__}: expected a Rule or a tuple "
                     f"(pattern_or_matcher, target, ...), got {item!r}"
                 )
-            self._rules.append(self.process_rule(rule))
+            self.rules.append(self.process_rule(rule))
         self._reindex()
 
     def process_rule(self, rule: Rule) -> Rule:
@@ -487,23 +493,11 @@ class RuleRouter(Router):
     ) -> HTTPMessageDelegate | None:
         """Return the delegate of the first rule that matches and yields one, else ``None``."""
         index = self._index
-        if index is None or self._rules.dirty:
+        if index is None or self.rules.dirty:  # type: ignore[attr-defined]
             index = self._reindex()
-        path = request.path
-        candidates = index.exact.get(path)
-        if candidates is None:
-            candidates = index.default
-            plen = len(path)
-            prefixed = index.prefixed
-            for length in index.lengths:
-                if length <= plen:
-                    found = prefixed.get(path[:length])
-                    if found is not None:
-                        candidates = found
-                        break
         params: dict[str, Any] | None
-        for rule, exact in candidates:
-            if exact:
+        for rule, kind in index.candidates(request.path):
+            if kind == _LITERAL:
                 # A literal path has no groups: no match() call, no params dict.
                 if rule.target_kwargs:
                     delegate = self.get_target_delegate(
@@ -520,6 +514,45 @@ class RuleRouter(Router):
                 delegate = self.get_target_delegate(rule.target, request, **params)
             if delegate is not None:
                 return delegate
+        return None
+
+    def find_route(
+        self, request: HTTPServerRequest
+    ) -> tuple[Rule, tuple[str | None, ...] | dict[str, Any] | None] | None:
+        """Return the first rule whose matcher matches ``request``, without making a delegate.
+
+        Returns ``(rule, captured)``, or ``None`` when no rule matches.
+        ``captured`` is what the match yields, in the cheapest form:
+
+        * ``None``: nothing to pass on (a literal path, a pattern without
+          groups, a matcher that returned ``{}``);
+        * a tuple of ``str``: the unnamed groups of a :class:`PathMatches`
+          pattern as they appear in the path (still percent-encoded; ``None``
+          for a group that did not participate);
+        * a dict: what any other matcher returned (named groups give
+          ``path_kwargs`` with URL-unescaped ``bytes`` values, as in :meth:`find_handler`).
+
+        For a table whose targets always produce a delegate (an
+        ``Application``'s handler classes) this is the rule :meth:`find_handler`
+        uses; :meth:`find_handler` also moves past rules whose target gives no
+        delegate (a nested router without a match).
+        """
+        index = self._index
+        if index is None or self.rules.dirty:  # type: ignore[attr-defined]
+            index = self._reindex()
+        path = request.path
+        for rule, kind in index.candidates(path):
+            if kind == _LITERAL:
+                return rule, None
+            if kind == _GROUPS:
+                # PathMatches.match without its frame, params dict and bytes copies.
+                match = rule.matcher.regex.match(path)  # type: ignore[attr-defined]
+                if match is not None:
+                    return rule, match.groups() or None
+                continue
+            params = rule.matcher.match(request)
+            if params is not None:
+                return rule, params or None
         return None
 
     def get_target_delegate(
@@ -554,7 +587,7 @@ class RuleRouter(Router):
         return None
 
     def _reindex(self) -> _Index:
-        rules = self._rules
+        rules: _TrackedRules = self.rules  # type: ignore[assignment]
         rules.dirty = False
         index = self._index = _Index(rules)
         return index
@@ -724,7 +757,13 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(pieces)
 
 
-_Candidates = tuple[tuple[Rule, bool], ...]
+# How find_handler/find_route try a candidate rule: a literal path (no
+# match() call), a plain PathMatches without named groups (its regex matched
+# inline), or any other matcher (its match()).
+_LITERAL = 1
+_GROUPS = 2
+_OTHER = 3
+_Candidates = tuple[tuple[Rule, int], ...]
 
 
 class _Index:
@@ -755,9 +794,17 @@ class _Index:
                 if length <= len(key):
                     positions.extend(prefix_keys.get(key[:length], ()))
             positions.sort()
-            return tuple((rules[p], p in exact_set) for p in positions)
+            return tuple((rules[p], kinds[p]) for p in positions)
 
         exact_set = {p for ps in exact_keys.values() for p in ps}
+        kinds = [
+            _LITERAL
+            if p in exact_set
+            else _GROUPS
+            if type(rule.matcher) is PathMatches and not rule.matcher.regex.groupindex
+            else _OTHER
+            for p, rule in enumerate(rules)
+        ]
         self.exact: dict[str, _Candidates] = {
             key: candidates(key, own) for key, own in exact_keys.items()
         }
@@ -766,6 +813,20 @@ class _Index:
         }
         self.default: _Candidates = candidates("", [])
         self.lengths: tuple[int, ...] = tuple(n for n in all_lengths if n)
+
+    def candidates(self, path: str) -> _Candidates:
+        """The rules that may match ``path``, in declaration order."""
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        plen = len(path)
+        prefixed = self.prefixed
+        for length in self.lengths:
+            if length <= plen:
+                found = prefixed.get(path[:length])
+                if found is not None:
+                    return found
+        return self.default
 
 
 class _TrackedRules(list[Rule]):

@@ -10,9 +10,9 @@ message to the :class:`~dualweb.web.handler.HandlerDelegate` found, which
 runs the handler's lifecycle.
 
 The fast path for plain ``def`` handlers lives behind that protocol, not in
-the drivers: for a request without a body, ``finish`` runs the whole handler
-synchronously and returns ``None`` (no task, no coroutine); see
-:meth:`_ApplicationIntake.finish`.
+the drivers: the intake routes to the handler class without making a
+``HandlerDelegate``, and ``finish`` runs the whole handler synchronously and
+returns ``None`` (no task, no coroutine); see :class:`_ApplicationIntake`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dualweb.routing import (
     ReversibleRuleRouter,
     Rule,
 )
-from dualweb.web.handler import HandlerDelegate, RequestHandler
+from dualweb.web.handler import HandlerDelegate, RequestHandler, run_handler
 from dualweb.web.handlers import ErrorHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["Application"]
 
 _new_object = object.__new__
+_NO_KWARGS: dict[str, Any] = {}  # only ever unpacked
 _INFO = logging.INFO
 _WARNING = logging.WARNING
 _ERROR = logging.ERROR
@@ -158,6 +159,12 @@ class Application(ReversibleRouter):
         self.wildcard_router = _ApplicationRouter(self, static_rules + handlers)
         self._wildcard_rule = Rule(AnyMatches(), self.wildcard_router)
         self.default_router = _ApplicationRouter(self, [self._wildcard_rule])
+        # Whether the intake may route with the router's find_route (see
+        # _ApplicationIntake): not when a subclass changes how routing works.
+        cls = type(self)
+        self._routes_plainly = (
+            cls.find_handler is _FIND_HANDLER and cls.get_handler_delegate is _GET_HANDLER_DELEGATE
+        )
         if settings.get("autoreload"):
             self._start_autoreload()
 
@@ -254,7 +261,7 @@ class Application(ReversibleRouter):
         intake.request_conn = request_conn
         intake.request = None
         intake.delegate = None
-        intake.plain = None
+        intake.handler_class = None
         return intake
 
     def __call__(self, request: HTTPServerRequest, *wsgi: Any) -> Awaitable[None] | None:
@@ -343,26 +350,37 @@ class Application(ReversibleRouter):
 class _ApplicationIntake(RequestIntake):
     """What :meth:`Application.start_request` returns: the core's intake, routed by the app.
 
-    The plain-handler fast path lives here, behind the delegate protocol:
-    once routing has produced a :class:`HandlerDelegate` for a handler that
-    does not stream its body, ``headers_received`` does not forward (that
-    delegate would do nothing with the headers), and ``finish`` of a request
-    without a body calls the delegate's ``execute`` directly, which runs the
-    whole lifecycle of a plain ``def`` handler synchronously and returns
-    ``None``. The general path (any other delegate: a
-    nested ``HTTPServerConnectionDelegate``, a callable, a 404) is the
-    inherited :class:`~dualweb.intake.RequestIntake` behaviour;
-    ``tests/test_seam.py`` runs the same requests through both.
+    The plain-handler fast path lives here, behind the delegate protocol.
+    When the application routes the standard way (``find_handler`` and
+    ``get_handler_delegate`` not overridden, no host-specific rules),
+    ``headers_received`` asks the router only for the matching rule
+    (:meth:`~dualweb.routing.RuleRouter.find_route`); if its target is a
+    handler class that does not stream its body, no
+    :class:`~dualweb.web.handler.HandlerDelegate` is made: the intake keeps
+    the class and the path arguments, buffers any body itself, and ``finish``
+    runs the handler with :func:`~dualweb.web.handler.run_handler` (the
+    whole lifecycle of a plain ``def`` handler, synchronously, returning
+    ``None``: no task, no coroutine). Everything else (an overridden routing
+    hook, host rules, no matching rule, a nested router, a callable, a
+    streaming handler) takes the general path: :meth:`Application.find_handler`
+    and the inherited :class:`~dualweb.intake.RequestIntake` behaviour.
+    ``tests/test_seam.py`` and ``tests/test_core_fastpath.py`` run the same
+    requests through both.
     """
 
-    __slots__ = ("application", "plain")
+    __slots__ = ("application", "captured", "chunks", "handler_class", "target_kwargs")
 
-    # Built by Application.start_request, which sets every slot: application,
-    # server_conn, request_conn, request, delegate, plain.
+    # Built by Application.start_request, which sets application, server_conn,
+    # request_conn, request, delegate and handler_class; the fast path sets the rest.
     application: Application
-    #: The routed delegate when it is a HandlerDelegate for a handler that
-    #: does not stream its body (the fast path of finish()), else None.
-    plain: HandlerDelegate | None
+    #: The routed handler class on the fast path (then ``delegate`` is None).
+    handler_class: type[RequestHandler] | None
+    #: What the rule captured (see :meth:`~dualweb.routing.RuleRouter.find_route`).
+    captured: tuple[str | None, ...] | dict[str, Any] | None
+    #: The rule's keyword arguments for ``initialize``.
+    target_kwargs: dict[str, Any]
+    #: The body chunks received on the fast path (``None``: none yet).
+    chunks: list[bytes] | None
 
     def route(self, request: HTTPServerRequest) -> HTTPMessageDelegate:
         """The handler delegate :meth:`Application.find_handler` picks."""
@@ -371,7 +389,7 @@ class _ApplicationIntake(RequestIntake):
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
     ) -> Awaitable[None] | None:
-        """Build and route the request (fast path: skip a handler delegate's no-op)."""
+        """Build and route the request (fast path: keep a plain handler class, no delegate)."""
         if type(start_line) is not RequestStartLine:
             return super().headers_received(start_line, headers)
         # What build_request() does, without its frame: the request straight from the start line.
@@ -379,19 +397,75 @@ class _ApplicationIntake(RequestIntake):
             None, None, "", headers, None, None, None, self.request_conn, start_line,
             self.server_conn,
         )
-        delegate = self.delegate = self.application.find_handler(request)
-        if type(delegate) is HandlerDelegate and not delegate.streaming:
-            self.plain = delegate
-            return None  # HandlerDelegate.headers_received would return None
+        application = self.application
+        router = application.wildcard_router
+        rules = application.default_router.rules
+        if (
+            application._routes_plainly
+            and type(router) is _ApplicationRouter
+            and len(rules) == 1
+            and rules[0] is application._wildcard_rule
+        ):
+            found = router.find_route(request)
+            if found is not None:
+                rule, captured = found
+                target = rule.target
+                if (
+                    isinstance(target, type)
+                    and issubclass(target, RequestHandler)
+                    and not target._stream_request_body
+                ):
+                    self.handler_class = target
+                    self.captured = captured
+                    self.target_kwargs = rule.target_kwargs
+                    self.chunks = None
+                    return None
+        delegate = self.delegate = application.find_handler(request)
         return delegate.headers_received(start_line, headers)
 
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Buffer a body chunk (fast path) or pass it on."""
+        if self.handler_class is None:
+            return super().data_received(chunk)
+        if self.chunks is None:
+            self.chunks = [chunk]
+        else:
+            self.chunks.append(chunk)
+        return None
+
     def finish(self) -> Awaitable[None] | None:
-        """Run the handler (fast path: a plain handler without a body runs in this call)."""
-        plain = self.plain
-        if plain is not None and not plain.chunks:
-            # HandlerDelegate.finish with nothing to join: run the handler directly.
-            return plain.execute()
-        return super().finish()
+        """Run the handler (fast path: a plain handler runs in this call)."""
+        handler_class = self.handler_class
+        if handler_class is None:
+            return super().finish()
+        request = self.request
+        assert request is not None
+        chunks = self.chunks
+        if chunks is not None:
+            request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        captured = self.captured
+        if captured is None:
+            return run_handler(self.application, request, handler_class, self.target_kwargs)
+        if isinstance(captured, tuple):  # the raw groups of a path pattern
+            return run_handler(
+                self.application, request, handler_class, self.target_kwargs, captured
+            )
+        return run_handler(
+            self.application,
+            request,
+            handler_class,
+            self.target_kwargs,
+            captured.get("path_args") or (),
+            captured.get("path_kwargs") or _NO_KWARGS,
+        )
+
+    def on_connection_close(self) -> None:
+        """The client went away before the request was complete."""
+        if self.handler_class is None:
+            super().on_connection_close()
+        else:
+            self.chunks = None  # nothing will run: drop what was buffered
 
 
 _GET_HANDLER_DELEGATE = Application.get_handler_delegate
+_FIND_HANDLER = Application.find_handler

@@ -39,7 +39,7 @@ the Etag inline and joins the body once; ``finish`` stores ``Etag`` and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,10 +51,12 @@ from dualweb.connection import (
     ResponseStartLine,
     discard_awaitable,
 )
+from dualweb.escape import url_unescape
 from dualweb.headers import HTTPHeaders, HTTPInputError
 from dualweb.httputil import http_date_now, responses
 from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
+from dualweb.web.bodystream import BodyStream
 from dualweb.web.cookies import CookieMixin
 from dualweb.web.errorpages import ErrorPagesMixin
 from dualweb.web.errors import HTTPError
@@ -66,6 +68,7 @@ from dualweb.web.output import (
     SERVER_HEADER,
     VALID_REASON,
     OutputMixin,
+    body_etag,
     etag_matches,
 )
 from dualweb.web.protocols import ApplicationLike
@@ -81,7 +84,7 @@ if TYPE_CHECKING:
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.transforms import OutputTransform
 
-__all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons"]
+__all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons", "run_handler"]
 
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -97,18 +100,6 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
 
-
-def _first_sha1(data: bytes) -> Any:
-    # hashlib initialises OpenSSL, a large part of import time: it is imported with
-    # the first Etag, then _sha1 is hashlib.sha1 itself (no cost per request).
-    global _sha1
-    import hashlib
-
-    _sha1 = hashlib.sha1
-    return _sha1(data)
-
-
-_sha1: Callable[[bytes], Any] = _first_sha1
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
 _AFTER_PREPARE = 0  # ``pending`` is prepare()'s awaitable
@@ -213,6 +204,7 @@ class RequestHandler(
         "_status_code",
         "_transforms",
         "_ui",
+        "_watching_close",
         "_write_buffer",
         "_xsrf_token",
         "application",
@@ -237,16 +229,17 @@ class RequestHandler(
         self._headers_written = False
         self._finished = False
         self._auto_finish = True
-        self._body_stream: _BodyStream | None = None
+        self._body_stream: BodyStream | None = None
         self._client_gone = False
         self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
         self._new_cookies = {}
+        # The driver's close callback is registered only if the request outlives
+        # the synchronous part of the lifecycle (_watch_close): until then no
+        # close can be reported (the loop is not running callbacks).
+        self._watching_close = False
         self.clear()
-        connection = request.connection
-        if connection is not None:
-            connection.set_close_callback(self._connection_lost)
         if kwargs:
             self.initialize(**kwargs)
         elif (type(self)._dualweb_traits or _traits(type(self))).initialize:
@@ -279,6 +272,13 @@ class RequestHandler(
         """
         if self._body_stream is not None:
             self._body_stream.lost()
+
+    def _watch_close(self) -> None:
+        """Have ``on_connection_close`` called if the client goes away before ``finish``."""
+        connection = self.request.connection
+        if connection is not None and not self._watching_close and not self._finished:
+            self._watching_close = True
+            connection.set_close_callback(self._connection_lost)
 
     def _connection_lost(self) -> None:
         # The driver's close callback: remember it (a cancelled coroutine then
@@ -453,7 +453,8 @@ class RequestHandler(
             self._write_buffer = []
             future: Awaitable[None] = COMPLETED
         else:
-            connection.set_close_callback(None)
+            if self._watching_close:
+                connection.set_close_callback(None)
             future = self._flush(True)
             connection.finish()
         self.application.log_request(self)
@@ -481,7 +482,7 @@ class RequestHandler(
                     body = b"".join(buffer)
                     self._write_buffer = [body]
                 # A quoted hex digest is always a valid value.
-                etag = fields["Etag"] = '"' + _sha1(body).hexdigest() + '"'
+                etag = fields["Etag"] = body_etag(body)
                 inm = self.request.headers.get("If-None-Match")
                 if inm and etag_matches(inm, etag):
                     self._write_buffer = []
@@ -568,17 +569,19 @@ class RequestHandler(
     def _run(
         self,
         transforms: list[OutputTransform] | tuple[OutputTransform, ...],
-        args: tuple[bytes, ...] | list[bytes],
-        kwargs: Mapping[str, bytes],
+        args: Sequence[bytes | str | None],
+        kwargs: Mapping[str, bytes | None],
     ) -> Awaitable[None] | None:
         """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
         self._transforms = transforms
+        traits = type(self)._dualweb_traits or _traits(type(self))
         # The hooks that do nothing by default are not called unless overridden.
         try:
             self._begin(args, kwargs)
-            if (type(self)._dualweb_traits or _traits(type(self))).prepare:
+            if traits.prepare:
                 result = self.prepare()
                 if result is not None:
+                    self._watch_close()
                     return self._resume(self._awaitable(result, "prepare"), _AFTER_PREPARE)
             # _after_prepare(), inlined on this per-request path (one frame fewer).
             if self._body_stream is not None:
@@ -586,12 +589,25 @@ class RequestHandler(
             if self._finished:
                 return None
             if self._stream_request_body:
+                self._watch_close()
                 return self._resume(None, _AWAIT_BODY)
-            result = self._call_verb()
+            # _call_verb(), inlined for the methods the traits name (all standard ones).
+            name = traits.verbs.get(self.request.method)
+            verb = getattr(self, name) if name is not None else self._verb()
+            if self.path_kwargs:
+                result = verb(*self.path_args, **self.path_kwargs)
+            elif self.path_args:
+                result = verb(*self.path_args)
+            else:
+                result = verb()
             if result is not None:
+                self._watch_close()
                 return self._resume(self._awaitable(result, self._verb_name()), _AFTER_VERB)
-            if self._auto_finish and not self._finished:
-                self.finish()
+            if self._auto_finish:
+                if not self._finished:
+                    self.finish()
+            else:
+                self._watch_close()  # @asynchronous: finished later, by the application
         except Exception as e:
             self._fail(e)
         if self._body_stream is not None:
@@ -637,7 +653,9 @@ class RequestHandler(
             if self._body_stream is not None:
                 self._body_stream.release_prepared()
 
-    def _begin(self, args: tuple[bytes, ...] | list[bytes], kwargs: Mapping[str, bytes]) -> None:
+    def _begin(
+        self, args: Sequence[bytes | str | None], kwargs: Mapping[str, bytes | None]
+    ) -> None:
         request = self.request
         method = request.method
         if method not in self.SUPPORTED_METHODS:
@@ -659,11 +677,10 @@ class RequestHandler(
             except HTTPInputError as e:
                 raise HTTPError(400, "Invalid body: %s", e) from e
         if args:
-            decode = self.decode_argument
-            self.path_args = [decode(arg) for arg in args]
+            self.path_args = self._decode_path_args(args)
         if kwargs:
             decode = self.decode_argument
-            self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}
+            self.path_kwargs = {k: decode(v, name=k) for k, v in kwargs.items()}  # type: ignore[arg-type]
         if method not in _SAFE_METHODS:
             settings = self.application.settings
             if settings.get("xsrf_cookies"):
@@ -672,6 +689,25 @@ class RequestHandler(
                 error = self._cross_origin_error(self.check_trusted_origin)
                 if error is not None:
                     raise HTTPError(403, error)
+
+    def _decode_path_args(self, args: Sequence[bytes | str | None]) -> list[str]:
+        # Path arguments are raw bytes (URL-unescaped), or str as captured from
+        # the path, still percent-encoded (RuleRouter.find_route's groups).
+        cls = type(self)
+        if (cls._dualweb_traits or _traits(cls)).default_decode and None not in args:
+            if isinstance(args[0], str):
+                if "%" not in "".join(args):  # type: ignore[arg-type]
+                    # Nothing to unescape, and decode_argument(s.encode()) == s:
+                    # the groups are the arguments.
+                    return list(args)  # type: ignore[arg-type]
+            else:
+                # decode_argument is the default: decode in C, and let it report bad UTF-8.
+                try:
+                    return list(map(bytes.decode, args))  # type: ignore[arg-type]
+                except UnicodeDecodeError:
+                    pass
+        decode = self.decode_argument
+        return [decode(_raw_path_arg(arg)) for arg in args]  # type: ignore[arg-type]
 
     def _refuse_loop_features(self) -> None:
         """Without an event loop (WSGI), refuse what needs one before running any of it."""
@@ -707,13 +743,13 @@ class RequestHandler(
             return "get"
         return name
 
+    def _verb(self) -> Callable[..., Any]:
+        # RFC 9110 9.3.2: HEAD is GET without the body (stripped in _flush);
+        # _verb_name() maps it when the class has no head of its own.
+        return getattr(self, self._verb_name())  # type: ignore[no-any-return]
+
     def _call_verb(self) -> Any:
-        method = self.request.method or ""
-        name = _VERB_ATTRS.get(method) or method.lower()
-        if name == "head" and (type(self)._dualweb_traits or _traits(type(self))).head_from_get:
-            # RFC 9110 9.3.2: HEAD is GET without the body (stripped in _flush).
-            name = "get"
-        verb = getattr(self, name)
+        verb = self._verb()
         path_args = self.path_args
         path_kwargs = self.path_kwargs
         if path_args or path_kwargs:
@@ -754,6 +790,13 @@ class RequestHandler(
 
 
 
+def _raw_path_arg(arg: bytes | str | None) -> bytes | None:
+    """A path argument as bytes: a str captured from the path is URL-unescaped first."""
+    if isinstance(arg, str):
+        return url_unescape(arg, encoding=None, plus=False) if "%" in arg else arg.encode()
+    return arg
+
+
 def _traits(cls: type[RequestHandler]) -> HandlerTraits:
     """Compute and keep the class's :class:`HandlerTraits` (once, on its first request).
 
@@ -773,54 +816,6 @@ def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
     and native-only features (WebSockets, auth mixins), one sentence each.
     """
     return feature_reasons(cls, _traits(cls))
-
-
-class _BodyLost(Exception):
-    """The client went away before a streamed body was complete."""
-
-
-class _BodyStream:
-    """Coordinates a ``@stream_request_body`` handler with the arrival of its body (natively).
-
-    ``prepared`` completes once ``prepare()`` is done: the delegate returns it
-    from ``headers_received``, so the driver reads no body before then and
-    ``data_received`` never runs ahead of ``prepare``. ``complete`` completes
-    when the whole body has arrived (the verb method runs next) or fails
-    when the client went away (the verb method is then not called).
-    """
-
-    __slots__ = ("complete", "prepared")
-
-    def __init__(self) -> None:
-        import asyncio  # only natively (see _resume)
-
-        loop = asyncio.get_running_loop()
-        self.prepared: asyncio.Future[None] = loop.create_future()
-        self.complete: asyncio.Future[None] = loop.create_future()
-
-    def release_prepared(self) -> None:
-        """``prepare()`` is done (or the request ended early): let the body flow."""
-        if not self.prepared.done():
-            self.prepared.set_result(None)
-
-    def body_done(self) -> None:
-        """The whole body has arrived."""
-        if not self.complete.done():
-            self.complete.set_result(None)
-
-    def lost(self) -> None:
-        """The client went away before the body was complete."""
-        if not self.complete.done():
-            self.complete.set_exception(_BodyLost())
-            self.complete.exception()  # retrieved: nobody may be awaiting it
-
-    async def wait_complete(self) -> bool:
-        """Wait for the whole body; ``False`` if the client went away first."""
-        try:
-            await self.complete
-        except _BodyLost:
-            return False
-        return True
 
 
 class HandlerDelegate(HTTPMessageDelegate):
@@ -873,7 +868,7 @@ class HandlerDelegate(HTTPMessageDelegate):
         self.chunks: list[bytes] | None = []
         #: The handler class uses ``@stream_request_body``.
         self.streaming: bool = handler_class._stream_request_body
-        self.stream: _BodyStream | None = None
+        self.stream: BodyStream | None = None
         self.handler: RequestHandler | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -884,7 +879,7 @@ class HandlerDelegate(HTTPMessageDelegate):
         if self.streaming:
             connection = self.request.connection
             if connection is not None and connection.supports_async:
-                self.stream = _BodyStream()
+                self.stream = BodyStream()
             return self.execute()
         return None
 
@@ -925,6 +920,18 @@ class HandlerDelegate(HTTPMessageDelegate):
         awaitable to run (for streaming handlers: the future that gates the
         body until ``prepare`` is done).
         """
+        stream = self.stream
+        if stream is None:
+            # Every handler without a streamed body (and any handler under WSGI,
+            # where _run reports the unavailable feature through the error path).
+            return run_handler(
+                self.application,
+                self.request,
+                self.handler_class,
+                self.handler_kwargs,
+                self.path_args,
+                self.path_kwargs,
+            )
         application = self.application
         request = self.request
         handler_kwargs = self.handler_kwargs
@@ -933,14 +940,8 @@ class HandlerDelegate(HTTPMessageDelegate):
         else:
             handler = self.handler_class(application, request)
         self.handler = handler
-        transform_classes = application.transforms
-        transforms = [t(request) for t in transform_classes] if transform_classes else ()
-        stream = self.stream
-        if stream is None:
-            # Every handler without a streamed body (and any handler under WSGI,
-            # where _run reports the unavailable feature through the error path).
-            return handler._run(transforms, self.path_args, self.path_kwargs)
         handler._body_stream = stream
+        transforms = _transforms(application, request)
         coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
         if coroutine is not None:
             import asyncio  # only natively (see _resume)
@@ -948,6 +949,47 @@ class HandlerDelegate(HTTPMessageDelegate):
             self._task = asyncio.ensure_future(coroutine)
             self._task.add_done_callback(_log_task_error)
         return stream.prepared
+
+
+def run_handler(
+    application: ApplicationLike,
+    request: HTTPServerRequest,
+    handler_class: type[RequestHandler],
+    handler_kwargs: Mapping[str, Any] | None = None,
+    path_args: Sequence[bytes | str | None] = (),
+    path_kwargs: Mapping[str, bytes | None] = _NO_KWARGS,
+) -> Awaitable[None] | None:
+    """Create a ``handler_class`` for ``request`` (body in place) and run its whole lifecycle.
+
+    What routing to a handler class comes down to once the request is complete,
+    for callers that route without making a :class:`HandlerDelegate` (the
+    application's intake does, for handlers that do not stream their body).
+
+    Args:
+        application: the application.
+        request: the request, with its whole body.
+        handler_class: the :class:`RequestHandler` subclass.
+        handler_kwargs: keyword arguments for its ``initialize``.
+        path_args: positional path arguments for the verb method: raw bytes
+            (URL-unescaped), or ``str`` as captured from the path (still
+            percent-encoded, as :meth:`~dualweb.routing.RuleRouter.find_route` gives them).
+        path_kwargs: keyword path arguments (raw bytes) for the verb method.
+
+    Returns ``None`` when the request completed synchronously (a plain ``def``
+    handler: no coroutine, no task), else the awaitable that completes it.
+    """
+    if handler_kwargs:
+        handler = handler_class(application, request, **handler_kwargs)
+    else:
+        handler = handler_class(application, request)
+    transforms = application.transforms
+    if transforms:
+        return handler._run(_transforms(application, request), path_args, path_kwargs)
+    return handler._run(_NO_TRANSFORMS, path_args, path_kwargs)
+
+
+def _transforms(application: ApplicationLike, request: HTTPServerRequest) -> list[OutputTransform]:
+    return [transform(request) for transform in application.transforms]
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:

@@ -27,9 +27,12 @@ class HandlerTraits:
         default_etag: ``compute_etag``, ``set_etag_header`` and
             ``check_etag_header`` are all the defaults (the Etag is computed inline).
         default_get_status: ``get_status`` is not overridden.
+        default_decode: ``decode_argument`` is not overridden.
         implemented: names of the verb methods the class implements.
         head_from_get: HEAD is served by ``get`` (``get`` implemented, ``head`` not).
         allow: the ``Allow`` header value of a 405.
+        verbs: request method -> name of the method serving it, for the
+            ``SUPPORTED_METHODS`` (HEAD -> ``get`` when ``head_from_get``).
         loop_bound: methods marked as ``@gen.coroutine`` (they must not be called under WSGI).
         coroutines: methods that are coroutine functions or marked coroutines.
     """
@@ -37,6 +40,7 @@ class HandlerTraits:
     __slots__ = (
         "allow",
         "coroutines",
+        "default_decode",
         "default_etag",
         "default_get_status",
         "head_from_get",
@@ -46,6 +50,7 @@ class HandlerTraits:
         "on_finish",
         "prepare",
         "set_default_headers",
+        "verbs",
     )
 
     def __init__(self, cls: type[Any], base: type[Any]) -> None:
@@ -62,6 +67,7 @@ class HandlerTraits:
             or overrides("check_etag_header")
         )
         self.default_get_status = not overrides("get_status")
+        self.default_decode = not overrides("decode_argument")
         verbs = {m: m.lower() for m in cls.SUPPORTED_METHODS}
         # A verb the base class leaves unimplemented (it answers 405).
         unimplemented = base.get
@@ -73,6 +79,9 @@ class HandlerTraits:
         self.head_from_get = (
             "HEAD" in verbs and "get" in self.implemented and "head" not in self.implemented
         )
+        self.verbs = {
+            m: "get" if name == "head" and self.head_from_get else name for m, name in verbs.items()
+        }
         self.allow = ", ".join(
             m
             for m, name in verbs.items()
