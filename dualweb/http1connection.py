@@ -103,24 +103,32 @@ class _FirstTimers:
     for timeouts shorter than that.
     """
 
-    __slots__ = ("loop", "protocols")
+    __slots__ = ("loop", "protocols", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.protocols: list[HTTP1ServerProtocol] = []
+        # A dict as an ordered set: a connection that ends before the batch
+        # is armed leaves it at once (connection_lost), so it is freed then.
+        self.protocols: dict[HTTP1ServerProtocol, None] = {}
+        self.scheduled = False
 
     def add(self, protocol: HTTP1ServerProtocol) -> None:
         """Arm ``protocol``'s first timer with the next batch."""
-        protocols = self.protocols
-        if not protocols:
+        if not self.scheduled:
+            self.scheduled = True
             self.loop.call_later(_FIRST_TIMER_DELAY, self.arm)
-        protocols.append(protocol)
+        self.protocols[protocol] = None
 
     def arm(self) -> None:
-        """Arm the timer of every connection of the batch that is still open and has none."""
-        protocols, self.protocols = self.protocols, []
+        """Arm the timer of every connection of the batch that still has none."""
+        protocols, self.protocols = self.protocols, {}
+        self.scheduled = False
         for protocol in protocols:
-            protocol._arm_first_timer()
+            protocol._batch = None
+            # A timer armed since connection_made already watches the
+            # connection (_on_timer re-reads the current deadline).
+            if protocol._timer is None and not protocol._detached:
+                protocol._arm(protocol._idle_deadline)
 
 
 # One batch per loop; a loop closed with a batch pending leaves its entry,
@@ -348,6 +356,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_batch",
         "_body_deadline",
         "_body_timeout",
         "_busy",
@@ -422,6 +431,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._done_future: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The _FirstTimers batch this connection waits in, until it is armed or lost.
+        self._batch: _FirstTimers | None = None
         self._timer_at = 0.0
         self._idle_deadline = 0.0
         self._head_deadline = 0.0
@@ -465,6 +476,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if batch is None:
             batch = _first_timers(loop)
         batch.add(self)
+        self._batch = batch
         if self._on_made is not None:
             # Only now (after any TLS handshake): a connection whose handshake
             # fails never gets here, nor to connection_lost.
@@ -501,6 +513,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return
         self._closed = True
         self._cancel_timer()
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.protocols.pop(self, None)
         request_conn, self._request_conn = self._request_conn, None
         delegate, self._delegate = self._delegate, None
         if request_conn is not None:
@@ -840,12 +855,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._timer.cancel()
         self._timer_at = deadline
         self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _arm_first_timer(self) -> None:
-        # Called by _FirstTimers. A timer armed since connection_made already
-        # watches the connection (_on_timer re-reads the current deadline).
-        if self._timer is None and not self._closed and not self._detached:
-            self._arm(self._idle_deadline)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
