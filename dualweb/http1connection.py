@@ -138,8 +138,10 @@ _FIRST_TIMERS: Final[dict[asyncio.AbstractEventLoop, _FirstTimers]] = {}
 
 def _first_timers(loop: asyncio.AbstractEventLoop) -> _FirstTimers:
     if len(_FIRST_TIMERS) >= 16:
-        for old in [old for old in _FIRST_TIMERS if old.is_closed()]:
-            del _FIRST_TIMERS[old]
+        # (list() copies the keys in one step: other threads run other loops.)
+        for old in list(_FIRST_TIMERS):
+            if old.is_closed():
+                _FIRST_TIMERS.pop(old, None)
     batch = _FIRST_TIMERS[loop] = _FirstTimers(loop)
     return batch
 
