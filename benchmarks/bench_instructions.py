@@ -10,7 +10,13 @@ for the framework paths that matter, in-process:
 * ``native-hello`` / ``native-close``: the native server's protocol object fed
   ``GET / HTTP/1.1`` through ``data_received`` on a fake transport (codec,
   driver and core; no sockets, no event-loop wake-ups), keep-alive and
-  ``Connection: close`` (a new protocol object per request).
+  ``Connection: close`` (a new protocol object per request; the loop runs
+  for 60 ms after every 100 connections, as a server's loop would run
+  between them);
+* ``native-raw-hello`` / ``native-raw-close``: the same, but the server's
+  delegate is the minimal one of ``dualweb-raw`` in
+  ``benchmarks/apps/native_servers.py`` (a fixed response, no web framework):
+  the HTTP server layer (codec and connection driver) alone.
 
 Each case runs twice, with ``--base`` and ``--base + --n`` requests; the
 difference divided by ``--n`` is the per-request count, start-up excluded.
@@ -31,7 +37,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("wsgi-hello", "wsgi-json", "native-hello", "native-close")
+CASES = (
+    "wsgi-hello",
+    "wsgi-json",
+    "native-hello",
+    "native-close",
+    "native-raw-hello",
+    "native-raw-close",
+)
 _JSON_DOC = {"message": "Hello, world", "id": 12345, "tags": ["a", "b", "c"], "ok": True}
 
 
@@ -117,22 +130,60 @@ class _FakeTransport(asyncio.Transport):
         return 0
 
 
-def _run_native(count: int, close: bool) -> None:
+def _raw_app() -> Any:
+    """The minimal delegate of ``dualweb-raw`` (benchmarks/apps/native_servers.py)."""
+    from dualweb.connection import (
+        HTTPConnection,
+        HTTPMessageDelegate,
+        HTTPServerConnectionDelegate,
+        ResponseStartLine,
+    )
+    from dualweb.httputil import HTTPHeaders
+
+    ok = ResponseStartLine("HTTP/1.1", 200, "OK")
+
+    class Delegate(HTTPMessageDelegate):
+        __slots__ = ("conn",)
+
+        def __init__(self, conn: HTTPConnection) -> None:
+            self.conn = conn
+
+        def finish(self) -> None:
+            headers = HTTPHeaders()
+            headers["Content-Type"] = "text/plain"
+            headers["Content-Length"] = "12"
+            self.conn.write_headers(ok, headers, b"Hello, world")
+            self.conn.finish()
+
+    class App(HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: object, request_conn: HTTPConnection) -> Delegate:
+            return Delegate(request_conn)
+
+    return App()
+
+
+def _run_native(count: int, close: bool, raw: bool = False) -> None:
     from dualweb.httpserver import HTTPServer
 
     request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
     request += b"Connection: close\r\n\r\n" if close else b"\r\n"
 
     async def main() -> None:
-        server = HTTPServer(_app())
+        server = HTTPServer(_raw_app() if raw else _app())
         factory = server._protocol_factory  # benchmarks may use private hooks
         if close:
-            for _ in range(count):
+            for index in range(count):
                 transport = _FakeTransport()
                 protocol: Any = factory()
                 protocol.connection_made(transport)
                 protocol.data_received(request)
                 protocol.connection_lost(None)
+                if index % 100 == 99:
+                    # A real server's loop runs between connections (timers
+                    # fire, cancelled ones are dropped, batched work is done);
+                    # without this, per-connection leftovers would pile up
+                    # and be counted as cost.
+                    await asyncio.sleep(0.06)
         else:
             transport = _FakeTransport()
             protocol = factory()
@@ -155,6 +206,10 @@ def run_case(case: str, count: int) -> None:
         _run_native(count, close=False)
     elif case == "native-close":
         _run_native(count, close=True)
+    elif case == "native-raw-hello":
+        _run_native(count, close=False, raw=True)
+    elif case == "native-raw-close":
+        _run_native(count, close=True, raw=True)
     else:
         raise SystemExit(f"unknown case {case!r}; choose from {', '.join(CASES)}")
 
@@ -201,11 +256,11 @@ def main() -> None:
     if args.child:
         run_case(args.child, args.count)
         return
-    print(f"{'case':<14} {'instructions/request':>22}")
+    print(f"{'case':<18} {'instructions/request':>22}")
     for case in args.cases.split(","):
         low = _instructions(case, args.base)
         high = _instructions(case, args.base + args.n)
-        print(f"{case:<14} {(high - low) / args.n:>22,.0f}", flush=True)
+        print(f"{case:<18} {(high - low) / args.n:>22,.0f}", flush=True)
 
 
 if __name__ == "__main__":

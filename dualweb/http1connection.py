@@ -87,11 +87,71 @@ _ABANDONED_TASK_GRACE = 1.0
 _new_object = object.__new__
 # The address families whose peer address starts with the IP.
 _INET_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
+# Transport classes known to carry no TLS (see connection_made); a handful at most.
+_PLAIN_TRANSPORTS: Final[set[type]] = set()
 
 
 def _cancel_if_pending(task: asyncio.Future[Any]) -> None:
     if not task.done():
         task.cancel()
+
+
+# How late a new connection's first timer may start (see _FirstTimers).
+_FIRST_TIMER_DELAY: Final = 0.05
+
+
+class _FirstTimers:
+    """Arms the first timeout timer of a loop's new connections together, a moment later.
+
+    A client that sends ``Connection: close`` is usually gone by then, so its
+    connection never creates and cancels a timer handle of its own (on uvloop
+    that pair costs several µs, a noticeable part of such a connection's
+    cost). The deadline itself is set in ``connection_made``; the timer that
+    enforces it starts at most ``_FIRST_TIMER_DELAY`` late, which only shows
+    for timeouts shorter than that.
+    """
+
+    __slots__ = ("loop", "protocols", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        # A dict as an ordered set: a connection that ends before the batch
+        # is armed leaves it at once (connection_lost), so it is freed then.
+        self.protocols: dict[HTTP1ServerProtocol, None] = {}
+        self.scheduled = False
+
+    def add(self, protocol: HTTP1ServerProtocol) -> None:
+        """Arm ``protocol``'s first timer with the next batch."""
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_later(_FIRST_TIMER_DELAY, self.arm)
+        self.protocols[protocol] = None
+
+    def arm(self) -> None:
+        """Arm the timer of every connection of the batch that still has none."""
+        protocols, self.protocols = self.protocols, {}
+        self.scheduled = False
+        for protocol in protocols:
+            protocol._batch = None
+            # A timer armed since connection_made already watches the
+            # connection (_on_timer re-reads the current deadline).
+            if protocol._timer is None and not protocol._detached:
+                protocol._arm(protocol._idle_deadline)
+
+
+# One batch per loop; a loop closed with a batch pending leaves its entry,
+# so the table is purged of closed loops when it grows.
+_FIRST_TIMERS: Final[dict[asyncio.AbstractEventLoop, _FirstTimers]] = {}
+
+
+def _first_timers(loop: asyncio.AbstractEventLoop) -> _FirstTimers:
+    if len(_FIRST_TIMERS) >= 16:
+        # (list() copies the keys in one step: other threads run other loops.)
+        for old in list(_FIRST_TIMERS):
+            if old.is_closed():
+                _FIRST_TIMERS.pop(old, None)
+    batch = _FIRST_TIMERS[loop] = _FirstTimers(loop)
+    return batch
 
 
 class HTTPConnectionContext(ConnectionContext):
@@ -381,6 +441,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_batch",
         "_body_deadline",
         "_body_timeout",
         "_busy",
@@ -455,6 +516,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._done_future: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The _FirstTimers batch this connection waits in, until it is armed or lost.
+        self._batch: _FirstTimers | None = None
         self._timer_at = 0.0
         self._idle_deadline = 0.0
         self._head_deadline = 0.0
@@ -473,17 +536,32 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         family: int | None = None
         if isinstance(address, tuple):
             family = socket.AF_INET6 if len(address) == 4 else socket.AF_INET
-        ssl_object = transport.get_extra_info("ssl_object")
+        # Asking a plain transport for its TLS object costs about as much as
+        # asking for the peer on uvloop, once per connection: transport types
+        # that answered None once (TCP, Unix) are not asked again. TLS
+        # transports are types of their own and always have the object here
+        # (connection_made comes after the handshake).
+        ssl_object = None
+        kind = type(transport)
+        if kind not in _PLAIN_TRANSPORTS:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is None and len(_PLAIN_TRANSPORTS) < 16:
+                _PLAIN_TRANSPORTS.add(kind)
         protocol = params.protocol
         if protocol is None:
             protocol = "https" if ssl_object is not None else "http"
         self.context = HTTPConnectionContext(
             address, family, protocol, params.settings, ssl_object
         )
-        # _enter_idle() and _arm(), inline: this runs once per connection.
-        deadline = self._idle_deadline = self._loop.time() + self._idle_timeout
-        self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        # The idle deadline starts now; the timer enforcing it is armed a
+        # moment later with those of other new connections (see _FirstTimers).
+        loop = self._loop
+        self._idle_deadline = loop.time() + self._idle_timeout
+        batch = _FIRST_TIMERS.get(loop)
+        if batch is None:
+            batch = _first_timers(loop)
+        batch.add(self)
+        self._batch = batch
         if self._on_made is not None:
             # Only now (after any TLS handshake): a connection whose handshake
             # fails never gets here, nor to connection_lost.
@@ -520,6 +598,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return
         self._closed = True
         self._cancel_timer()
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.protocols.pop(self, None)
         request_conn, self._request_conn = self._request_conn, None
         delegate, self._delegate = self._delegate, None
         if request_conn is not None:

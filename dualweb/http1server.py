@@ -56,6 +56,9 @@ from dualweb.httputil import HTTPHeaders, http_date_now
 __all__ = ["HTTP1ServerCodec"]
 
 _VERSIONS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+# The same, as the request line ends.  Reading the version there is a slice
+# and a lookup; llhttp's get_http_version() formats it anew on every call.
+_WIRE_VERSIONS: Final = {b"HTTP/1.1\r\n": "HTTP/1.1", b"HTTP/1.0\r\n": "HTTP/1.0"}
 
 # Methods passed to llhttp as they are.  Any other token (a WebDAV method, a
 # made-up one, a lowercase one) is given to llhttp as GET, which it parses the
@@ -77,6 +80,7 @@ _GOOD_HOSTS_LIMIT: Final = 1000
 
 _ABSOLUTE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 
+_CRLF: Final = "\r\n"
 _new_tuple: Final = tuple.__new__
 _new_object: Final = object.__new__
 _make_headers: Final = HTTPHeaders.from_normalized
@@ -202,7 +206,7 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
                 if reader.message_done and reader.head_done:
                     # (_head_parsed for a request without a body, inline.)
                     reader.head_done = reader.message_done = False
-                    pos = self._head_complete(data, head_end)
+                    pos = self._head_complete(data, head_end, pos)
                 else:
                     pos = self._head_parsed(data, head_end)
             except httptools.HttpParserError as exc:
@@ -256,14 +260,23 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
         self._starting = False
         return space
 
-    def _head_complete(self, buf: bytes, end: int) -> int:
+    def _head_complete(self, buf: bytes, end: int, start: int = -1) -> int:
+        # ``start``: where the head begins in ``buf``, when the caller knows
+        # that the whole head is there and its method is one of _METHODS.
         parser = self._parser
-        version = _VERSIONS.get(parser.get_http_version())
-        if version is None:
-            raise Reject(505, f"HTTP/{parser.get_http_version()} is not supported")
         reader = self._reader
-        path = reader.url.decode("latin-1")
+        url = reader.url
         reader.url = b""
+        version = None
+        if start >= 0:
+            # llhttp has validated "METHOD SP target SP HTTP/x.y CRLF".
+            at = start + len(self._method) + len(url) + 2
+            version = _WIRE_VERSIONS.get(buf[at : at + 10])
+        if version is None:
+            version = _VERSIONS.get(parser.get_http_version())
+            if version is None:
+                raise Reject(505, f"HTTP/{parser.get_http_version()} is not supported")
+        path = url.decode("latin-1")
         fields = reader.fields
         if reader.repeated is None:
             headers = _make_headers(fields)
@@ -384,16 +397,17 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
         event = events.popleft()
         kind = type(event)
         if kind is Request:
-            assert isinstance(event, Request)
+            # (No isinstance assert or typing.cast: both are calls, once per request.)
+            request: Request = event  # type: ignore[assignment]
             if self._request is not None:
                 # A response is still being written for an earlier request.
-                events.appendleft(event)
+                events.appendleft(request)
                 return PAUSED
-            self._request = event
+            self._request = request
             self.in_request = True
             self.our_state = SEND_RESPONSE
             self.their_state = SEND_BODY
-            self._declared = event.content_length
+            self._declared = request.content_length
             self._body_received = 0
             self._max_body_size = self.default_max_body_size
         elif kind is Data:
@@ -503,18 +517,19 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             or request.upgrade
             or (not no_body and length is None and not chunked)
         )
-        text = status + "\r\n" + block + "\r\n" if block else status + "\r\n"
+        extra = ""
         if connection is None:
             if close and http11:
-                text += "Connection: close\r\n"
+                extra = "Connection: close\r\n"
             elif not close and not http11:
-                text += "Connection: Keep-Alive\r\n"
+                extra = "Connection: Keep-Alive\r\n"
         if chunked and "Transfer-Encoding" not in fields:
-            text += "Transfer-Encoding: chunked\r\n"
-        if "Date" not in fields:
-            text += "Date: " + http_date_now() + "\r\n"
+            extra += "Transfer-Encoding: chunked\r\n"
+        date = "" if "Date" in fields else f"Date: {http_date_now()}\r\n"
+        # One f-string builds the head in a single allocation.
+        text = f"{status}\r\n{block}{_CRLF if block else ''}{extra}{date}\r\n"
         try:
-            head = (text + "\r\n").encode("latin-1")
+            head = text.encode("latin-1")
         except UnicodeEncodeError:
             raise not_latin1(text, headers) from None
         # Every check has passed: from here nothing can fail.

@@ -183,11 +183,19 @@ def render_headers(headers: HTTPHeaders) -> tuple[str, dict[str, str]]:
     try:
         # str.join over the pairs runs in C: no Python frame per header.
         block = "\r\n".join(map(": ".join, pairs))
+        # The names are tokens, so only a value can hold CR, LF or NUL, and
+        # printable text holds none of them: one C pass over the values
+        # (they are all in fields, comma-joined when repeated).
+        printable = "".join(fields.values()).isprintable()
     except TypeError:
         # A value that is not a str (someone bypassed set_header).
         block = "\r\n".join([f"{name}: {value}" for name, value in pairs])
-    # n lines joined by CRLF hold exactly n - 1 CRs and LFs.
-    if block.count("\n") != count - 1 or block.count("\r") != count - 1 or "\x00" in block:
+        printable = False
+    # Otherwise (a tab, non-ASCII text): n lines joined by CRLF hold exactly
+    # n - 1 CRs and LFs.
+    if not printable and (
+        block.count("\n") != count - 1 or block.count("\r") != count - 1 or "\x00" in block
+    ):
         _refuse_line(pairs)
     length = fields.get("Content-Length")
     if length is not None and not (length.isdigit() and length.isascii()):
