@@ -393,34 +393,7 @@ class WSGIAdapter:
             return self._failed(start_response, exc, start_line, connection)
         finally:
             SYNC_REQUEST.reset(token)
-        # -- the response: PEP 3333's status and header list, in one pass.
-        response_line = connection.start_line
-        written = connection.headers.single_values() if connection.headers is not None else None
-        if response_line is None or written is None or connection.sent_file is not None:
-            return self._respond(environ, start_response, start_line, connection)
-        body = connection.body if connection.chunks is None else connection.response_body()
-        # Hop-by-hop headers are the server's business, and so are Server and
-        # Date under gunicorn: it writes its own and discards the application's,
-        # after validating each with two regular expressions (~1.5 µs a header).
-        software = environ.get("SERVER_SOFTWARE")
-        seen, drop = self._drop_rule
-        if software is not seen:
-            drop = self._drop_for(software)
-        header_list = []
-        for item in written.items():
-            if item[0] not in drop:
-                header_list.append(item)
-        code = response_line.code
-        declared = written.get("Content-Length")
-        if declared is not None and declared != str(len(body)) and method != "HEAD":
-            if code >= 200 and code not in _NO_BODY_STATUS:
-                return self._length_mismatch(start_response, declared, len(body), start_line)
-        reason = response_line.reason
-        if code == 200 and reason == "OK":
-            start_response("200 OK", header_list)
-        else:
-            start_response(f"{code} {reason or responses.get(code, 'Unknown')}", header_list)
-        return [body]
+        return self._respond(environ, start_response, start_line, connection)
 
     def _layout(self, keys: tuple[str, ...]) -> _EnvironLayout:
         """The :class:`_EnvironLayout` of ``keys``: remembered (bounded), and made the last one."""
@@ -600,10 +573,50 @@ class WSGIAdapter:
         self,
         environ: WSGIEnvironment,
         start_response: StartResponse,
+        start_line: RequestStartLine,
+        connection: _WSGIConnection,
+    ) -> Iterable[bytes]:
+        """Answer with what the core wrote: PEP 3333's status and header list, in one pass.
+
+        The usual response (headers written, one value per name, no file) is
+        answered here; anything else by :meth:`_respond_in_general`.
+        """
+        response_line = connection.start_line
+        written = connection.headers.single_values() if connection.headers is not None else None
+        if response_line is None or written is None or connection.sent_file is not None:
+            return self._respond_in_general(environ, start_response, start_line, connection)
+        body = connection.body if connection.chunks is None else connection.response_body()
+        # Hop-by-hop headers are the server's business, and so are Server and
+        # Date under gunicorn: it writes its own and discards the application's,
+        # after validating each with two regular expressions (~1.5 µs a header).
+        software = environ.get("SERVER_SOFTWARE")
+        seen, drop = self._drop_rule
+        if software is not seen:
+            drop = self._drop_for(software)
+        header_list = []
+        for item in written.items():
+            if item[0] not in drop:
+                header_list.append(item)
+        code = response_line.code
+        declared = written.get("Content-Length")
+        if declared is not None and declared != str(len(body)) and start_line.method != "HEAD":
+            if code >= 200 and code not in _NO_BODY_STATUS:
+                return self._length_mismatch(start_response, declared, len(body), start_line)
+        reason = response_line.reason
+        if code == 200 and reason == "OK":
+            start_response("200 OK", header_list)
+        else:
+            start_response(f"{code} {reason or responses.get(code, 'Unknown')}", header_list)
+        return [body]
+
+    def _respond_in_general(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
         request_line: RequestStartLine,
         connection: _WSGIConnection,
     ) -> Iterable[bytes]:
-        """The general way to answer (``__call__`` answers the usual response itself)."""
+        """The general way to answer: no headers, repeated header names, or a sent file."""
         start_line = connection.start_line
         headers = connection.headers
         if start_line is None or headers is None:
