@@ -132,34 +132,9 @@ class _FakeTransport(asyncio.Transport):
 
 def _raw_app() -> Any:
     """The minimal delegate of ``dualweb-raw`` (benchmarks/apps/native_servers.py)."""
-    from dualweb.connection import (
-        HTTPConnection,
-        HTTPMessageDelegate,
-        HTTPServerConnectionDelegate,
-        ResponseStartLine,
-    )
-    from dualweb.httputil import HTTPHeaders
+    from apps.native_servers import dualweb_raw_app
 
-    ok = ResponseStartLine("HTTP/1.1", 200, "OK")
-
-    class Delegate(HTTPMessageDelegate):
-        __slots__ = ("conn",)
-
-        def __init__(self, conn: HTTPConnection) -> None:
-            self.conn = conn
-
-        def finish(self) -> None:
-            headers = HTTPHeaders()
-            headers["Content-Type"] = "text/plain"
-            headers["Content-Length"] = "12"
-            self.conn.write_headers(ok, headers, b"Hello, world")
-            self.conn.finish()
-
-    class App(HTTPServerConnectionDelegate):
-        def start_request(self, server_conn: object, request_conn: HTTPConnection) -> Delegate:
-            return Delegate(request_conn)
-
-    return App()
+    return dualweb_raw_app()
 
 
 def _run_native(count: int, close: bool, raw: bool = False) -> None:

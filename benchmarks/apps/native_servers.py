@@ -138,8 +138,11 @@ def serve_dualweb(port: int, routes: int, loop_kind: str) -> None:
     run_loop(loop_kind, main)
 
 
-def serve_dualweb_raw(port: int, routes: int, loop_kind: str) -> None:
-    """dualweb's HTTP server alone: a minimal delegate instead of the web framework."""
+def dualweb_raw_app() -> Any:
+    """The minimal delegate of ``dualweb-raw``: a fixed hello response, no web framework.
+
+    Also what ``benchmarks/bench_instructions.py`` counts as ``native-raw-*``.
+    """
     sys.path.insert(0, str(ROOT))
     from dualweb.connection import (
         HTTPConnection,
@@ -147,7 +150,6 @@ def serve_dualweb_raw(port: int, routes: int, loop_kind: str) -> None:
         HTTPServerConnectionDelegate,
         ResponseStartLine,
     )
-    from dualweb.httpserver import HTTPServer
     from dualweb.httputil import HTTPHeaders
 
     ok = ResponseStartLine("HTTP/1.1", 200, "OK")
@@ -169,8 +171,16 @@ def serve_dualweb_raw(port: int, routes: int, loop_kind: str) -> None:
         def start_request(self, server_conn: object, request_conn: HTTPConnection) -> Delegate:
             return Delegate(request_conn)
 
+    return App()
+
+
+def serve_dualweb_raw(port: int, routes: int, loop_kind: str) -> None:
+    """dualweb's HTTP server alone: a minimal delegate instead of the web framework."""
+    app = dualweb_raw_app()
+    from dualweb.httpserver import HTTPServer
+
     async def main() -> None:
-        HTTPServer(App()).listen(port, "127.0.0.1", backlog=1024)
+        HTTPServer(app).listen(port, "127.0.0.1", backlog=1024)
         check_loop(loop_kind)
         await forever()
 
