@@ -65,6 +65,9 @@ _reload_attempted = False
 _restart_args: list[str] | None = None
 # Where the program started; it may chdir, and the relaunch must not notice.
 _original_cwd = os.getcwd()
+# Modification times recorded before watching began (main() records them when
+# the program fails), so a fix saved in between still restarts the process.
+_known_times: dict[str, float] = {}
 
 
 def start(check_time: int = 500) -> None:
@@ -105,9 +108,8 @@ def _begin(check_time: int) -> None:
         # start() ran before the fork; every worker says so, and none reloads.
         gen_log.error(_MULTI_PROCESS_ERROR.format(task=task))
         return
-    modify_times: dict[str, float] = {}
-    for path in _watched_paths():
-        _changed(modify_times, path)
+    modify_times = dict(_known_times)
+    changed = [path for path in _watched_paths() if _changed(modify_times, path)]
     gen_log.info(
         "autoreload: watching %d files (%d imported modules, %d added with watch()) every %d ms; "
         "a change restarts the process",
@@ -118,6 +120,10 @@ def _begin(check_time: int) -> None:
     )
     if gen_log.isEnabledFor(logging.DEBUG):
         gen_log.debug("autoreload: watched files:\n%s", "\n".join(sorted(modify_times)))
+    if changed:
+        gen_log.info("autoreload: %s modified; restarting", changed[0])
+        _reload()
+        return
     PeriodicCallback(functools.partial(_check, modify_times), check_time).start()
 
 
@@ -252,12 +258,16 @@ def main() -> None:
         _ensure_logging()
         gen_log.info("autoreload: the program exited with status %s", exc.code)
     except Exception as exc:
-        _ensure_logging()
-        gen_log.warning("autoreload: the program failed; waiting for a change", exc_info=True)
         for frame in traceback.extract_tb(exc.__traceback__):
             watch(frame.filename)
         if isinstance(exc, SyntaxError) and exc.filename:
             watch(exc.filename)
+        # Before the failure is reported: a fix saved right after the report,
+        # before the watcher starts, must still count as a change.
+        for path in _watched_paths():
+            _changed(_known_times, path)
+        _ensure_logging()
+        gen_log.warning("autoreload: the program failed; waiting for a change", exc_info=True)
     else:
         _ensure_logging()
         gen_log.info("autoreload: the program exited normally")
