@@ -16,7 +16,7 @@ from typing import Final
 import httptools
 
 from dualweb.connection import RequestStartLine, ResponseStartLine
-from dualweb.http1base import BaseHTTP1Codec
+from dualweb.http1base import BaseHTTP1Codec, HeadReader
 from dualweb.http1events import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
@@ -84,6 +84,29 @@ _CRLF: Final = "\r\n"
 _new_tuple: Final = tuple.__new__
 _new_object: Final = object.__new__
 _make_headers: Final = HTTPHeaders.from_normalized
+
+
+def _headers_with_repeats(reader: HeadReader) -> HTTPHeaders:
+    """The headers of a head that repeats a name (the less common path of ``_head_complete``)."""
+    if any(name == "Host" for name, _ in reader.repeated or ()):
+        raise Reject(400, "more than one Host header")
+    return reader.take_headers()
+
+
+def _admit_host(host: str) -> None:
+    """Refuse an invalid Host value; remember a valid one (bounded), so it is checked once."""
+    if not _valid_host(host):
+        raise Reject(400, f"invalid Host header {host[:100]!r}")
+    if len(_GOOD_HOSTS) < _GOOD_HOSTS_LIMIT:
+        _GOOD_HOSTS.add(host)
+
+
+def _check_coding(coding: str, version: str) -> None:
+    """Refuse a Transfer-Encoding other than ``chunked``, and any on HTTP/1.0."""
+    # llhttp accepts "gzip, chunked" and TE on HTTP/1.0; both let a front end
+    # and us disagree about where the body ends.
+    if version == "HTTP/1.0" or coding.lower() != "chunked":
+        raise Reject(400, f"unsupported Transfer-Encoding: {coding.encode('latin-1')!r}")
 
 
 def _valid_host(host: str, require_name: bool = False) -> bool:
@@ -282,26 +305,18 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
             headers = _make_headers(fields)
             reader.fields = {}
         else:
-            if any(name == "Host" for name, _ in reader.repeated):
-                raise Reject(400, "more than one Host header")
-            headers = reader.take_headers()
+            headers = _headers_with_repeats(reader)
         # The dict now holds each framing header's first value.
         host = fields.get("Host")
         if host is None:
             if version == "HTTP/1.1":
                 raise Reject(400, "HTTP/1.1 request without a Host header")
         elif host not in _GOOD_HOSTS:
-            if not _valid_host(host):
-                raise Reject(400, f"invalid Host header {host[:100]!r}")
-            if len(_GOOD_HOSTS) < _GOOD_HOSTS_LIMIT:
-                _GOOD_HOSTS.add(host)
+            _admit_host(host)
         length = fields.get("Content-Length")
         coding = fields.get("Transfer-Encoding")
         if coding is not None:
-            # llhttp accepts "gzip, chunked" and TE on HTTP/1.0; both let a
-            # front end and us disagree about where the body ends.
-            if version == "HTTP/1.0" or coding.lower() != "chunked":
-                raise Reject(400, f"unsupported Transfer-Encoding: {coding.encode('latin-1')!r}")
+            _check_coding(coding, version)
         upgrade = parser.should_upgrade()
         if upgrade and (coding is not None or (length is not None and length != "0")):
             # A body on an upgrade request would be read as the new protocol.
