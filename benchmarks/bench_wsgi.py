@@ -380,18 +380,33 @@ def run_inprocess(rounds: int, count: int) -> Table:
     return table
 
 
-def print_inprocess_table(table: Table) -> None:
-    print("in-process: a prebuilt gunicorn-like environ, µs per WSGI call (medians over")
-    print("interleaved rounds); 'over bare': the framework's own cost per request.")
-    print(f"{'route':6} {'app':8} {'µs/call':>8} {'over bare':>10} {'vs falcon':>10}")
+def print_cost_table(table: Table, heading: list[str], unit: str, key: str, fmt: str) -> None:
+    """Print ``table[app][route][key]`` and its cost over bare, each app relative to Falcon.
+
+    ``heading``: the lines printed first; ``unit``: the value column's title; ``fmt``: the
+    format of the values (e.g. ``".2f"``, ``",.0f"``).
+    """
+    for line in heading:
+        print(line)
+    print(f"{'route':6} {'app':8} {unit:>10} {'over bare':>10} {'vs falcon':>10}")
+    over_key = f"over_bare_{key}"
     for route in ROUTES:
-        falcon = table["falcon"][route]["over_bare_us"]
+        falcon = table["falcon"][route][over_key]
         for name in APPS:
             row = table[name][route]
+            ratio = row[over_key] / falcon if falcon > 0 else float("nan")
             print(
-                f"{route:6} {name:8} {row['us']:8.2f} {row['over_bare_us']:+10.2f}"
-                f" {row['over_bare_us'] / falcon if falcon > 0 else float('nan'):9.2f}x"
+                f"{route:6} {name:8} {row[key]:10{fmt}} {row[over_key]:+10{fmt}} {ratio:9.2f}x"
             )
+
+
+def print_inprocess_table(table: Table) -> None:
+    """The in-process table: µs per WSGI call and the cost over the bare callable."""
+    heading = [
+        "in-process: a prebuilt gunicorn-like environ, µs per WSGI call (medians over",
+        "interleaved rounds); 'over bare': the framework's own cost per request.",
+    ]
+    print_cost_table(table, heading, "µs/call", "us", ".2f")
 
 
 def _callgrind_total(name: str, route: str, calls: int) -> int:
@@ -426,16 +441,9 @@ def run_instructions(calls: int, base: int = 200) -> Table:
 
 
 def print_instructions_table(table: Table) -> None:
-    print("in-process instructions per WSGI call (callgrind; load-independent)")
-    print(f"{'route':6} {'app':8} {'instr/call':>10} {'over bare':>10} {'vs falcon':>10}")
-    for route in ROUTES:
-        falcon = table["falcon"][route]["over_bare_ir"]
-        for name in APPS:
-            row = table[name][route]
-            print(
-                f"{route:6} {name:8} {row['ir']:10,.0f} {row['over_bare_ir']:+10,.0f}"
-                f" {row['over_bare_ir'] / falcon:9.2f}x"
-            )
+    """The callgrind table: instructions per WSGI call and the cost over the bare callable."""
+    heading = ["in-process instructions per WSGI call (callgrind; load-independent)"]
+    print_cost_table(table, heading, "instr/call", "ir", ",.0f")
 
 
 def child_calls(spec: str) -> None:
