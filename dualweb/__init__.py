@@ -127,13 +127,17 @@ def _use_uvloop_when_installed() -> None:
 class _AfterAsyncioImport:
     """A one-shot import hook: runs :func:`_use_uvloop_when_installed` once asyncio is imported.
 
-    It finds asyncio's spec through the remaining finders and makes that spec's
-    loader call the check after executing the module, so ``import asyncio`` behaves
-    exactly as before, followed by the same decision an earlier import would have made.
+    It finds the module's spec through the remaining finders and makes that
+    spec's loader call the check after executing the module, so the import
+    behaves exactly as before, followed by the same decision an earlier import
+    would have made.  uvloop is watched too: its package imports asyncio first
+    thing, when uvloop itself is only half initialized, so an application that
+    imports uvloop before anything imported asyncio gets the check once
+    uvloop's import is complete instead.
     """
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
-        if name != "asyncio":
+        if name != "asyncio" and name != "uvloop":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

@@ -68,6 +68,24 @@ _LOOP_TYPE = "import asyncio; loop = asyncio.new_event_loop(); print(type(loop).
         pytest.param(
             f"import dualweb; {_LOOP_TYPE}", {"DUALWEB_UVLOOP": "0"}, "asyncio", id="env-off"
         ),
+        # uvloop's package imports asyncio while it is itself half initialized:
+        # importing it after dualweb (and before asyncio) used to fail with
+        # "partially initialized module 'uvloop' has no attribute 'EventLoopPolicy'".
+        pytest.param(
+            f"import dualweb; import uvloop; {_LOOP_TYPE}", {}, "uvloop", id="app-imports-uvloop"
+        ),
+        pytest.param(
+            f"import dualweb.web; import uvloop; uvloop.install(); {_LOOP_TYPE}",
+            {},
+            "uvloop",
+            id="app-installs-uvloop",
+        ),
+        pytest.param(
+            f"import dualweb; import uvloop; {_LOOP_TYPE}",
+            {"DUALWEB_UVLOOP": "0"},
+            "asyncio",
+            id="app-imports-uvloop-env-off",
+        ),
         pytest.param(
             "import asyncio\n"
             "class Mine(asyncio.DefaultEventLoopPolicy): pass\n"
