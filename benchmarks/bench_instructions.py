@@ -16,7 +16,12 @@ for the framework paths that matter, in-process:
 * ``native-raw-hello`` / ``native-raw-close``: the same, but the server's
   delegate is the minimal one of ``dualweb-raw`` in
   ``benchmarks/apps/native_servers.py`` (a fixed response, no web framework):
-  the HTTP server layer (codec and connection driver) alone.
+  the HTTP server layer (codec and connection driver) alone;
+* ``native-raw-httptools``: the issue's limit, ``raw-httptools`` of
+  ``benchmarks/apps/native_servers.py`` (httptools parsing, a fixed response)
+  on the same fake transport;
+* ``native-routes1`` / ``native-routes1000``: ``GET /item{N-1}/12345`` on the
+  benchmark's N-route regex table (``tornado_style_app``), keep-alive.
 
 Each case runs twice, with ``--base`` and ``--base + --n`` requests; the
 difference divided by ``--n`` is the per-request count, start-up excluded.
@@ -44,6 +49,9 @@ CASES = (
     "native-close",
     "native-raw-hello",
     "native-raw-close",
+    "native-raw-httptools",
+    "native-routes1",
+    "native-routes1000",
 )
 _JSON_DOC = {"message": "Hello, world", "id": 12345, "tags": ["a", "b", "c"], "ok": True}
 
@@ -137,14 +145,26 @@ def _raw_app() -> Any:
     return dualweb_raw_app()
 
 
-def _run_native(count: int, close: bool, raw: bool = False) -> None:
+def _request(path: str, close: bool) -> bytes:
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
+    return (request + ("Connection: close\r\n\r\n" if close else "\r\n")).encode()
+
+
+def _run_native(count: int, close: bool, raw: bool = False, routes: int = 0) -> None:
     from dualweb.httpserver import HTTPServer
 
-    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
-    request += b"Connection: close\r\n\r\n" if close else b"\r\n"
+    request = _request(f"/item{routes - 1}/12345" if routes else "/", close)
 
     async def main() -> None:
-        server = HTTPServer(_raw_app() if raw else _app())
+        if routes:
+            from apps.native_servers import tornado_style_app
+
+            from dualweb import web
+
+            application = tornado_style_app(web, routes)
+        else:
+            application = _raw_app() if raw else _app()
+        server = HTTPServer(application)
         factory = server._protocol_factory  # benchmarks may use private hooks
         if close:
             for index in range(count):
@@ -171,6 +191,24 @@ def _run_native(count: int, close: bool, raw: bool = False) -> None:
     asyncio.run(main())
 
 
+def _run_raw_httptools(count: int) -> None:
+    import httptools
+    from apps.native_servers import RawHttptools
+
+    RawHttptools.parser_class = httptools.HttpRequestParser
+    request = _request("/", close=False)
+
+    async def main() -> None:
+        transport = _FakeTransport()
+        protocol = RawHttptools()
+        protocol.connection_made(transport)
+        for _ in range(count):
+            protocol.data_received(request)
+        assert transport.written > 0
+
+    asyncio.run(main())
+
+
 def run_case(case: str, count: int) -> None:
     """Serve ``count`` requests of ``case`` in this process."""
     if case == "wsgi-hello":
@@ -185,6 +223,10 @@ def run_case(case: str, count: int) -> None:
         _run_native(count, close=False, raw=True)
     elif case == "native-raw-close":
         _run_native(count, close=True, raw=True)
+    elif case == "native-raw-httptools":
+        _run_raw_httptools(count)
+    elif case.startswith("native-routes"):
+        _run_native(count, close=False, routes=int(case.removeprefix("native-routes")))
     else:
         raise SystemExit(f"unknown case {case!r}; choose from {', '.join(CASES)}")
 
