@@ -21,7 +21,9 @@ for the framework paths that matter, in-process:
   ``benchmarks/apps/native_servers.py`` (httptools parsing, a fixed response)
   on the same fake transport;
 * ``native-routes1`` / ``native-routes1000``: ``GET /item{N-1}/12345`` on the
-  benchmark's N-route regex table (``tornado_style_app``), keep-alive.
+  benchmark's N-route regex table (``tornado_style_app``), keep-alive;
+* ``native-json`` / ``native-path`` / ``native-upload``: the benchmark app's
+  ``GET /json``, ``GET /user/12345`` and ``POST /upload`` with 100 KB, keep-alive.
 
 Each case runs twice, with ``--base`` and ``--base + --n`` requests; the
 difference divided by ``--n`` is the per-request count, start-up excluded.
@@ -52,6 +54,9 @@ CASES = (
     "native-raw-httptools",
     "native-routes1",
     "native-routes1000",
+    "native-json",
+    "native-path",
+    "native-upload",
 )
 _JSON_DOC = {"message": "Hello, world", "id": 12345, "tags": ["a", "b", "c"], "ok": True}
 
@@ -145,18 +150,28 @@ def _raw_app() -> Any:
     return dualweb_raw_app()
 
 
+_UPLOAD = b"x" * 100_000
+_APP_PATHS = {"native-json": "/json", "native-path": "/user/12345", "native-upload": "/upload"}
+
+
 def _request(path: str, close: bool) -> bytes:
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
-    return (request + ("Connection: close\r\n\r\n" if close else "\r\n")).encode()
+    method, body = ("POST", _UPLOAD) if path == "/upload" else ("GET", b"")
+    request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8888\r\n"
+    request += "User-Agent: wrk\r\nAccept: */*\r\n"
+    if body:
+        request += f"Content-Length: {len(body)}\r\n"
+    return (request + ("Connection: close\r\n\r\n" if close else "\r\n")).encode() + body
 
 
-def _run_native(count: int, close: bool, raw: bool = False, routes: int = 0) -> None:
+def _run_native(
+    count: int, close: bool, raw: bool = False, routes: int = 0, path: str = ""
+) -> None:
     from dualweb.httpserver import HTTPServer
 
-    request = _request(f"/item{routes - 1}/12345" if routes else "/", close)
+    request = _request(path or (f"/item{routes - 1}/12345" if routes else "/"), close)
 
     async def main() -> None:
-        if routes:
+        if routes or path:
             from apps.native_servers import tornado_style_app
 
             from dualweb import web
@@ -225,6 +240,8 @@ def run_case(case: str, count: int) -> None:
         _run_native(count, close=True, raw=True)
     elif case == "native-raw-httptools":
         _run_raw_httptools(count)
+    elif case in _APP_PATHS:
+        _run_native(count, close=False, path=_APP_PATHS[case])
     elif case.startswith("native-routes"):
         _run_native(count, close=False, routes=int(case.removeprefix("native-routes")))
     else:
