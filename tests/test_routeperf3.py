@@ -12,6 +12,8 @@ import json
 import threading
 from typing import Any
 
+import pytest
+
 from dualweb.escape import json_encode
 from dualweb.httputil import HTTPServerRequest
 from dualweb.routing import RuleRouter
@@ -96,21 +98,13 @@ def test_json_encode_errors_leave_later_calls_exact() -> None:
     doc = {"inner": inner}
     inner.append(object())
     for _ in range(2):
-        try:
+        with pytest.raises(TypeError, match="not JSON serializable"):
             json_encode(doc)
-        except TypeError as e:
-            assert "not JSON serializable" in str(e)
-        else:
-            raise AssertionError("object() was encoded")
     inner.pop()
     inner.append(doc)
     for _ in range(2):
-        try:
+        with pytest.raises(ValueError, match="Circular reference"):
             json_encode(doc)
-        except ValueError as e:
-            assert "Circular reference" in str(e)
-        else:
-            raise AssertionError("a circular reference was encoded")
     inner.pop()
     assert json_encode(doc) == '{"inner": [1]}'
 
