@@ -541,7 +541,11 @@ class RuleRouter(Router):
         if index is None or self.rules.dirty:  # type: ignore[attr-defined]
             index = self._reindex()
         path = request.path
-        for rule, kind in index.candidates(path):
+        # _Index.candidates(path), its exact probe inlined: every request pays it.
+        candidates = index.exact.get(path)
+        if candidates is None:
+            candidates = index.prefix_candidates(path)
+        for rule, kind in candidates:
             if kind == _LITERAL:
                 return rule, None
             if kind == _GROUPS:
@@ -819,6 +823,10 @@ class _Index:
         found = self.exact.get(path)
         if found is not None:
             return found
+        return self.prefix_candidates(path)
+
+    def prefix_candidates(self, path: str) -> _Candidates:
+        """:meth:`candidates` for a ``path`` that is not in :attr:`exact`."""
         plen = len(path)
         prefixed = self.prefixed
         for length in self.lengths:

@@ -197,12 +197,16 @@ class OutputMixin:
         elif isinstance(chunk, str):
             self._write_buffer.append(chunk.encode("utf-8"))
         elif isinstance(chunk, dict):
+            # Encoded first, as in Tornado: a value JSON cannot represent raises
+            # before the Content-Type changes. The text is ASCII (json_encode
+            # escapes the rest), so encode() takes its shortest path.
+            body = json_encode(chunk).encode()
             if type(self).set_header is _BASE_SET_HEADER:
                 # A constant, safe value: set_header's checks would find nothing.
                 self._headers["Content-Type"] = _JSON_UTF8
             else:
                 self.set_header("Content-Type", _JSON_UTF8)
-            self._write_buffer.append(json_encode(chunk).encode("utf-8"))
+            self._write_buffer.append(body)
         elif isinstance(chunk, list):
             raise TypeError(_LIST_WRITE_MESSAGE)
         else:
