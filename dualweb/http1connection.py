@@ -487,8 +487,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._server_delegate = delegate
         self._on_made = on_made
         # The server may hand over its request callback's start_request so
-        # each request skips its own pass-through method.
-        self._start = request_starter(start_request or delegate.start_request, params.settings)
+        # each request skips its own pass-through method. (request_starter
+        # returns it unchanged unless requests are decompressed: not asked
+        # for that once per connection.)
+        start = start_request or delegate.start_request
+        settings = params.settings
+        self._start = request_starter(start, settings) if settings.decompress_request else start
         self._header_timeout = params.request_header_timeout
         idle = params.header_timeout
         self._idle_timeout = _DEFAULT_IDLE_TIMEOUT if idle is None else idle
@@ -550,9 +554,16 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         protocol = params.protocol
         if protocol is None:
             protocol = "https" if ssl_object is not None else "http"
-        self.context = HTTPConnectionContext(
-            address, family, protocol, params.settings, ssl_object
-        )
+        # HTTPConnectionContext(address, family, protocol, settings, ssl_object)
+        # without its __init__ frame (one per connection): the same six fields.
+        context: HTTPConnectionContext = _new_object(HTTPConnectionContext)
+        context.remote_ip = address[0] if family is not None else "0.0.0.0"
+        context.protocol = protocol
+        context.address = address
+        context.settings = params.settings
+        context.ssl_object = ssl_object
+        context.address_family = family
+        self.context = context
         # The idle deadline starts now; the timer enforcing it is armed a
         # moment later with those of other new connections (see _FirstTimers).
         loop = self._loop

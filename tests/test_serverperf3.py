@@ -12,14 +12,25 @@ cut mid-body or refused for a bad head leaves nothing behind for the next one.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
+import socket
+import struct
+import time
 from typing import Any
 
 import pytest
 
-from dualweb.connection import ResponseStartLine
+from dualweb.connection import (
+    HTTPConnection,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    ResponseStartLine,
+)
 from dualweb.http1codec import END_OF_MESSAGE, Data, HTTP1ServerCodec, ProtocolError, Request
 from dualweb.httputil import HTTPHeaders
+from tests.harness import ServerThread
 
 OK = ResponseStartLine("HTTP/1.1", 200, "OK")
 CHUNK = 65536
@@ -196,3 +207,140 @@ def test_a_chunk_line_over_the_limit_is_refused_however_it_arrives() -> None:
     data = head + line + b"\r\nhello\r\n0\r\n\r\n"
     for pieces in ([data], pieces_of(data, CHUNK), pieces_of(data, 1000)):
         assert feed(pieces)[0][1] == ("data", b"hello")
+
+
+# --------------------------------------------------------------------------- over sockets
+
+
+class _Digest(HTTPMessageDelegate):
+    """Answers with the request line, the body's length and its SHA-256."""
+
+    def __init__(self, conn: HTTPConnection) -> None:
+        self.conn = conn
+        self.line = ""
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def headers_received(self, start_line: Any, headers: HTTPHeaders) -> None:
+        self.line = f"{start_line.method} {start_line.path}"
+
+    def data_received(self, chunk: bytes) -> None:
+        assert type(chunk) is bytes and 0 < len(chunk) <= CHUNK
+        self.hash.update(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> None:
+        body = f"{self.line} {self.size} {self.hash.hexdigest()}".encode()
+        self.conn.write_headers(OK, HTTPHeaders({"Content-Length": str(len(body))}), body)
+        self.conn.finish()
+
+
+class _DigestApp(HTTPServerConnectionDelegate):
+    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> _Digest:
+        return _Digest(request_conn)
+
+
+def _expected(path: str, body: bytes, method: str = "POST") -> bytes:
+    return f"{method} {path} {len(body)} {hashlib.sha256(body).hexdigest()}".encode()
+
+
+def _read_responses(sock: socket.socket, count: int = 1) -> list[tuple[bytes, bytes]]:
+    """The next ``count`` responses (head, body); fewer if the server closes first."""
+    buf = b""
+    out: list[tuple[bytes, bytes]] = []
+    deadline = time.monotonic() + 10
+    while len(out) < count:
+        assert time.monotonic() < deadline, "no complete response"
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if sep:
+            found = re.search(rb"Content-Length: (\d+)", head)
+            length = int(found.group(1)) if found else 0
+            if len(rest) >= length:
+                out.append((head, rest[:length]))
+                buf = rest[length:]
+                continue
+        data = sock.recv(65536)
+        if not data:
+            break
+        buf += data
+    assert not buf, "more than the responses asked for"
+    return out
+
+
+def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    responses = _read_responses(sock)
+    return responses[0] if responses else (b"", b"")
+
+
+def _send_in_pieces(sock: socket.socket, data: bytes, size: int) -> None:
+    for piece in pieces_of(data, size):
+        sock.sendall(piece)
+
+
+def test_uploads_arrive_intact_however_they_are_sent(kind: str) -> None:
+    server = ServerThread(_DigestApp(), kind)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            for body, path in ((BODY[:100_000], "/a"), (BODY, "/b"), (b"x", "/c")):
+                sock.sendall(post(body, path))
+                assert _read_response(sock)[1] == _expected(path, body)
+                _send_in_pieces(sock, post(body, path + "p"), CHUNK)
+                assert _read_response(sock)[1] == _expected(path + "p", body)
+            for size in (5000, CHUNK + 3):
+                _send_in_pieces(sock, chunked(BODY, size, "/ch"), 4096)
+                assert _read_response(sock)[1] == _expected("/ch", BODY)
+            # Pipelined after an upload, in one send.
+            sock.sendall(post(BODY[:70_000], "/d") + GET)
+            assert [body for _, body in _read_responses(sock, 2)] == [
+                _expected("/d", BODY[:70_000]),
+                _expected("/next", b"", "GET"),
+            ]
+    finally:
+        server.close()
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0) instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_cut_and_refused_connections_leave_nothing_for_the_next_one(kind: str) -> None:
+    server = ServerThread(_DigestApp(), kind)
+    head = b"POST /cut HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n"
+    chunked_head = b"POST /cut HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    try:
+        for attempt in range(3):
+            # A malformed head: 400, closed.
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nBad Name: 1\r\n")
+                sock.sendall(b"\r\nhello")
+                response = _read_response(sock)[0]
+                assert response.startswith(b"HTTP/1.1 400 "), response
+            # A body cut short (the client closes its side), and one cut by a reset.
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(head + BODY[:100_000])
+                sock.shutdown(socket.SHUT_WR)
+                assert sock.recv(65536) == b""
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(head + BODY[:CHUNK + 10])
+            _abort(sock)
+            # A chunked body cut inside a size line, then a reset.
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(chunked_head + b"1000\r\n" + BODY[:4096] + b"\r\n10")
+            _abort(sock)
+            # A head cut in the middle.
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"POST /half HTTP/1.1\r\nHost: h\r\nContent-Le")
+            _abort(sock)
+            # The next connection is served as if nothing had happened.
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                _send_in_pieces(sock, post(BODY[:100_000], f"/ok{attempt}"), 1000)
+                assert _read_response(sock)[1] == _expected(f"/ok{attempt}", BODY[:100_000])
+                sock.sendall(chunked(BODY[:9000], 4000, "/okc"))
+                assert _read_response(sock)[1] == _expected("/okc", BODY[:9000])
+                sock.sendall(b"GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                assert _read_response(sock)[1] == _expected("/after", b"", "GET")
+        assert server.connections_after(5) == 0
+    finally:
+        server.close()
