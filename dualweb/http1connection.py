@@ -111,10 +111,15 @@ class _FirstTimers:
     for timeouts shorter than that.
     """
 
-    __slots__ = ("loop", "protocols", "scheduled")
+    __slots__ = ("done", "loop", "protocols", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # The loop's one completed future that writes return when the
+        # transport takes the bytes at once (see write_bytes): a done future
+        # cannot change, so its connections share it instead of making one each.
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.done.set_result(None)
         # A dict as an ordered set: a connection that ends before the batch
         # is armed leaves it at once (connection_lost), so it is freed then.
         self.protocols: dict[HTTP1ServerProtocol, None] = {}
@@ -573,6 +578,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             batch = _first_timers(loop)
         batch.add(self)
         self._batch = batch
+        self._done_future = batch.done
         if self._on_made is not None:
             # Only now (after any TLS handshake): a connection whose handshake
             # fails never gets here, nor to connection_lost.

@@ -344,3 +344,37 @@ def test_cut_and_refused_connections_leave_nothing_for_the_next_one(kind: str) -
         assert server.connections_after(5) == 0
     finally:
         server.close()
+
+
+class _Awaiting(HTTPMessageDelegate):
+    """Awaits every write's future (completed ones are shared by a loop's connections)."""
+
+    def __init__(self, conn: HTTPConnection) -> None:
+        self.conn = conn
+
+    async def finish(self) -> None:
+        await self.conn.write_headers(OK, HTTPHeaders({"Content-Length": "6"}), b"abc")
+        written = self.conn.write(b"def")
+        assert written.done()
+        await written
+        self.conn.finish()
+
+
+class _AwaitingApp(HTTPServerConnectionDelegate):
+    def start_request(self, server_conn: object, request_conn: HTTPConnection) -> _Awaiting:
+        return _Awaiting(request_conn)
+
+
+def test_awaited_writes_complete_on_every_connection(kind: str) -> None:
+    server = ServerThread(_AwaitingApp(), kind)
+    close = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+        for sock in socks:
+            sock.sendall(GET + GET + close)
+        for sock in socks:
+            assert [body for _, body in _read_responses(sock, 4)] == [b"abcdef"] * 3
+            sock.close()
+        assert server.connections_after(5) == 0
+    finally:
+        server.close()
