@@ -49,10 +49,10 @@ from dualweb.connection import (
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
     RequestBodyError,
-    RequestSettings,
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+from dualweb.http1context import HTTPConnectionContext
 from dualweb.http1params import HTTP1ConnectionParameters
 from dualweb.http1stream import HTTP1Connection, HTTP1ServerConnection
 from dualweb.intake import request_context, request_starter
@@ -85,8 +85,6 @@ _BACKLOG_EVENTS = 16
 _ABANDONED_TASK_GRACE = 1.0
 # Builds an object without running its __init__ (see _start_request).
 _new_object = object.__new__
-# The address families whose peer address starts with the IP.
-_INET_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
 # Transport classes known to carry no TLS (see connection_made); a handful at most.
 _PLAIN_TRANSPORTS: Final[set[type]] = set()
 
@@ -157,47 +155,6 @@ def _first_timers(loop: asyncio.AbstractEventLoop) -> _FirstTimers:
                 _FIRST_TIMERS.pop(old, None)
     batch = _FIRST_TIMERS[loop] = _FirstTimers(loop)
     return batch
-
-
-class HTTPConnectionContext(ConnectionContext):
-    """Who is on the other end of a native connection (a ``ConnectionContext``).
-
-    ``remote_ip`` is the peer's address (``"0.0.0.0"`` for a Unix socket),
-    ``address_family`` the socket family; ``ssl_object`` is the connection's
-    :class:`ssl.SSLObject` under TLS, else ``None``. Proxy headers
-    (``xheaders=True``) do not change it: each request gets the resolved
-    values (see :func:`dualweb.intake.resolve_proxy_headers`).
-    """
-
-    __slots__ = ("address_family",)
-
-    def __init__(
-        self,
-        address: Any,
-        address_family: int | None,
-        protocol: str,
-        settings: RequestSettings | None = None,
-        ssl_object: Any = None,
-    ) -> None:
-        if address_family in _INET_FAMILIES and address is not None:
-            self.remote_ip: str | None = address[0]
-        else:
-            # A Unix socket has no peer IP; Tornado reports this placeholder.
-            self.remote_ip = "0.0.0.0"
-        # ConnectionContext.__init__'s fields, set here without the super() call
-        # (one per connection).
-        self.protocol = protocol
-        self.address = address
-        self.settings = settings or RequestSettings()
-        self.ssl_object = ssl_object
-        self.address_family = address_family
-
-    def __str__(self) -> str:
-        if self.address_family in (socket.AF_INET, socket.AF_INET6):
-            return self.remote_ip or ""
-        if isinstance(self.address, bytes):
-            return self.address.decode("latin-1")
-        return str(self.address)
 
 
 # What a protocol reports as its context before connection_made (never mutated:
