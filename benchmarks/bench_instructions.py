@@ -23,7 +23,9 @@ for the framework paths that matter, in-process:
 * ``native-routes1`` / ``native-routes1000``: ``GET /item{N-1}/12345`` on the
   benchmark's N-route regex table (``tornado_style_app``), keep-alive;
 * ``native-json`` / ``native-path`` / ``native-upload``: the benchmark app's
-  ``GET /json``, ``GET /user/12345`` and ``POST /upload`` with 100 KB, keep-alive.
+  ``GET /json``, ``GET /user/12345`` and ``POST /upload`` with 100 KB, keep-alive;
+  ``native-upload-64k``: the same upload received in 64 KiB pieces, as a
+  socket delivers it (``native-upload`` feeds it in one ``data_received``).
 
 Each case runs twice, with ``--base`` and ``--base + --n`` requests; the
 difference divided by ``--n`` is the per-request count, start-up excluded.
@@ -57,6 +59,7 @@ CASES = (
     "native-json",
     "native-path",
     "native-upload",
+    "native-upload-64k",
 )
 _JSON_DOC = {"message": "Hello, world", "id": 12345, "tags": ["a", "b", "c"], "ok": True}
 
@@ -164,11 +167,14 @@ def _request(path: str, close: bool) -> bytes:
 
 
 def _run_native(
-    count: int, close: bool, raw: bool = False, routes: int = 0, path: str = ""
+    count: int, close: bool, raw: bool = False, routes: int = 0, path: str = "", piece: int = 0
 ) -> None:
     from dualweb.httpserver import HTTPServer
 
     request = _request(path or (f"/item{routes - 1}/12345" if routes else "/"), close)
+    # The request as the transport hands it over: whole, or in pieces of ``piece`` bytes.
+    size = piece or len(request)
+    pieces = [request[at : at + size] for at in range(0, len(request), size)]
 
     async def main() -> None:
         if routes or path:
@@ -199,7 +205,8 @@ def _run_native(
             protocol = factory()
             protocol.connection_made(transport)
             for _ in range(count):
-                protocol.data_received(request)
+                for data in pieces:
+                    protocol.data_received(data)
             protocol.connection_lost(None)
         assert transport.written > 0
 
@@ -240,6 +247,8 @@ def run_case(case: str, count: int) -> None:
         _run_native(count, close=True, raw=True)
     elif case == "native-raw-httptools":
         _run_raw_httptools(count)
+    elif case == "native-upload-64k":
+        _run_native(count, close=False, path="/upload", piece=65536)
     elif case in _APP_PATHS:
         _run_native(count, close=False, path=_APP_PATHS[case])
     elif case.startswith("native-routes"):

@@ -214,8 +214,9 @@ class BaseHTTP1Codec:
         """True when parsed events are waiting to be taken with ``next_event()``."""
         return bool(self.events)
 
-    def _feed(self, buf: bytes) -> None:
-        pos = 0
+    def _feed(self, buf: bytes, pos: int = 0) -> None:
+        # ``pos``: where the unread bytes start (the caller may have taken
+        # heads already; slicing them off would copy the body behind them).
         end = len(buf)
         try:
             while pos < end and not self._error:

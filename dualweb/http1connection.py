@@ -49,10 +49,10 @@ from dualweb.connection import (
     HTTPMessageDelegate,
     HTTPServerConnectionDelegate,
     RequestBodyError,
-    RequestSettings,
     ResponseStartLine,
 )
 from dualweb.http1codec import END_OF_MESSAGE, HTTP1ServerCodec, LocalProtocolError
+from dualweb.http1context import HTTPConnectionContext
 from dualweb.http1params import HTTP1ConnectionParameters
 from dualweb.http1stream import HTTP1Connection, HTTP1ServerConnection
 from dualweb.intake import request_context, request_starter
@@ -85,8 +85,6 @@ _BACKLOG_EVENTS = 16
 _ABANDONED_TASK_GRACE = 1.0
 # Builds an object without running its __init__ (see _start_request).
 _new_object = object.__new__
-# The address families whose peer address starts with the IP.
-_INET_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
 # Transport classes known to carry no TLS (see connection_made); a handful at most.
 _PLAIN_TRANSPORTS: Final[set[type]] = set()
 
@@ -111,10 +109,15 @@ class _FirstTimers:
     for timeouts shorter than that.
     """
 
-    __slots__ = ("loop", "protocols", "scheduled")
+    __slots__ = ("done", "loop", "protocols", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # The loop's one completed future that writes return when the
+        # transport takes the bytes at once (see write_bytes): a done future
+        # cannot change, so its connections share it instead of making one each.
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.done.set_result(None)
         # A dict as an ordered set: a connection that ends before the batch
         # is armed leaves it at once (connection_lost), so it is freed then.
         self.protocols: dict[HTTP1ServerProtocol, None] = {}
@@ -152,47 +155,6 @@ def _first_timers(loop: asyncio.AbstractEventLoop) -> _FirstTimers:
                 _FIRST_TIMERS.pop(old, None)
     batch = _FIRST_TIMERS[loop] = _FirstTimers(loop)
     return batch
-
-
-class HTTPConnectionContext(ConnectionContext):
-    """Who is on the other end of a native connection (a ``ConnectionContext``).
-
-    ``remote_ip`` is the peer's address (``"0.0.0.0"`` for a Unix socket),
-    ``address_family`` the socket family; ``ssl_object`` is the connection's
-    :class:`ssl.SSLObject` under TLS, else ``None``. Proxy headers
-    (``xheaders=True``) do not change it: each request gets the resolved
-    values (see :func:`dualweb.intake.resolve_proxy_headers`).
-    """
-
-    __slots__ = ("address_family",)
-
-    def __init__(
-        self,
-        address: Any,
-        address_family: int | None,
-        protocol: str,
-        settings: RequestSettings | None = None,
-        ssl_object: Any = None,
-    ) -> None:
-        if address_family in _INET_FAMILIES and address is not None:
-            self.remote_ip: str | None = address[0]
-        else:
-            # A Unix socket has no peer IP; Tornado reports this placeholder.
-            self.remote_ip = "0.0.0.0"
-        # ConnectionContext.__init__'s fields, set here without the super() call
-        # (one per connection).
-        self.protocol = protocol
-        self.address = address
-        self.settings = settings or RequestSettings()
-        self.ssl_object = ssl_object
-        self.address_family = address_family
-
-    def __str__(self) -> str:
-        if self.address_family in (socket.AF_INET, socket.AF_INET6):
-            return self.remote_ip or ""
-        if isinstance(self.address, bytes):
-            return self.address.decode("latin-1")
-        return str(self.address)
 
 
 # What a protocol reports as its context before connection_made (never mutated:
@@ -487,8 +449,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._server_delegate = delegate
         self._on_made = on_made
         # The server may hand over its request callback's start_request so
-        # each request skips its own pass-through method.
-        self._start = request_starter(start_request or delegate.start_request, params.settings)
+        # each request skips its own pass-through method. (request_starter
+        # returns it unchanged unless requests are decompressed: not asked
+        # for that once per connection.)
+        start = start_request or delegate.start_request
+        settings = params.settings
+        self._start = request_starter(start, settings) if settings.decompress_request else start
         self._header_timeout = params.request_header_timeout
         idle = params.header_timeout
         self._idle_timeout = _DEFAULT_IDLE_TIMEOUT if idle is None else idle
@@ -550,9 +516,16 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         protocol = params.protocol
         if protocol is None:
             protocol = "https" if ssl_object is not None else "http"
-        self.context = HTTPConnectionContext(
-            address, family, protocol, params.settings, ssl_object
-        )
+        # HTTPConnectionContext(address, family, protocol, settings, ssl_object)
+        # without its __init__ frame (one per connection): the same six fields.
+        context: HTTPConnectionContext = _new_object(HTTPConnectionContext)
+        context.remote_ip = address[0] if family is not None else "0.0.0.0"
+        context.protocol = protocol
+        context.address = address
+        context.settings = params.settings
+        context.ssl_object = ssl_object
+        context.address_family = family
+        self.context = context
         # The idle deadline starts now; the timer enforcing it is armed a
         # moment later with those of other new connections (see _FirstTimers).
         loop = self._loop
@@ -562,6 +535,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             batch = _first_timers(loop)
         batch.add(self)
         self._batch = batch
+        self._done_future = batch.done
         if self._on_made is not None:
             # Only now (after any TLS handshake): a connection whose handshake
             # fails never gets here, nor to connection_lost.

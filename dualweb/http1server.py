@@ -207,17 +207,22 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
         # The common case, without the general loop (_feed): whole request
         # heads starting with a method llhttp knows, one or several
         # (pipelined) in this read.  Anything else (a body, a head cut in two,
-        # another method, leading empty lines) goes to _feed from there on.
+        # another method, leading empty lines, a CR left over from the last
+        # read) goes to _feed from there on, without copying what remains.
         end = len(data)
         pos = 0
         reader = self._reader
-        while self._body is None and not self._in_head and not self._parser_dirty:
+        while self._body is None and not self._in_head and not self._cr:
             head_end = data.find(b"\r\n\r\n", pos) + 4
             if head_end < 4 or head_end - pos > self.max_header_size:
                 break
             method = _METHODS.get(data[pos : data.find(b" ", pos, head_end)])
             if method is None:
                 break
+            if self._parser_dirty:
+                # The previous request had a body llhttp never saw (as in _read_head).
+                self._parser = self._new_parser()
+                self._parser_dirty = False
             self._method = method
             try:
                 try:
@@ -226,12 +231,16 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
                     )
                 except httptools.HttpParserUpgrade:
                     pass  # exactly the head was fed: it is complete
-                if reader.message_done and reader.head_done:
-                    # (_head_parsed for a request without a body, inline.)
-                    reader.head_done = reader.message_done = False
+                if reader.head_done:
+                    # (_head_parsed, inline, telling _head_complete where the head starts.)
+                    reader.head_done = False
+                    if reader.message_done:
+                        reader.message_done = False
+                    else:
+                        self._parser_dirty = True
                     pos = self._head_complete(data, head_end, pos)
                 else:
-                    pos = self._head_parsed(data, head_end)
+                    pos = self._head_parsed(data, head_end)  # refuses it
             except httptools.HttpParserError as exc:
                 self._fail(400, str(exc) or type(exc).__name__)
                 return
@@ -240,7 +249,7 @@ class HTTP1ServerCodec(BaseHTTP1Codec):
                 return
             if pos >= end or self._error:
                 return
-        self._feed(data[pos:] if pos else data)
+        self._feed(data, pos)
 
     def _start_head(self, buf: bytes, pos: int) -> int:
         # The method is read here, before llhttp, which refuses methods it

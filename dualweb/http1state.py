@@ -247,14 +247,20 @@ def format_chunk(chunk: bytes) -> bytes:
 # --------------------------------------------------------------------------- reading bodies
 
 
-def emit(events: deque[Event], data: bytes, chunk_size: int) -> None:
-    """Queue ``data`` as :class:`~dualweb.http1events.Data` events of at most ``chunk_size``."""
-    if len(data) <= chunk_size:
-        events.append(Data(data))
+def emit(events: deque[Event], buf: bytes, start: int, stop: int, chunk_size: int) -> None:
+    """Queue ``buf[start:stop]`` as :class:`~dualweb.http1events.Data` events (``chunk_size`` each).
+
+    Each body byte is copied at most once: a whole buffer is passed on as it
+    is, and a stretch longer than ``chunk_size`` is cut into pieces straight
+    from the buffer (slicing it first, then the slice, would copy it twice).
+    """
+    if stop - start <= chunk_size:
+        # (A slice of the whole bytes object is that object: no copy then.)
+        events.append(Data(buf[start:stop]))
         return
-    view = memoryview(data)
-    for start in range(0, len(data), chunk_size):
-        events.append(Data(bytes(view[start : start + chunk_size])))
+    with memoryview(buf) as view:
+        for at in range(start, stop, chunk_size):
+            events.append(Data(bytes(view[at : min(at + chunk_size, stop)])))
 
 
 class BodyReader:
@@ -305,8 +311,7 @@ class ContentLengthBody(BodyReader):
         else:
             stop = end
             self.remaining = remaining - (end - pos)
-        # A whole buffer is passed on as it is (slicing it would copy it).
-        emit(events, buf if pos == 0 and stop == end else buf[pos:stop], chunk_size)
+        emit(events, buf, pos, stop, chunk_size)
         return stop
 
 
@@ -317,8 +322,9 @@ class CloseDelimitedBody(BodyReader):
 
     def read(self, buf: bytes, pos: int, events: deque[Event], chunk_size: int) -> int:
         """Consume everything."""
-        emit(events, buf[pos:] if pos else buf, chunk_size)
-        return len(buf)
+        end = len(buf)
+        emit(events, buf, pos, end, chunk_size)
+        return end
 
     def eof(self) -> bool:
         """The close is this body's end."""
@@ -345,10 +351,20 @@ def _chunk_size(line: bytes) -> int:
     return size
 
 
-def _flush(pending: list[bytes], events: deque[Event]) -> None:
-    """Queue the collected chunk data as one Data event and empty the list."""
-    events.append(Data(pending[0] if len(pending) == 1 else b"".join(pending)))
+def _flush(pending: list[Any], events: deque[Event]) -> None:
+    """Queue the collected chunk data (bytes, or views of the buffer) as one event; empty it."""
+    if len(pending) == 1:
+        data = pending[0]
+        events.append(Data(data if type(data) is bytes else bytes(data)))
+    else:
+        events.append(Data(b"".join(pending)))
     pending.clear()
+
+
+# Chunks at least this long are collected as views of the buffer, so their
+# bytes are copied once (into the joined event) instead of twice; a view costs
+# more than copying a short chunk.
+_VIEW_MIN: Final = 2048
 
 
 _SIZE: Final = 0
@@ -373,42 +389,65 @@ class ChunkedBody(BodyReader):
         self.max_trailer = max_trailer
         self.state = _SIZE
         self.remaining = 0
+        # The start of a framing line (or of the CRLF after chunk data) that
+        # the last receive cut off.
         self.partial: bytearray | None = None
         self.trailer_size = 0
 
     def read(self, buf: bytes, pos: int, events: deque[Event], chunk_size: int) -> int:
         """Consume chunks until the last one and its trailer section."""
-        shift = 0
-        partial = self.partial
-        if partial is not None:
-            # A framing line split between receives.  New bytes are appended
-            # and only they are searched, so a line sent a byte at a time
-            # costs linear time; once it is complete, parsing continues on the
-            # joined bytes and positions map back to the caller's by shift.
-            old = len(partial)
-            partial += memoryview(buf)[pos:]
-            if self.state != _CHUNK_END and partial.find(b"\r\n", max(0, old - 1)) < 0:
-                if len(partial) > self.max_line:
-                    raise Reject(400, "chunk line too long (chunk extension over the limit)")
+        if self.partial is not None:
+            pos = self._finish_line(buf, pos, events, chunk_size)
+            if pos < 0:
                 return len(buf)
-            shift = pos - old
-            buf = bytes(partial)
-            pos = 0
-            self.partial = None
+            if self.done:
+                return pos
+        return self._scan(buf, pos, events, chunk_size)
+
+    def _finish_line(self, buf: bytes, pos: int, events: deque[Event], chunk_size: int) -> int:
+        """Complete the framing line the last receive cut off; the position after it, or -1.
+
+        Only the line's own bytes are taken from ``buf`` (its end is searched
+        within the line limit), so a line sent a byte at a time costs linear
+        time and the chunk data behind it is not copied. The completed line is
+        parsed on its own; -1 means it is still incomplete (all consumed).
+        """
+        partial = self.partial
+        assert partial is not None
         end = len(buf)
+        if self.state == _CHUNK_END:
+            stop = pos + 2 - len(partial)
+        else:
+            room = self.max_line + 2 - len(partial)
+            newline = buf.find(b"\n", pos, pos + room) if room > 0 else -1
+            if newline < 0 and end - pos >= room:
+                raise Reject(400, "chunk line too long (chunk extension over the limit)")
+            stop = newline + 1 if newline >= 0 else end + 1
+        if stop > end:
+            partial += memoryview(buf)[pos:]
+            return -1
+        line = bytes(partial) + buf[pos:stop]
+        self.partial = None
+        if self.state != _CHUNK_END and not line.endswith(b"\r\n"):
+            raise Reject(400, "chunk line not ended by CRLF")
+        # The line alone: the scan consumes all of it (no part is kept back).
+        self._scan(line, 0, events, chunk_size)
+        return stop
+
+    def _scan(self, buf: bytes, pos: int, events: deque[Event], chunk_size: int) -> int:
+        end = len(buf)
+        line_limit = self.max_line + 2
         # Whole chunks found in this buffer are joined into Data events of up
         # to chunk_size bytes: one event per receive instead of one per chunk.
-        pending: list[bytes] = []
+        pending: list[Any] = []
         pending_size = 0
+        view: memoryview | None = None
         while pos < end:
             state = self.state
             if state == _CHUNK_DATA:
                 remaining = self.remaining
                 stop = pos + remaining if end - pos > remaining else end
-                if stop - pos <= chunk_size:
-                    events.append(Data(buf[pos:stop]))
-                else:
-                    emit(events, buf[pos:stop], chunk_size)
+                emit(events, buf, pos, stop, chunk_size)
                 self.remaining = remaining = remaining - (stop - pos)
                 pos = stop
                 if not remaining:
@@ -421,9 +460,9 @@ class ChunkedBody(BodyReader):
                 pos += 2
                 self.state = _SIZE
             else:
-                line_end = buf.find(b"\r\n", pos, pos + self.max_line + 2)
+                line_end = buf.find(b"\r\n", pos, pos + line_limit)
                 if line_end < 0:
-                    if end - pos > self.max_line:
+                    if end - pos >= line_limit:
                         raise Reject(400, "chunk line too long (chunk extension over the limit)")
                     break
                 line = buf[pos:line_end]
@@ -445,11 +484,16 @@ class ChunkedBody(BodyReader):
                         if pending_size + size > chunk_size and pending:
                             _flush(pending, events)
                             pending_size = 0
-                        if size <= chunk_size:
+                        if size < _VIEW_MIN:
                             pending.append(buf[pos:data_end])
                             pending_size += size
+                        elif size <= chunk_size:
+                            if view is None:
+                                view = memoryview(buf)
+                            pending.append(view[pos:data_end])
+                            pending_size += size
                         else:
-                            emit(events, buf[pos:data_end], chunk_size)
+                            emit(events, buf, pos, data_end, chunk_size)
                         pos = data_end + 2
                         continue
                     if pending:
@@ -461,12 +505,12 @@ class ChunkedBody(BodyReader):
                     self.done = True
                     if pending:
                         _flush(pending, events)
-                    return pos + shift
+                    return pos
         if pending:
             _flush(pending, events)
         if pos < end:
             self.partial = bytearray(buf[pos:])
-        return end + shift
+        return end
 
     def _trailer_line(self, line: bytes) -> bool:
         if not line:

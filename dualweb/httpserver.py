@@ -169,8 +169,7 @@ class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
 
     def on_close(self, server_conn: object) -> None:
         """A connection ended; forget it."""
-        if isinstance(server_conn, HTTP1ServerProtocol):
-            self._connections.discard(server_conn)
+        self._connections.discard(server_conn)
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Let requests in flight finish, then close their connections; wait up to ``timeout``.
