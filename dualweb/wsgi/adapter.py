@@ -22,9 +22,9 @@ headers and the joined body to ``start_response``. A file the core sent with
 ``send_file`` (static files) is returned as it is, through the server's
 ``wsgi.file_wrapper`` when it offers one (:mod:`dualweb.wsgi.filebody`).
 
-While a request runs, :data:`~dualweb.connection.SYNC_REQUEST` marks
-the context, so ``IOLoop.add_callback`` and friends raise instead of
-queueing callbacks that would never run.
+While a request runs, ``__call__`` is on the stack, marked with
+:func:`~dualweb.connection.sync_request_entry`, so ``IOLoop.add_callback``
+and friends raise instead of queueing callbacks that would never run.
 
 The per-request path is kept short on purpose (under gunicorn every
 instruction here is paid per request, with cold caches): what can be worked
@@ -52,7 +52,6 @@ from urllib.parse import quote
 
 from dualweb.connection import (
     COMPLETED,
-    SYNC_REQUEST,
     AsyncUnavailableError,
     ConnectionContext,
     HTTPConnection,
@@ -62,6 +61,7 @@ from dualweb.connection import (
     RequestStartLine,
     ResponseStartLine,
     discard_awaitable,
+    sync_request_entry,
 )
 from dualweb.headers import HTTPHeaders
 from dualweb.httputil import responses
@@ -334,6 +334,7 @@ class WSGIAdapter:
         """
         return list(self._async_routes)
 
+    @sync_request_entry("WSGIAdapter")
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -373,7 +374,6 @@ class WSGIAdapter:
         connection.body = b""
         connection.chunks = connection.sent_file = None
         connection.finished = False
-        token = SYNC_REQUEST.set("WSGIAdapter")
         try:
             # The one entry (start_request → headers_received → data_received* →
             # finish), written out here rather than in a method: one frame fewer
@@ -391,8 +391,6 @@ class WSGIAdapter:
                 raise _Refused(_unfinished_error(start_line, connection))
         except Exception as exc:
             return self._failed(start_response, exc, start_line, connection)
-        finally:
-            SYNC_REQUEST.reset(token)
         return self._respond(environ, start_response, start_line, connection)
 
     def _layout(self, keys: tuple[str, ...]) -> _EnvironLayout:
