@@ -543,20 +543,23 @@ def _imf_fixdate(seconds: float) -> str:
     )
 
 
-# (second, formatted) of the last Date computed. A tuple is replaced in one
-# assignment, so threads (WSGI workers) never see a half-updated pair.
-_date_cache: tuple[int, str] = (0, "")
+# (start, end, formatted) of the second of the last Date computed. A tuple is
+# replaced in one assignment, so threads (WSGI workers) never see a half-updated
+# one. Floats are compared as they come from time.time(): int() of a float
+# costs more than the rest of the check.
+_date_cache: tuple[float, float, str] = (0.0, 0.0, "")
 
 
 def http_date_now() -> str:
     """The current time formatted for a ``Date`` header, computed at most once per second."""
     global _date_cache
-    now = int(time.time())
+    now = _time()
     cached = _date_cache
-    if cached[0] == now:
-        return cached[1]
-    text = _imf_fixdate(now)
-    _date_cache = (now, text)
+    if cached[0] <= now < cached[1]:
+        return cached[2]
+    second = int(now)
+    text = _imf_fixdate(second)
+    _date_cache = (float(second), float(second + 1), text)
     return text
 
 

@@ -6,7 +6,7 @@ returns (``headers_received`` → ``data_received`` (per chunk) → ``finish``).
 delegate (:class:`_ApplicationIntake`) is the core's
 :class:`~dualweb.intake.RequestIntake`: it builds the request, decodes the
 body if asked, routes with :meth:`Application.find_handler`, and hands the
-message to the :class:`~dualweb.web.handler.HandlerDelegate` found, which
+message to the :class:`~dualweb.web.delegate.HandlerDelegate` found, which
 runs the handler's lifecycle.
 
 The fast path for plain ``def`` handlers lives behind that protocol, not in
@@ -40,7 +40,8 @@ from dualweb.routing import (
     ReversibleRuleRouter,
     Rule,
 )
-from dualweb.web.handler import HandlerDelegate, RequestHandler, run_handler
+from dualweb.web.delegate import HandlerDelegate
+from dualweb.web.handler import RequestHandler, run_handler
 from dualweb.web.handlers import ErrorHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
@@ -356,7 +357,7 @@ class _ApplicationIntake(RequestIntake):
     ``headers_received`` asks the router only for the matching rule
     (:meth:`~dualweb.routing.RuleRouter.find_route`); if its target is a
     handler class that does not stream its body, no
-    :class:`~dualweb.web.handler.HandlerDelegate` is made: the intake keeps
+    :class:`~dualweb.web.delegate.HandlerDelegate` is made: the intake keeps
     the class and the path arguments, buffers any body itself, and ``finish``
     runs the handler with :func:`~dualweb.web.handler.run_handler` (the
     whole lifecycle of a plain ``def`` handler, synchronously, returning

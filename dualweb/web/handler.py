@@ -46,8 +46,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
-    HTTPMessageDelegate,
-    RequestStartLine,
     ResponseStartLine,
     discard_awaitable,
 )
@@ -79,12 +77,10 @@ from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
 if TYPE_CHECKING:
-    import asyncio
-
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.transforms import OutputTransform
 
-__all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons", "run_handler"]
+__all__ = ["RequestHandler", "async_feature_reasons", "run_handler", "start_streaming_handler"]
 
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -99,6 +95,8 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
+# What clear() resets the headers to (Date is filled in then).
+_DEFAULT_HEADERS = {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""}
 
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
@@ -234,7 +232,7 @@ class RequestHandler(
         self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
-        self._new_cookies = {}
+        self._new_cookies = None
         # The driver's close callback is registered only if the request outlives
         # the synchronous part of the lifecycle (_watch_close): until then no
         # close can be reported (the loop is not running callbacks).
@@ -306,9 +304,10 @@ class RequestHandler(
 
         Cookies set with ``set_cookie`` are kept.
         """
-        self._headers = HTTPHeaders.from_normalized(
-            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
-        )
+        # A copy of the defaults (cheaper than a dict display), Date replaced.
+        fields = _DEFAULT_HEADERS.copy()
+        fields["Date"] = http_date_now()
+        self._headers = HTTPHeaders.from_normalized(fields)
         if (type(self)._dualweb_traits or _traits(type(self))).set_default_headers:
             self.set_default_headers()
         self._write_buffer = []
@@ -818,139 +817,6 @@ def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
     return feature_reasons(cls, _traits(cls))
 
 
-class HandlerDelegate(HTTPMessageDelegate):
-    """Runs one :class:`RequestHandler` class for one request (what routing returns for it).
-
-    Buffers the body and runs the handler's lifecycle in :meth:`finish`; for
-    ``@stream_request_body`` handlers (natively) it starts the handler in
-    :meth:`headers_received` and passes each chunk to ``data_received``.
-    :meth:`execute` runs the handler for a request whose body is already in
-    place (``Application.__call__``).
-
-    Args:
-        application: the application.
-        request: the request.
-        handler_class: the :class:`RequestHandler` subclass.
-        handler_kwargs: keyword arguments for its ``initialize``.
-        path_args: positional path arguments (raw bytes) for the verb method.
-        path_kwargs: keyword path arguments (raw bytes) for the verb method.
-    """
-
-    __slots__ = (
-        "_task",
-        "application",
-        "chunks",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "stream",
-        "streaming",
-    )
-
-    def __init__(
-        self,
-        application: ApplicationLike,
-        request: HTTPServerRequest,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes] | None,
-        path_kwargs: dict[str, bytes] | None,
-    ) -> None:
-        self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or _NO_KWARGS
-        self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or _NO_KWARGS
-        self.chunks: list[bytes] | None = []
-        #: The handler class uses ``@stream_request_body``.
-        self.streaming: bool = handler_class._stream_request_body
-        self.stream: BodyStream | None = None
-        self.handler: RequestHandler | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        """Start streaming handlers now (their ``prepare`` runs before the body arrives)."""
-        if self.streaming:
-            connection = self.request.connection
-            if connection is not None and connection.supports_async:
-                self.stream = BodyStream()
-            return self.execute()
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        """Pass a body chunk to a streaming handler, or buffer it."""
-        if self.streaming:
-            handler = self.handler
-            if handler is None or handler._finished:
-                return None
-            return handler.data_received(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-        return None
-
-    def finish(self) -> Awaitable[None] | None:
-        """The whole request has arrived: run the handler (or release a streaming one)."""
-        if self.streaming:
-            if self.stream is not None:
-                self.stream.body_done()
-            return self._task
-        chunks = self.chunks
-        if chunks:
-            self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return self.execute()
-
-    def on_connection_close(self) -> None:
-        """The client went away before the request was complete."""
-        if self.streaming:
-            if self.handler is not None:
-                self.handler.on_connection_close()
-        else:
-            self.chunks = None
-
-    def execute(self) -> Awaitable[None] | None:
-        """Create the handler and run its lifecycle.
-
-        Returns ``None`` when the request completed synchronously, else the
-        awaitable to run (for streaming handlers: the future that gates the
-        body until ``prepare`` is done).
-        """
-        stream = self.stream
-        if stream is None:
-            # Every handler without a streamed body (and any handler under WSGI,
-            # where _run reports the unavailable feature through the error path).
-            return run_handler(
-                self.application,
-                self.request,
-                self.handler_class,
-                self.handler_kwargs,
-                self.path_args,
-                self.path_kwargs,
-            )
-        application = self.application
-        request = self.request
-        handler_kwargs = self.handler_kwargs
-        if handler_kwargs:
-            handler = self.handler_class(application, request, **handler_kwargs)
-        else:
-            handler = self.handler_class(application, request)
-        self.handler = handler
-        handler._body_stream = stream
-        transforms = _transforms(application, request)
-        coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
-        if coroutine is not None:
-            import asyncio  # only natively (see _resume)
-
-            self._task = asyncio.ensure_future(coroutine)
-            self._task.add_done_callback(_log_task_error)
-        return stream.prepared
-
-
 def run_handler(
     application: ApplicationLike,
     request: HTTPServerRequest,
@@ -988,10 +854,26 @@ def run_handler(
     return handler._run(_NO_TRANSFORMS, path_args, path_kwargs)
 
 
+def start_streaming_handler(
+    application: ApplicationLike,
+    request: HTTPServerRequest,
+    handler_class: type[RequestHandler],
+    handler_kwargs: Mapping[str, Any],
+    path_args: Sequence[bytes | str | None],
+    path_kwargs: Mapping[str, bytes | None],
+    stream: BodyStream,
+) -> tuple[RequestHandler, Awaitable[None] | None]:
+    """Create a ``@stream_request_body`` handler and start its lifecycle before the body arrives.
+
+    ``stream`` coordinates the handler with the body (see
+    :class:`~dualweb.web.bodystream.BodyStream`). Returns the handler (it
+    receives the body chunks) and the coroutine that completes the request,
+    or ``None`` if it already completed.
+    """
+    handler = handler_class(application, request, **handler_kwargs)
+    handler._body_stream = stream
+    return handler, handler._run(_transforms(application, request), path_args, path_kwargs)
+
+
 def _transforms(application: ApplicationLike, request: HTTPServerRequest) -> list[OutputTransform]:
     return [transform(request) for transform in application.transforms]
-
-
-def _log_task_error(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        app_log.error("Exception in streaming handler", exc_info=task.exception())
