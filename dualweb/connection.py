@@ -344,6 +344,19 @@ class HTTPConnection:
         """Call ``callback`` (once) if the client goes away before the response finishes."""
         raise NotImplementedError()
 
+    def write_response(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders, body: bytes
+    ) -> Awaitable[None]:
+        """Send a whole response: ``write_headers(start_line, headers, body)``, then ``finish()``.
+
+        The core calls this instead of the two when the response is complete
+        before anything was sent (most responses), so a driver can do both in
+        one step; this default makes the two calls. Returns the awaitable of
+        :meth:`write_headers`.
+        """
+        future = self.write_headers(start_line, headers, body)
+        self.finish()
+        return future
 
     def detach(self) -> Any:
         """Take the connection away from HTTP (native only; returns what the driver hands over).

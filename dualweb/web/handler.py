@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
+    HTTPConnection,
     ResponseStartLine,
     discard_awaitable,
 )
@@ -95,6 +96,10 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
+# Content-Length values of small bodies, made once: str() of an int costs ~0.9k
+# instructions, indexing this ~0.
+_SMALL_LENGTH = 1024
+_LENGTHS = tuple(map(str, range(_SMALL_LENGTH)))
 # What clear() resets the headers to (Date is filled in then).
 _DEFAULT_HEADERS = {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""}
 
@@ -394,35 +399,45 @@ class RequestHandler(
         connection = request.connection
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
+        if not self._headers_written:
+            start_line, headers, chunk = self._commit_head(include_footers)
+            return connection.write_headers(start_line, headers, chunk)
         buffer = self._write_buffer
         chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
         self._write_buffer = []
-        if not self._headers_written:
-            self._headers_written = True
-            status = self._status_code
-            headers = self._headers
-            for transform in self._transforms:
-                status, headers, chunk = transform.transform_first_chunk(
-                    status, headers, chunk, include_footers
-                )
-                self._status_code, self._headers = status, headers
-            if request.method == "HEAD":
-                chunk = b""
-            cookies = self._new_cookies
-            if cookies:
-                for value in cookies.values():
-                    headers.add("Set-Cookie", value)
-            reason = self._reason
-            if status == 200 and reason == "OK":
-                start_line = _OK_LINE
-            else:
-                start_line = _new_tuple(ResponseStartLine, ("", status, reason))
-            return connection.write_headers(start_line, headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if request.method == "HEAD":
             return COMPLETED
         return connection.write(chunk)
+
+    def _commit_head(self, include_footers: bool) -> tuple[ResponseStartLine, HTTPHeaders, bytes]:
+        """Commit the status and headers; return them with the buffered body, to send first.
+
+        The output transforms see them first; cookies become ``Set-Cookie``
+        headers; a HEAD response keeps its headers and drops the body.
+        """
+        buffer = self._write_buffer
+        chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
+        self._write_buffer = []
+        self._headers_written = True
+        status = self._status_code
+        headers = self._headers
+        for transform in self._transforms:
+            status, headers, chunk = transform.transform_first_chunk(
+                status, headers, chunk, include_footers
+            )
+            self._status_code, self._headers = status, headers
+        if self.request.method == "HEAD":
+            chunk = b""
+        cookies = self._new_cookies
+        if cookies:
+            for value in cookies.values():
+                headers.add("Set-Cookie", value)
+        reason = self._reason
+        if status == 200 and reason == "OK":
+            return _OK_LINE, headers, chunk
+        return _new_tuple(ResponseStartLine, ("", status, reason)), headers, chunk
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]:
         """Finish the response: write ``chunk`` (if given), send everything, end the request.
@@ -442,7 +457,8 @@ class RequestHandler(
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        if not self._headers_written:
+        whole = not self._headers_written
+        if whole:
             self._complete_headers()
         connection = self.request.connection
         if connection is None:
@@ -454,8 +470,14 @@ class RequestHandler(
         else:
             if self._watching_close:
                 connection.set_close_callback(None)
-            future = self._flush(True)
-            connection.finish()
+            if whole and isinstance(connection, HTTPConnection):
+                # Nothing sent yet (the usual case): the whole response in one
+                # driver call (a duck-typed connection gets the two calls).
+                start_line, headers, body = self._commit_head(True)
+                future = connection.write_response(start_line, headers, body)
+            else:
+                future = self._flush(True)
+                connection.finish()
         self.application.log_request(self)
         self._finished = True
         if (type(self)._dualweb_traits or _traits(type(self))).on_finish:
@@ -503,7 +525,7 @@ class RequestHandler(
                 length = len(buffer[0])
             else:
                 length = sum(map(len, buffer)) if buffer else 0
-            fields["Content-Length"] = str(length)
+            fields["Content-Length"] = _LENGTHS[length] if length < _SMALL_LENGTH else str(length)
 
     def detach(self) -> Any:
         """Take over the connection from HTTP (for protocols like WebSockets); native only.

@@ -160,6 +160,17 @@ class _WSGIConnection(HTTPConnection):
                 self.body = chunk
         return COMPLETED
 
+    def write_response(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders, body: bytes
+    ) -> Awaitable[None]:
+        """Record a whole response (status line, headers, body) and mark it complete."""
+        # The core calls this only before anything else was written.
+        self.start_line = start_line
+        self.headers = headers
+        self.body = body
+        self.finished = True
+        return COMPLETED
+
     def write(self, chunk: bytes) -> Awaitable[None]:
         """Record a body chunk."""
         if chunk:
