@@ -121,6 +121,7 @@ class HTTPOutputError(Exception):
 # --------------------------------------------------------------------------- requests
 
 _time = time.time
+_new_object = object.__new__
 
 
 class HTTPServerRequest:
@@ -207,6 +208,34 @@ class HTTPServerRequest:
         self.server_connection = server_connection
         self._start_time = _time()
         self.path, _, self.query = uri.partition("?")
+
+    @classmethod
+    def from_start_line(
+        cls,
+        start_line: RequestStartLine,
+        headers: HTTPHeaders,
+        connection: HTTPConnection | None = None,
+        server_connection: object | None = None,
+    ) -> HTTPServerRequest:
+        """The request whose head a server received; its body (if any) is still to come.
+
+        The same request as ``HTTPServerRequest(headers=headers,
+        connection=connection, start_line=start_line,
+        server_connection=server_connection)``, made without the
+        constructor's call and defaults (~1k interpreter instructions less):
+        drivers and intakes build one per request.
+        """
+        request: HTTPServerRequest = _new_object(cls)
+        method, uri, request.version = start_line
+        request.method = method or "GET"
+        uri = request.uri = uri or "/"
+        request.headers = headers
+        request.body = b""
+        request.connection = connection
+        request.server_connection = server_connection
+        request._start_time = _time()
+        request.path, _, request.query = uri.partition("?")
+        return request
 
     @property
     def host(self) -> str:

@@ -393,10 +393,9 @@ class _ApplicationIntake(RequestIntake):
         """Build and route the request (fast path: keep a plain handler class, no delegate)."""
         if type(start_line) is not RequestStartLine:
             return super().headers_received(start_line, headers)
-        # What build_request() does, without its frame: the request straight from the start line.
-        request = self.request = HTTPServerRequest(
-            None, None, "", headers, None, None, None, self.request_conn, start_line,
-            self.server_conn,
+        # What build_request() does, without its frame and the constructor's defaults.
+        request = self.request = HTTPServerRequest.from_start_line(
+            start_line, headers, self.request_conn, self.server_conn
         )
         application = self.application
         router = application.wildcard_router

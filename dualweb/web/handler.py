@@ -51,7 +51,7 @@ from dualweb.connection import (
     discard_awaitable,
 )
 from dualweb.escape import url_unescape
-from dualweb.headers import HTTPHeaders, HTTPInputError
+from dualweb.headers import SMALL_LENGTHS, HTTPHeaders, HTTPInputError
 from dualweb.httputil import http_date_now, responses
 from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
@@ -96,10 +96,7 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
-# Content-Length values of small bodies, made once: str() of an int costs ~0.9k
-# instructions, indexing this ~0.
-_SMALL_LENGTH = 1024
-_LENGTHS = tuple(map(str, range(_SMALL_LENGTH)))
+_SMALL_LENGTH = len(SMALL_LENGTHS)
 # What clear() resets the headers to (Date is filled in then).
 _DEFAULT_HEADERS = {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""}
 
@@ -197,6 +194,7 @@ class RequestHandler(
         "__weakref__",
         "_auto_finish",
         "_body_stream",
+        "_class_traits",
         "_client_gone",
         "_finished",
         "_headers",
@@ -227,6 +225,9 @@ class RequestHandler(
     def __init__(
         self, application: ApplicationLike, request: HTTPServerRequest, **kwargs: Any
     ) -> None:
+        # The class's traits, read by every step: a slot is quicker to read
+        # than the class attribute (and set before clear() needs it).
+        traits = self._class_traits = type(self)._dualweb_traits or _traits(type(self))
         self.application = application
         self.request = request
         self._headers_written = False
@@ -245,7 +246,7 @@ class RequestHandler(
         self.clear()
         if kwargs:
             self.initialize(**kwargs)
-        elif (type(self)._dualweb_traits or _traits(type(self))).initialize:
+        elif traits.initialize:
             # (The default, with no arguments, does nothing: skip the call.)
             self.initialize()
 
@@ -313,7 +314,7 @@ class RequestHandler(
         fields = _DEFAULT_HEADERS.copy()
         fields["Date"] = http_date_now()
         self._headers = HTTPHeaders.from_normalized(fields)
-        if (type(self)._dualweb_traits or _traits(type(self))).set_default_headers:
+        if self._class_traits.set_default_headers:
             self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -480,7 +481,7 @@ class RequestHandler(
                 connection.finish()
         self.application.log_request(self)
         self._finished = True
-        if (type(self)._dualweb_traits or _traits(type(self))).on_finish:
+        if self._class_traits.on_finish:
             self.on_finish()
         return future
 
@@ -493,7 +494,7 @@ class RequestHandler(
         if fields is None:
             fields = headers
         if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in fields:
-            if (type(self)._dualweb_traits or _traits(type(self))).default_etag:
+            if self._class_traits.default_etag:
                 # set_etag_header + check_etag_header, inlined. The body is
                 # joined once here and kept joined, so _flush does not join it again.
                 buffer = self._write_buffer
@@ -525,7 +526,9 @@ class RequestHandler(
                 length = len(buffer[0])
             else:
                 length = sum(map(len, buffer)) if buffer else 0
-            fields["Content-Length"] = _LENGTHS[length] if length < _SMALL_LENGTH else str(length)
+            fields["Content-Length"] = (
+                SMALL_LENGTHS[length] if length < _SMALL_LENGTH else str(length)
+            )
 
     def detach(self) -> Any:
         """Take over the connection from HTTP (for protocols like WebSockets); native only.
@@ -595,7 +598,7 @@ class RequestHandler(
     ) -> Awaitable[None] | None:
         """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
         self._transforms = transforms
-        traits = type(self)._dualweb_traits or _traits(type(self))
+        traits = self._class_traits
         # The hooks that do nothing by default are not called unless overridden.
         try:
             self._begin(args, kwargs)
@@ -685,7 +688,7 @@ class RequestHandler(
         if connection is None or not connection.supports_async:
             cls = type(self)
             # Only a class with something to refuse pays for the call.
-            if cls._stream_request_body or (cls._dualweb_traits or _traits(cls)).loop_bound:
+            if cls._stream_request_body or self._class_traits.loop_bound:
                 self._refuse_loop_features()
         if (
             request.body
@@ -714,8 +717,7 @@ class RequestHandler(
     def _decode_path_args(self, args: Sequence[bytes | str | None]) -> list[str]:
         # Path arguments are raw bytes (URL-unescaped), or str as captured from
         # the path, still percent-encoded (RuleRouter.find_route's groups).
-        cls = type(self)
-        if (cls._dualweb_traits or _traits(cls)).default_decode and None not in args:
+        if self._class_traits.default_decode and None not in args:
             if isinstance(args[0], str):
                 if "%" not in "".join(args):  # type: ignore[arg-type]
                     # Nothing to unescape, and decode_argument(s.encode()) == s:

@@ -63,7 +63,7 @@ from dualweb.connection import (
     discard_awaitable,
     sync_request_entry,
 )
-from dualweb.headers import HTTPHeaders
+from dualweb.headers import SMALL_LENGTHS, HTTPHeaders
 from dualweb.httputil import responses
 from dualweb.intake import as_server_delegate, request_starter, resolve_proxy_headers
 from dualweb.log import app_log, gen_log
@@ -118,6 +118,7 @@ _BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 _DROP_UNDER_GUNICORN = _HOP_BY_HOP | {"Server", "Date"}
 _new_tuple = tuple.__new__
 _new_object = object.__new__
+_SMALL_LENGTH = len(SMALL_LENGTHS)
 
 
 class _WSGIConnection(HTTPConnection):
@@ -608,9 +609,12 @@ class WSGIAdapter:
                 header_list.append(item)
         code = response_line.code
         declared = written.get("Content-Length")
-        if declared is not None and declared != str(len(body)) and start_line.method != "HEAD":
-            if code >= 200 and code not in _NO_BODY_STATUS:
-                return self._length_mismatch(start_response, declared, len(body), start_line)
+        if declared is not None:
+            length = len(body)
+            actual = SMALL_LENGTHS[length] if length < _SMALL_LENGTH else str(length)
+            if declared != actual and start_line.method != "HEAD":
+                if code >= 200 and code not in _NO_BODY_STATUS:
+                    return self._length_mismatch(start_response, declared, length, start_line)
         reason = response_line.reason
         if code == 200 and reason == "OK":
             start_response("200 OK", header_list)
