@@ -493,16 +493,18 @@ class RequestHandler(
         fields: Any = headers.single_values()
         if fields is None:
             fields = headers
+        # The body is joined once here and kept joined (_commit_head sends it as it is).
+        buffer = self._write_buffer
+        if len(buffer) == 1:
+            body = buffer[0]
+        elif buffer:
+            body = b"".join(buffer)
+            self._write_buffer = [body]
+        else:
+            body = b""
         if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in fields:
             if self._class_traits.default_etag:
-                # set_etag_header + check_etag_header, inlined. The body is
-                # joined once here and kept joined, so _flush does not join it again.
-                buffer = self._write_buffer
-                if len(buffer) == 1:
-                    body = buffer[0]
-                else:
-                    body = b"".join(buffer)
-                    self._write_buffer = [body]
+                # set_etag_header + check_etag_header, inlined.
                 # A quoted hex digest is always a valid value.
                 etag = fields["Etag"] = body_etag(body)
                 inm = self.request.headers.get("If-None-Match")
@@ -521,11 +523,7 @@ class RequestHandler(
                 raise RuntimeError(f"Cannot send body with status code HTTP{status}")
             self._clear_representation_headers()
         elif "Content-Length" not in fields:
-            buffer = self._write_buffer
-            if len(buffer) == 1:
-                length = len(buffer[0])
-            else:
-                length = sum(map(len, buffer)) if buffer else 0
+            length = len(body)
             fields["Content-Length"] = (
                 SMALL_LENGTHS[length] if length < _SMALL_LENGTH else str(length)
             )
@@ -682,13 +680,13 @@ class RequestHandler(
     ) -> None:
         request = self.request
         method = request.method
-        if method not in self.SUPPORTED_METHODS:
+        traits = self._class_traits
+        if method not in traits.verbs:  # (the SUPPORTED_METHODS)
             raise HTTPError(405)
-        connection = request.connection
-        if connection is None or not connection.supports_async:
-            cls = type(self)
-            # Only a class with something to refuse pays for the call.
-            if cls._stream_request_body or self._class_traits.loop_bound:
+        # Only a class with something to refuse pays for the call.
+        if traits.needs_loop:
+            connection = request.connection
+            if connection is None or not connection.supports_async:
                 self._refuse_loop_features()
         if (
             request.body
