@@ -275,3 +275,25 @@ def test_whole_response_is_one_call_for_a_driver_that_takes_it() -> None:
     Application([(r"/parts", Parts)])(request)
     # HEAD: the headers of the GET, no body.
     assert connection.calls == [("write_response", 200, _sha1_tag(b"one, two"), b"")]
+
+
+class Override(RequestHandler):
+    """X-HTTP-Method-Override in prepare(): the verb is looked up after prepare."""
+
+    def prepare(self) -> None:
+        override = self.request.headers.get("X-Http-Method-Override")
+        if override:
+            self.request.method = override
+
+    def get(self) -> None:
+        self.write("get")
+
+    def delete(self) -> None:
+        self.write("delete")
+
+
+def test_verb_follows_a_method_changed_in_prepare(client_for: Callable[..., Client]) -> None:
+    client = client_for(Application([(r"/", Override)]))
+    assert client.get("/").text == "get"
+    assert client.get("/", headers={"X-HTTP-Method-Override": "DELETE"}).text == "delete"
+    assert client.request("PATCH", "/").status == 405  # the method check still runs first

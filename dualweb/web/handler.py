@@ -599,7 +599,19 @@ class RequestHandler(
         traits = self._class_traits
         # The hooks that do nothing by default are not called unless overridden.
         try:
-            self._begin(args, kwargs)
+            request = self.request
+            method = request.method
+            # _begin() has nothing to do for a supported, safe method without a
+            # body, path arguments or anything to refuse: the usual GET skips its frame.
+            if (
+                args
+                or kwargs
+                or request.body
+                or method not in _SAFE_METHODS
+                or method not in traits.verbs
+                or traits.needs_loop
+            ):
+                self._begin(args, kwargs)
             if traits.prepare:
                 result = self.prepare()
                 if result is not None:
@@ -614,6 +626,7 @@ class RequestHandler(
                 self._watch_close()
                 return self._resume(None, _AWAIT_BODY)
             # _call_verb(), inlined for the methods the traits name (all standard ones).
+            # (Read again: prepare() may change the method, e.g. for X-HTTP-Method-Override.)
             name = traits.verbs.get(self.request.method)
             verb = getattr(self, name) if name is not None else self._verb()
             if self.path_kwargs:
