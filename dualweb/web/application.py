@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["Application"]
 
 _new_object = object.__new__
+# Class methods bound once: looking one up on the class makes a bound method per call.
+_request_from_start_line = HTTPServerRequest.from_start_line
 _NO_KWARGS: dict[str, Any] = {}  # only ever unpacked
 _INFO = logging.INFO
 _WARNING = logging.WARNING
@@ -394,7 +396,7 @@ class _ApplicationIntake(RequestIntake):
         if type(start_line) is not RequestStartLine:
             return super().headers_received(start_line, headers)
         # What build_request() does, without its frame and the constructor's defaults.
-        request = self.request = HTTPServerRequest.from_start_line(
+        request = self.request = _request_from_start_line(
             start_line, headers, self.request_conn, self.server_conn
         )
         application = self.application

@@ -96,6 +96,8 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
+# Bound once: looking a class method up on the class makes a bound method per call.
+_headers_from_normalized = HTTPHeaders.from_normalized
 _SMALL_LENGTH = len(SMALL_LENGTHS)
 # What clear() resets the headers to (Date is filled in then).
 _DEFAULT_HEADERS = {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""}
@@ -313,7 +315,7 @@ class RequestHandler(
         # A copy of the defaults (cheaper than a dict display), Date replaced.
         fields = _DEFAULT_HEADERS.copy()
         fields["Date"] = http_date_now()
-        self._headers = HTTPHeaders.from_normalized(fields)
+        self._headers = _headers_from_normalized(fields)
         if self._class_traits.set_default_headers:
             self.set_default_headers()
         self._write_buffer = []
