@@ -25,7 +25,6 @@ from dualweb.connection import (
     SYNC_REQUEST,
     HTTPConnection,
     RequestStartLine,
-    ResponseStartLine,
     in_sync_request,
     refuse_in_sync_request,
 )
@@ -186,31 +185,6 @@ def test_new_cookies_made_with_the_first() -> None:
     assert handler._new_cookies is not None and "k" in handler._new_cookies
 
 
-class _Recording(HTTPConnection):
-    """Records the calls the core makes (base class: write_response is the default)."""
-
-    __slots__ = ("calls",)
-
-    def __init__(self) -> None:
-        self.calls: list[Any] = []
-
-    def write_headers(
-        self, start_line: ResponseStartLine, headers: HTTPHeaders, chunk: bytes | None = None
-    ) -> Any:
-        self.calls.append(("write_headers", start_line.code, chunk))
-        return COMPLETED
-
-    def write(self, chunk: bytes) -> Any:
-        self.calls.append(("write", chunk))
-        return COMPLETED
-
-    def finish(self) -> None:
-        self.calls.append(("finish",))
-
-    def set_close_callback(self, callback: Any) -> None:
-        pass
-
-
 class _DuckTyped:
     """A connection that is not an HTTPConnection (as Tornado tests build them)."""
 
@@ -233,6 +207,10 @@ class _DuckTyped:
 
     def set_close_callback(self, callback: Any) -> None:
         pass
+
+
+class _Recording(_DuckTyped, HTTPConnection):
+    """The same, as an HTTPConnection (write_response is the base class's default)."""
 
 
 @pytest.mark.parametrize("make", [_Recording, _DuckTyped])

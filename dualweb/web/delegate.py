@@ -133,25 +133,13 @@ class HandlerDelegate(HTTPMessageDelegate):
         body until ``prepare`` is done).
         """
         stream = self.stream
+        handler = (self.application, self.request, self.handler_class, self.handler_kwargs)
         if stream is None:
             # Every handler without a streamed body (and any handler under WSGI,
             # where _run reports the unavailable feature through the error path).
-            return run_handler(
-                self.application,
-                self.request,
-                self.handler_class,
-                self.handler_kwargs,
-                self.path_args,
-                self.path_kwargs,
-            )
+            return run_handler(*handler, self.path_args, self.path_kwargs)
         self.handler, coroutine = start_streaming_handler(
-            self.application,
-            self.request,
-            self.handler_class,
-            self.handler_kwargs,
-            self.path_args,
-            self.path_kwargs,
-            stream,
+            *handler, self.path_args, self.path_kwargs, stream
         )
         if coroutine is not None:
             import asyncio  # only natively (see RequestHandler._resume)
