@@ -35,8 +35,10 @@ for them.
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Awaitable, Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple, TypeVar
 
 from dualweb._filechunks import COPY_CHUNK, file_chunks
 
@@ -206,14 +208,57 @@ class ByteChannel:
 
 
 #: Set (to the driver's name) while a driver without an event loop runs a
-#: request in this context: ``token = SYNC_REQUEST.set("WSGIAdapter")`` before
+#: request in this context: ``token = SYNC_REQUEST.set("MyDriver")`` before
 #: entering the core, ``SYNC_REQUEST.reset(token)`` after. The loop-only APIs
 #: (``IOLoop.add_callback`` and friends) check it with
 #: :func:`refuse_in_sync_request` and raise instead of queueing callbacks
-#: that would never run.
+#: that would never run. A driver may instead mark its per-request entry
+#: function with :func:`sync_request_entry` (the WSGI adapter does).
 SYNC_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "dualweb_sync_request", default=None
 )
+
+# The code objects of the functions marked with sync_request_entry(). Setting
+# and resetting SYNC_REQUEST costs ~1.5k interpreter instructions per request
+# (2 % of a WSGI hello); looking for these on the stack costs nothing per
+# request and is only paid by the rare call that has to be checked. Both mark
+# the same region: the stack of the thread (or greenlet) running the request,
+# for as long as the entry function runs.
+_SYNC_ENTRIES: dict[CodeType, str] = {}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def sync_request_entry(driver: str) -> Callable[[_F], _F]:
+    """Decorator: while the decorated function runs, a request without an event loop runs.
+
+    For drivers without a loop (the WSGI adapter marks its ``__call__``): a
+    cheaper equivalent of setting :data:`SYNC_REQUEST` to ``driver`` around
+    each call, seen by :func:`refuse_in_sync_request` from any code the
+    function calls in the same thread.
+    """
+
+    def mark(function: _F) -> _F:
+        _SYNC_ENTRIES[function.__code__] = driver
+        return function
+
+    return mark
+
+
+def in_sync_request() -> str | None:
+    """The name of the loop-less driver running a request here, or ``None`` outside one.
+
+    Set through :data:`SYNC_REQUEST` or a :func:`sync_request_entry` function
+    on the caller's stack.
+    """
+    driver = SYNC_REQUEST.get()
+    if driver is None and _SYNC_ENTRIES:
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            driver = _SYNC_ENTRIES.get(frame.f_code)
+            if driver is not None:
+                break
+            frame = frame.f_back
+    return driver
 
 
 def refuse_in_sync_request(where: str) -> None:
@@ -221,7 +266,7 @@ def refuse_in_sync_request(where: str) -> None:
 
     ``where`` names the call, e.g. ``"IOLoop.add_callback()"``.
     """
-    if SYNC_REQUEST.get() is not None:
+    if in_sync_request() is not None:
         raise AsyncUnavailableError.for_feature(
             where,
             "was called during a request",
@@ -299,6 +344,19 @@ class HTTPConnection:
         """Call ``callback`` (once) if the client goes away before the response finishes."""
         raise NotImplementedError()
 
+    def write_response(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders, body: bytes
+    ) -> Awaitable[None]:
+        """Send a whole response: ``write_headers(start_line, headers, body)``, then ``finish()``.
+
+        The core calls this instead of the two when the response is complete
+        before anything was sent (most responses), so a driver can do both in
+        one step; this default makes the two calls. Returns the awaitable of
+        :meth:`write_headers`.
+        """
+        future = self.write_headers(start_line, headers, body)
+        self.finish()
+        return future
 
     def detach(self) -> Any:
         """Take the connection away from HTTP (native only; returns what the driver hands over).
@@ -467,5 +525,7 @@ __all__ = [
     "RequestStartLine",
     "ResponseStartLine",
     "discard_awaitable",
+    "in_sync_request",
     "refuse_in_sync_request",
+    "sync_request_entry",
 ]

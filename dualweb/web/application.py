@@ -6,7 +6,7 @@ returns (``headers_received`` → ``data_received`` (per chunk) → ``finish``).
 delegate (:class:`_ApplicationIntake`) is the core's
 :class:`~dualweb.intake.RequestIntake`: it builds the request, decodes the
 body if asked, routes with :meth:`Application.find_handler`, and hands the
-message to the :class:`~dualweb.web.handler.HandlerDelegate` found, which
+message to the :class:`~dualweb.web.delegate.HandlerDelegate` found, which
 runs the handler's lifecycle.
 
 The fast path for plain ``def`` handlers lives behind that protocol, not in
@@ -40,7 +40,8 @@ from dualweb.routing import (
     ReversibleRuleRouter,
     Rule,
 )
-from dualweb.web.handler import HandlerDelegate, RequestHandler, run_handler
+from dualweb.web.delegate import HandlerDelegate
+from dualweb.web.handler import RequestHandler, run_handler
 from dualweb.web.handlers import ErrorHandler
 from dualweb.web.transforms import GZipContentEncoding, OutputTransform
 from dualweb.web.ui import load_ui_methods, load_ui_modules
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["Application"]
 
 _new_object = object.__new__
+# Class methods bound once: looking one up on the class makes a bound method per call.
+_request_from_start_line = HTTPServerRequest.from_start_line
 _NO_KWARGS: dict[str, Any] = {}  # only ever unpacked
 _INFO = logging.INFO
 _WARNING = logging.WARNING
@@ -356,7 +359,7 @@ class _ApplicationIntake(RequestIntake):
     ``headers_received`` asks the router only for the matching rule
     (:meth:`~dualweb.routing.RuleRouter.find_route`); if its target is a
     handler class that does not stream its body, no
-    :class:`~dualweb.web.handler.HandlerDelegate` is made: the intake keeps
+    :class:`~dualweb.web.delegate.HandlerDelegate` is made: the intake keeps
     the class and the path arguments, buffers any body itself, and ``finish``
     runs the handler with :func:`~dualweb.web.handler.run_handler` (the
     whole lifecycle of a plain ``def`` handler, synchronously, returning
@@ -392,10 +395,9 @@ class _ApplicationIntake(RequestIntake):
         """Build and route the request (fast path: keep a plain handler class, no delegate)."""
         if type(start_line) is not RequestStartLine:
             return super().headers_received(start_line, headers)
-        # What build_request() does, without its frame: the request straight from the start line.
-        request = self.request = HTTPServerRequest(
-            None, None, "", headers, None, None, None, self.request_conn, start_line,
-            self.server_conn,
+        # What build_request() does, without its frame and the constructor's defaults.
+        request = self.request = _request_from_start_line(
+            start_line, headers, self.request_conn, self.server_conn
         )
         application = self.application
         router = application.wildcard_router

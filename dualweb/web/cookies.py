@@ -3,11 +3,11 @@
 :class:`CookieMixin` is part of ``RequestHandler``. It reads the cookies the
 client sent (``request.cookies``) and prepares ``Set-Cookie`` headers: every
 ``set_cookie``/``clear_cookie`` call stores one header value in
-``self._new_cookies`` keyed by cookie name (a later call for the same name
-replaces the earlier one), and the handler emits them when it writes its
-headers, so ``clear()`` and error pages keep them. The header text is built by
-:func:`werkzeug.http.dump_cookie`; the names, arguments and semantics are
-Tornado's.
+``self._new_cookies`` (``None`` until the first) keyed by cookie name (a
+later call for the same name replaces the earlier one), and the handler
+emits them when it writes its headers, so ``clear()`` and error pages keep
+them. The header text is built by :func:`werkzeug.http.dump_cookie`; the
+names, arguments and semantics are Tornado's.
 
 Signed cookies use :mod:`dualweb.web.signing` with the application's
 ``cookie_secret`` setting (a key, or a dict of key versions together with the
@@ -85,7 +85,7 @@ class CookieMixin:
     __slots__ = ()
 
     request: HTTPServerRequest
-    _new_cookies: dict[str, str]
+    _new_cookies: dict[str, str] | None
 
     if TYPE_CHECKING:
 
@@ -196,13 +196,14 @@ class CookieMixin:
             samesite=_SAMESITE[samesite.lower()] if samesite else None,
             partitioned=partitioned,
         )
-        try:
-            self._new_cookies[name_str] = header
-        except AttributeError:
-            # RequestHandler creates the dict up front; this covers a handler
-            # whose __init__ has not run yet (e.g. a subclass calling
-            # set_cookie before super().__init__()).
+        # The dict is made with the first cookie (most responses set none);
+        # getattr also covers a handler whose __init__ has not run yet (a
+        # subclass calling set_cookie before super().__init__()).
+        cookies = getattr(self, "_new_cookies", None)
+        if cookies is None:
             self._new_cookies = {name_str: header}  # type: ignore[misc]
+        else:
+            cookies[name_str] = header
 
     def _check_cookie(
         self,

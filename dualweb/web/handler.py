@@ -46,13 +46,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dualweb.connection import (
     COMPLETED,
     AsyncUnavailableError,
-    HTTPMessageDelegate,
-    RequestStartLine,
+    HTTPConnection,
     ResponseStartLine,
     discard_awaitable,
 )
 from dualweb.escape import url_unescape
-from dualweb.headers import HTTPHeaders, HTTPInputError
+from dualweb.headers import SMALL_LENGTHS, HTTPHeaders, HTTPInputError
 from dualweb.httputil import http_date_now, responses
 from dualweb.log import app_log
 from dualweb.web.arguments import ArgumentsMixin
@@ -79,12 +78,10 @@ from dualweb.web.userinfo import UserMixin
 from dualweb.web.xsrf import XSRFMixin
 
 if TYPE_CHECKING:
-    import asyncio
-
     from dualweb.httputil import HTTPServerRequest
     from dualweb.web.transforms import OutputTransform
 
-__all__ = ["HandlerDelegate", "RequestHandler", "async_feature_reasons", "run_handler"]
+__all__ = ["RequestHandler", "async_feature_reasons", "run_handler", "start_streaming_handler"]
 
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -99,6 +96,11 @@ _BODILESS = frozenset((204, 304, *range(100, 200)))
 # The start line of almost every response; NamedTuple construction is a Python call.
 _OK_LINE = ResponseStartLine("", 200, "OK")
 _new_tuple = tuple.__new__
+# Bound once: looking a class method up on the class makes a bound method per call.
+_headers_from_normalized = HTTPHeaders.from_normalized
+_SMALL_LENGTH = len(SMALL_LENGTHS)
+# What clear() resets the headers to (Date is filled in then).
+_DEFAULT_HEADERS = {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": ""}
 
 
 # Where _resume picks up the lifecycle after the awaitable it was given.
@@ -194,6 +196,7 @@ class RequestHandler(
         "__weakref__",
         "_auto_finish",
         "_body_stream",
+        "_class_traits",
         "_client_gone",
         "_finished",
         "_headers",
@@ -224,6 +227,9 @@ class RequestHandler(
     def __init__(
         self, application: ApplicationLike, request: HTTPServerRequest, **kwargs: Any
     ) -> None:
+        # The class's traits, read by every step: a slot is quicker to read
+        # than the class attribute (and set before clear() needs it).
+        traits = self._class_traits = type(self)._dualweb_traits or _traits(type(self))
         self.application = application
         self.request = request
         self._headers_written = False
@@ -234,7 +240,7 @@ class RequestHandler(
         self._transforms: tuple[OutputTransform, ...] | list[OutputTransform] = _NO_TRANSFORMS
         self.path_args: list[str] = []
         self.path_kwargs: dict[str, str] = {}
-        self._new_cookies = {}
+        self._new_cookies = None
         # The driver's close callback is registered only if the request outlives
         # the synchronous part of the lifecycle (_watch_close): until then no
         # close can be reported (the loop is not running callbacks).
@@ -242,7 +248,7 @@ class RequestHandler(
         self.clear()
         if kwargs:
             self.initialize(**kwargs)
-        elif (type(self)._dualweb_traits or _traits(type(self))).initialize:
+        elif traits.initialize:
             # (The default, with no arguments, does nothing: skip the call.)
             self.initialize()
 
@@ -306,10 +312,11 @@ class RequestHandler(
 
         Cookies set with ``set_cookie`` are kept.
         """
-        self._headers = HTTPHeaders.from_normalized(
-            {"Server": SERVER_HEADER, "Content-Type": HTML_UTF8, "Date": http_date_now()}
-        )
-        if (type(self)._dualweb_traits or _traits(type(self))).set_default_headers:
+        # A copy of the defaults (cheaper than a dict display), Date replaced.
+        fields = _DEFAULT_HEADERS.copy()
+        fields["Date"] = http_date_now()
+        self._headers = _headers_from_normalized(fields)
+        if self._class_traits.set_default_headers:
             self.set_default_headers()
         self._write_buffer = []
         self._status_code = 200
@@ -395,35 +402,45 @@ class RequestHandler(
         connection = request.connection
         if connection is None:
             raise RuntimeError(f"{type(self).__name__}: the request has no connection to write to")
+        if not self._headers_written:
+            start_line, headers, chunk = self._commit_head(include_footers)
+            return connection.write_headers(start_line, headers, chunk)
         buffer = self._write_buffer
         chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
         self._write_buffer = []
-        if not self._headers_written:
-            self._headers_written = True
-            status = self._status_code
-            headers = self._headers
-            for transform in self._transforms:
-                status, headers, chunk = transform.transform_first_chunk(
-                    status, headers, chunk, include_footers
-                )
-                self._status_code, self._headers = status, headers
-            if request.method == "HEAD":
-                chunk = b""
-            cookies = self._new_cookies
-            if cookies:
-                for value in cookies.values():
-                    headers.add("Set-Cookie", value)
-            reason = self._reason
-            if status == 200 and reason == "OK":
-                start_line = _OK_LINE
-            else:
-                start_line = _new_tuple(ResponseStartLine, ("", status, reason))
-            return connection.write_headers(start_line, headers, chunk)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if request.method == "HEAD":
             return COMPLETED
         return connection.write(chunk)
+
+    def _commit_head(self, include_footers: bool) -> tuple[ResponseStartLine, HTTPHeaders, bytes]:
+        """Commit the status and headers; return them with the buffered body, to send first.
+
+        The output transforms see them first; cookies become ``Set-Cookie``
+        headers; a HEAD response keeps its headers and drops the body.
+        """
+        buffer = self._write_buffer
+        chunk = (buffer[0] if len(buffer) == 1 else b"".join(buffer)) if buffer else b""
+        self._write_buffer = []
+        self._headers_written = True
+        status = self._status_code
+        headers = self._headers
+        for transform in self._transforms:
+            status, headers, chunk = transform.transform_first_chunk(
+                status, headers, chunk, include_footers
+            )
+            self._status_code, self._headers = status, headers
+        if self.request.method == "HEAD":
+            chunk = b""
+        cookies = self._new_cookies
+        if cookies:
+            for value in cookies.values():
+                headers.add("Set-Cookie", value)
+        reason = self._reason
+        if status == 200 and reason == "OK":
+            return _OK_LINE, headers, chunk
+        return _new_tuple(ResponseStartLine, ("", status, reason)), headers, chunk
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Awaitable[None]:
         """Finish the response: write ``chunk`` (if given), send everything, end the request.
@@ -443,7 +460,8 @@ class RequestHandler(
             raise RuntimeError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
-        if not self._headers_written:
+        whole = not self._headers_written
+        if whole:
             self._complete_headers()
         connection = self.request.connection
         if connection is None:
@@ -455,11 +473,17 @@ class RequestHandler(
         else:
             if self._watching_close:
                 connection.set_close_callback(None)
-            future = self._flush(True)
-            connection.finish()
+            if whole and isinstance(connection, HTTPConnection):
+                # Nothing sent yet (the usual case): the whole response in one
+                # driver call (a duck-typed connection gets the two calls).
+                start_line, headers, body = self._commit_head(True)
+                future = connection.write_response(start_line, headers, body)
+            else:
+                future = self._flush(True)
+                connection.finish()
         self.application.log_request(self)
         self._finished = True
-        if (type(self)._dualweb_traits or _traits(type(self))).on_finish:
+        if self._class_traits.on_finish:
             self.on_finish()
         return future
 
@@ -471,16 +495,18 @@ class RequestHandler(
         fields: Any = headers.single_values()
         if fields is None:
             fields = headers
+        # The body is joined once here and kept joined (_commit_head sends it as it is).
+        buffer = self._write_buffer
+        if len(buffer) == 1:
+            body = buffer[0]
+        elif buffer:
+            body = b"".join(buffer)
+            self._write_buffer = [body]
+        else:
+            body = b""
         if status == 200 and self.request.method in _ETAG_METHODS and "Etag" not in fields:
-            if (type(self)._dualweb_traits or _traits(type(self))).default_etag:
-                # set_etag_header + check_etag_header, inlined. The body is
-                # joined once here and kept joined, so _flush does not join it again.
-                buffer = self._write_buffer
-                if len(buffer) == 1:
-                    body = buffer[0]
-                else:
-                    body = b"".join(buffer)
-                    self._write_buffer = [body]
+            if self._class_traits.default_etag:
+                # set_etag_header + check_etag_header, inlined.
                 # A quoted hex digest is always a valid value.
                 etag = fields["Etag"] = body_etag(body)
                 inm = self.request.headers.get("If-None-Match")
@@ -499,12 +525,10 @@ class RequestHandler(
                 raise RuntimeError(f"Cannot send body with status code HTTP{status}")
             self._clear_representation_headers()
         elif "Content-Length" not in fields:
-            buffer = self._write_buffer
-            if len(buffer) == 1:
-                length = len(buffer[0])
-            else:
-                length = sum(map(len, buffer)) if buffer else 0
-            fields["Content-Length"] = str(length)
+            length = len(body)
+            fields["Content-Length"] = (
+                SMALL_LENGTHS[length] if length < _SMALL_LENGTH else str(length)
+            )
 
     def detach(self) -> Any:
         """Take over the connection from HTTP (for protocols like WebSockets); native only.
@@ -574,10 +598,22 @@ class RequestHandler(
     ) -> Awaitable[None] | None:
         """:meth:`_execute` with the path arguments passed as they are (no re-packing)."""
         self._transforms = transforms
-        traits = type(self)._dualweb_traits or _traits(type(self))
+        traits = self._class_traits
         # The hooks that do nothing by default are not called unless overridden.
         try:
-            self._begin(args, kwargs)
+            request = self.request
+            method = request.method
+            # _begin() has nothing to do for a supported, safe method without a
+            # body, path arguments or anything to refuse: the usual GET skips its frame.
+            if (
+                args
+                or kwargs
+                or request.body
+                or method not in _SAFE_METHODS
+                or method not in traits.verbs
+                or traits.needs_loop
+            ):
+                self._begin(args, kwargs)
             if traits.prepare:
                 result = self.prepare()
                 if result is not None:
@@ -592,6 +628,7 @@ class RequestHandler(
                 self._watch_close()
                 return self._resume(None, _AWAIT_BODY)
             # _call_verb(), inlined for the methods the traits name (all standard ones).
+            # (Read again: prepare() may change the method, e.g. for X-HTTP-Method-Override.)
             name = traits.verbs.get(self.request.method)
             verb = getattr(self, name) if name is not None else self._verb()
             if self.path_kwargs:
@@ -658,13 +695,13 @@ class RequestHandler(
     ) -> None:
         request = self.request
         method = request.method
-        if method not in self.SUPPORTED_METHODS:
+        traits = self._class_traits
+        if method not in traits.verbs:  # (the SUPPORTED_METHODS)
             raise HTTPError(405)
-        connection = request.connection
-        if connection is None or not connection.supports_async:
-            cls = type(self)
-            # Only a class with something to refuse pays for the call.
-            if cls._stream_request_body or (cls._dualweb_traits or _traits(cls)).loop_bound:
+        # Only a class with something to refuse pays for the call.
+        if traits.needs_loop:
+            connection = request.connection
+            if connection is None or not connection.supports_async:
                 self._refuse_loop_features()
         if (
             request.body
@@ -693,8 +730,7 @@ class RequestHandler(
     def _decode_path_args(self, args: Sequence[bytes | str | None]) -> list[str]:
         # Path arguments are raw bytes (URL-unescaped), or str as captured from
         # the path, still percent-encoded (RuleRouter.find_route's groups).
-        cls = type(self)
-        if (cls._dualweb_traits or _traits(cls)).default_decode and None not in args:
+        if self._class_traits.default_decode and None not in args:
             if isinstance(args[0], str):
                 if "%" not in "".join(args):  # type: ignore[arg-type]
                     # Nothing to unescape, and decode_argument(s.encode()) == s:
@@ -818,139 +854,6 @@ def async_feature_reasons(cls: type[RequestHandler]) -> list[str]:
     return feature_reasons(cls, _traits(cls))
 
 
-class HandlerDelegate(HTTPMessageDelegate):
-    """Runs one :class:`RequestHandler` class for one request (what routing returns for it).
-
-    Buffers the body and runs the handler's lifecycle in :meth:`finish`; for
-    ``@stream_request_body`` handlers (natively) it starts the handler in
-    :meth:`headers_received` and passes each chunk to ``data_received``.
-    :meth:`execute` runs the handler for a request whose body is already in
-    place (``Application.__call__``).
-
-    Args:
-        application: the application.
-        request: the request.
-        handler_class: the :class:`RequestHandler` subclass.
-        handler_kwargs: keyword arguments for its ``initialize``.
-        path_args: positional path arguments (raw bytes) for the verb method.
-        path_kwargs: keyword path arguments (raw bytes) for the verb method.
-    """
-
-    __slots__ = (
-        "_task",
-        "application",
-        "chunks",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "stream",
-        "streaming",
-    )
-
-    def __init__(
-        self,
-        application: ApplicationLike,
-        request: HTTPServerRequest,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: list[bytes] | None,
-        path_kwargs: dict[str, bytes] | None,
-    ) -> None:
-        self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or _NO_KWARGS
-        self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or _NO_KWARGS
-        self.chunks: list[bytes] | None = []
-        #: The handler class uses ``@stream_request_body``.
-        self.streaming: bool = handler_class._stream_request_body
-        self.stream: BodyStream | None = None
-        self.handler: RequestHandler | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def headers_received(
-        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
-    ) -> Awaitable[None] | None:
-        """Start streaming handlers now (their ``prepare`` runs before the body arrives)."""
-        if self.streaming:
-            connection = self.request.connection
-            if connection is not None and connection.supports_async:
-                self.stream = BodyStream()
-            return self.execute()
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        """Pass a body chunk to a streaming handler, or buffer it."""
-        if self.streaming:
-            handler = self.handler
-            if handler is None or handler._finished:
-                return None
-            return handler.data_received(chunk)
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-        return None
-
-    def finish(self) -> Awaitable[None] | None:
-        """The whole request has arrived: run the handler (or release a streaming one)."""
-        if self.streaming:
-            if self.stream is not None:
-                self.stream.body_done()
-            return self._task
-        chunks = self.chunks
-        if chunks:
-            self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return self.execute()
-
-    def on_connection_close(self) -> None:
-        """The client went away before the request was complete."""
-        if self.streaming:
-            if self.handler is not None:
-                self.handler.on_connection_close()
-        else:
-            self.chunks = None
-
-    def execute(self) -> Awaitable[None] | None:
-        """Create the handler and run its lifecycle.
-
-        Returns ``None`` when the request completed synchronously, else the
-        awaitable to run (for streaming handlers: the future that gates the
-        body until ``prepare`` is done).
-        """
-        stream = self.stream
-        if stream is None:
-            # Every handler without a streamed body (and any handler under WSGI,
-            # where _run reports the unavailable feature through the error path).
-            return run_handler(
-                self.application,
-                self.request,
-                self.handler_class,
-                self.handler_kwargs,
-                self.path_args,
-                self.path_kwargs,
-            )
-        application = self.application
-        request = self.request
-        handler_kwargs = self.handler_kwargs
-        if handler_kwargs:
-            handler = self.handler_class(application, request, **handler_kwargs)
-        else:
-            handler = self.handler_class(application, request)
-        self.handler = handler
-        handler._body_stream = stream
-        transforms = _transforms(application, request)
-        coroutine = handler._run(transforms, self.path_args, self.path_kwargs)
-        if coroutine is not None:
-            import asyncio  # only natively (see _resume)
-
-            self._task = asyncio.ensure_future(coroutine)
-            self._task.add_done_callback(_log_task_error)
-        return stream.prepared
-
-
 def run_handler(
     application: ApplicationLike,
     request: HTTPServerRequest,
@@ -988,10 +891,26 @@ def run_handler(
     return handler._run(_NO_TRANSFORMS, path_args, path_kwargs)
 
 
+def start_streaming_handler(
+    application: ApplicationLike,
+    request: HTTPServerRequest,
+    handler_class: type[RequestHandler],
+    handler_kwargs: Mapping[str, Any],
+    path_args: Sequence[bytes | str | None],
+    path_kwargs: Mapping[str, bytes | None],
+    stream: BodyStream,
+) -> tuple[RequestHandler, Awaitable[None] | None]:
+    """Create a ``@stream_request_body`` handler and start its lifecycle before the body arrives.
+
+    ``stream`` coordinates the handler with the body (see
+    :class:`~dualweb.web.bodystream.BodyStream`). Returns the handler (it
+    receives the body chunks) and the coroutine that completes the request,
+    or ``None`` if it already completed.
+    """
+    handler = handler_class(application, request, **handler_kwargs)
+    handler._body_stream = stream
+    return handler, handler._run(_transforms(application, request), path_args, path_kwargs)
+
+
 def _transforms(application: ApplicationLike, request: HTTPServerRequest) -> list[OutputTransform]:
     return [transform(request) for transform in application.transforms]
-
-
-def _log_task_error(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        app_log.error("Exception in streaming handler", exc_info=task.exception())

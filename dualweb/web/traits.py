@@ -35,6 +35,8 @@ class HandlerTraits:
             ``SUPPORTED_METHODS`` (HEAD -> ``get`` when ``head_from_get``).
         loop_bound: methods marked as ``@gen.coroutine`` (they must not be called under WSGI).
         coroutines: methods that are coroutine functions or marked coroutines.
+        needs_loop: ``@stream_request_body`` or ``loop_bound`` methods: without
+            an event loop (WSGI) there is something to refuse.
     """
 
     __slots__ = (
@@ -47,6 +49,7 @@ class HandlerTraits:
         "implemented",
         "initialize",
         "loop_bound",
+        "needs_loop",
         "on_finish",
         "prepare",
         "set_default_headers",
@@ -106,6 +109,7 @@ class HandlerTraits:
                 coroutines.add(name)
         self.loop_bound = frozenset(loop_bound)
         self.coroutines = frozenset(coroutines)
+        self.needs_loop = bool(cls._stream_request_body or loop_bound)
 
 
 def feature_reasons(cls: type[Any], traits: HandlerTraits) -> list[str]:

@@ -22,9 +22,9 @@ headers and the joined body to ``start_response``. A file the core sent with
 ``send_file`` (static files) is returned as it is, through the server's
 ``wsgi.file_wrapper`` when it offers one (:mod:`dualweb.wsgi.filebody`).
 
-While a request runs, :data:`~dualweb.connection.SYNC_REQUEST` marks
-the context, so ``IOLoop.add_callback`` and friends raise instead of
-queueing callbacks that would never run.
+While a request runs, ``__call__`` is on the stack, marked with
+:func:`~dualweb.connection.sync_request_entry`, so ``IOLoop.add_callback``
+and friends raise instead of queueing callbacks that would never run.
 
 The per-request path is kept short on purpose (under gunicorn every
 instruction here is paid per request, with cold caches): what can be worked
@@ -52,7 +52,6 @@ from urllib.parse import quote
 
 from dualweb.connection import (
     COMPLETED,
-    SYNC_REQUEST,
     AsyncUnavailableError,
     ConnectionContext,
     HTTPConnection,
@@ -62,8 +61,9 @@ from dualweb.connection import (
     RequestStartLine,
     ResponseStartLine,
     discard_awaitable,
+    sync_request_entry,
 )
-from dualweb.headers import HTTPHeaders
+from dualweb.headers import SMALL_LENGTHS, HTTPHeaders
 from dualweb.httputil import responses
 from dualweb.intake import as_server_delegate, request_starter, resolve_proxy_headers
 from dualweb.log import app_log, gen_log
@@ -117,7 +117,9 @@ _READ_BLOCK = 65536
 _BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 _DROP_UNDER_GUNICORN = _HOP_BY_HOP | {"Server", "Date"}
 _new_tuple = tuple.__new__
-_new_object = object.__new__
+# Bound once: looking a class method up on the class makes a bound method per call.
+_headers_from_normalized = HTTPHeaders.from_normalized
+_SMALL_LENGTH = len(SMALL_LENGTHS)
 
 
 class _WSGIConnection(HTTPConnection):
@@ -134,7 +136,7 @@ class _WSGIConnection(HTTPConnection):
     supports_async = False
 
     # Built by WSGIAdapter.__call__, which sets every slot (no __init__: one
-    # Python call fewer per request).
+    # Python call fewer per request; keep it that way).
     context: ConnectionContext
     start_line: ResponseStartLine | None
     headers: HTTPHeaders | None
@@ -158,6 +160,17 @@ class _WSGIConnection(HTTPConnection):
                 self.write(chunk)
             else:
                 self.body = chunk
+        return COMPLETED
+
+    def write_response(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders, body: bytes
+    ) -> Awaitable[None]:
+        """Record a whole response (status line, headers, body) and mark it complete."""
+        # The core calls this only before anything else was written.
+        self.start_line = start_line
+        self.headers = headers
+        self.body = body
+        self.finished = True
         return COMPLETED
 
     def write(self, chunk: bytes) -> Awaitable[None]:
@@ -334,6 +347,7 @@ class WSGIAdapter:
         """
         return list(self._async_routes)
 
+    @sync_request_entry("WSGIAdapter")
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -354,7 +368,7 @@ class WSGIAdapter:
             start_line = _new_tuple(
                 RequestStartLine, (method, target, environ.get("SERVER_PROTOCOL") or "HTTP/1.0")
             )
-            headers = HTTPHeaders.from_normalized(fields)
+            headers = _headers_from_normalized(fields)
             length: int | None = 0
         else:
             try:
@@ -367,13 +381,14 @@ class WSGIAdapter:
         context = self._contexts.get(remote_ip)
         if context is None or context.protocol != protocol or self.xheaders:
             context = self._context(remote_ip, protocol, headers)
-        connection: _WSGIConnection = _new_object(_WSGIConnection)
+        # (No __init__ anywhere in its classes: calling the class is the quickest
+        # way to a bare instance, quicker than object.__new__.)
+        connection = _WSGIConnection()
         connection.context = context
         connection.start_line = connection.headers = connection.close_callback = None
         connection.body = b""
         connection.chunks = connection.sent_file = None
         connection.finished = False
-        token = SYNC_REQUEST.set("WSGIAdapter")
         try:
             # The one entry (start_request → headers_received → data_received* →
             # finish), written out here rather than in a method: one frame fewer
@@ -391,8 +406,6 @@ class WSGIAdapter:
                 raise _Refused(_unfinished_error(start_line, connection))
         except Exception as exc:
             return self._failed(start_response, exc, start_line, connection)
-        finally:
-            SYNC_REQUEST.reset(token)
         return self._respond(environ, start_response, start_line, connection)
 
     def _layout(self, keys: tuple[str, ...]) -> _EnvironLayout:
@@ -565,7 +578,7 @@ class WSGIAdapter:
             RequestStartLine, (method, target, environ.get("SERVER_PROTOCOL") or "HTTP/1.0")
         )
         # The names come from our own key -> name map, already canonical.
-        return start_line, HTTPHeaders.from_normalized(fields), length
+        return start_line, _headers_from_normalized(fields), length
 
     # -- answering ------------------------------------------------------------
 
@@ -599,9 +612,12 @@ class WSGIAdapter:
                 header_list.append(item)
         code = response_line.code
         declared = written.get("Content-Length")
-        if declared is not None and declared != str(len(body)) and start_line.method != "HEAD":
-            if code >= 200 and code not in _NO_BODY_STATUS:
-                return self._length_mismatch(start_response, declared, len(body), start_line)
+        if declared is not None:
+            length = len(body)
+            actual = SMALL_LENGTHS[length] if length < _SMALL_LENGTH else str(length)
+            if declared != actual and start_line.method != "HEAD":
+                if code >= 200 and code not in _NO_BODY_STATUS:
+                    return self._length_mismatch(start_response, declared, length, start_line)
         reason = response_line.reason
         if code == 200 and reason == "OK":
             start_response("200 OK", header_list)
