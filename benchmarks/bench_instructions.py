@@ -64,6 +64,9 @@ CASES = (
 
 
 def _app() -> Any:
+    # JSON_DOC: the document native-json writes, so the two JSON figures compare.
+    from apps.native_servers import JSON_DOC
+
     from dualweb.web import Application, RequestHandler
 
     class Hello(RequestHandler):
@@ -72,9 +75,6 @@ def _app() -> Any:
 
     class Json(RequestHandler):
         def get(self) -> None:
-            # The document native-json writes, so the two JSON figures compare.
-            from apps.native_servers import JSON_DOC
-
             self.write(JSON_DOC)
 
     return Application([(r"/", Hello), (r"/json", Json)])
