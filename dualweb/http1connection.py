@@ -433,7 +433,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_write_paused",
         "_write_waiters",
         "codec",
+        "connected_at",
         "context",
+        "fresh",
         "params",
     )
 
@@ -468,6 +470,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self.context = _UNCONNECTED
         self._delegate: HTTPMessageDelegate | None = None
         self._request_conn: HTTP1RequestConnection | None = None
+        #: The loop time the connection was made, and whether no request on it
+        #: has finished yet (HTTPServer.drain spares such a connection briefly:
+        #: its first request is most likely on its way).
+        self.connected_at = 0.0
+        self.fresh = True
         self._task: asyncio.Future[Any] | None = None
         self._busy = False
         self._processing = False
@@ -529,7 +536,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # The idle deadline starts now; the timer enforcing it is armed a
         # moment later with those of other new connections (see _FirstTimers).
         loop = self._loop
-        self._idle_deadline = loop.time() + self._idle_timeout
+        self.connected_at = now = loop.time()
+        self._idle_deadline = now + self._idle_timeout
         batch = _FIRST_TIMERS.get(loop)
         if batch is None:
             batch = _first_timers(loop)
@@ -897,6 +905,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._arm(self._body_deadline)
 
     def _enter_idle(self) -> None:
+        self.fresh = False
         self._idle_deadline = self._loop.time() + self._idle_timeout
         self._head_deadline = 0.0
         self._arm(self._idle_deadline)

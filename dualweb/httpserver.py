@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPServer"]
 
+# Seconds drain() leaves a new connection to send its first request: the
+# client has usually sent it already, its bytes just not read yet.
+_FIRST_REQUEST_GRACE = 1.0
+
 
 class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
     """A non-blocking HTTP/1.x server (Tornado's ``HTTPServer``).
@@ -175,7 +179,9 @@ class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
         """Let requests in flight finish, then close their connections; wait up to ``timeout``.
 
         For a graceful shutdown, after :meth:`stop`: idle keep-alive
-        connections are closed at once, and each busy one gets
+        connections are closed at once (a connection made less than a second
+        ago that has not sent its first request yet gets that second to send
+        it), and each busy one gets
         ``Connection: close`` on its response (if not yet sent) and is closed
         once that response is complete. Returns ``True`` when every
         connection is gone, ``False`` if some are still open after ``timeout``
@@ -185,10 +191,16 @@ class HTTPServer(TCPServer, Configurable, HTTPServerConnectionDelegate):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while self._connections:
+            now = loop.time()
             for proto in list(self._connections):
                 proto.codec.no_keep_alive = True
-                if not proto.codec.in_request:
-                    proto.close()
+                if proto.codec.in_request:
+                    continue
+                if proto.fresh and now - proto.connected_at < _FIRST_REQUEST_GRACE:
+                    # Accepted just before the stop, its request not read yet:
+                    # closing it now would fail a client that did nothing wrong.
+                    continue
+                proto.close()
             if deadline is not None and loop.time() >= deadline:
                 return not self._connections
             # Polling keeps this hunk independent of the connection internals.

@@ -17,7 +17,8 @@ On SIGTERM or SIGINT (Ctrl-C) it logs one line, then runs
    where a WebSocket layer closes its connections with code 1001 ("going
    away") and long-poll handlers answer their waiting clients;
 3. requests in flight finish, up to ``timeout`` seconds; idle keep-alive
-   connections are closed, busy ones after their response
+   connections are closed, busy ones after their response, and one accepted
+   just before the stop gets a second to send its first request
    (:meth:`dualweb.httpserver.HTTPServer.drain`);
 4. whatever is still open after the timeout is cut (logged as a warning).
 

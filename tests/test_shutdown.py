@@ -96,6 +96,43 @@ def test_idle_keep_alive_connection_is_closed_at_once() -> None:
     run(main, timeout=20)
 
 
+def test_connection_accepted_before_the_stop_still_gets_its_answer() -> None:
+    # A client connected just before the shutdown began and its request had
+    # not been read yet: it must be answered, not see the connection closed
+    # (found as a failed request during a zero-downtime SIGHUP restart).
+    async def main() -> None:
+        async with serving(make_app()) as (server, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(0.1)  # the server has accepted the connection
+            shutdown = asyncio.ensure_future(
+                dualweb.shutdown.graceful_shutdown([server], timeout=5)
+            )
+            await asyncio.sleep(0.1)  # draining has begun
+            writer.write(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            head, body = await read_response(reader)
+            writer.close()
+            assert head.startswith(b"HTTP/1.1 200")
+            assert b"Connection: close" in head
+            assert body == b"fast"
+            assert await shutdown is True
+
+    run(main, timeout=20)
+
+
+def test_silent_new_connection_does_not_hold_the_drain() -> None:
+    async def main() -> None:
+        async with serving(make_app()) as (server, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            assert await dualweb.shutdown.graceful_shutdown([server], timeout=5) is True
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert time.monotonic() - started < 3  # about the 1 s grace, not the timeout
+            writer.close()
+
+    run(main, timeout=20)
+
+
 def test_requests_past_the_timeout_are_cut_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
