@@ -41,18 +41,28 @@ from tests.harness import ServerThread
 OK = ResponseStartLine("HTTP/1.1", 200, "OK")
 
 
-def events_of(pieces: list[bytes]) -> list[Any]:
-    """Feed ``pieces``, answer every request; the events, simplified."""
-    codec = HTTP1ServerCodec()
+def codec_events(
+    pieces: list[bytes], chunk_size: int = 65536, keep_alive: bool = True
+) -> tuple[list[Any], list[int]]:
+    """Feed ``pieces``, answer every request; the events, simplified, and the Data sizes.
+
+    Requests appear as (start line, keep_alive, headers), or without
+    keep_alive when ``keep_alive`` is false; bodies are joined.
+    """
+    codec = HTTP1ServerCodec(chunk_size=chunk_size)
     out: list[Any] = []
+    sizes: list[int] = []
     for piece in pieces:
         codec.receive_data(piece)
         while True:
             event = codec.next_event()
             if isinstance(event, Request):
                 line = tuple(event.start_line)
-                out.append((line, event.keep_alive, sorted(event.headers.items())))
+                headers = sorted(event.headers.items())
+                out.append((line, event.keep_alive, headers) if keep_alive else (line, headers))
             elif isinstance(event, Data):
+                assert type(event.data) is bytes
+                sizes.append(len(event.data))
                 # (How TCP split the body is not compared.)
                 if out and out[-1][0] == "data":
                     out[-1] = ("data", out[-1][1] + event.data)
@@ -63,13 +73,18 @@ def events_of(pieces: list[bytes]) -> list[Any]:
                 codec.send_response(OK, HTTPHeaders({"Content-Length": "0"}))
                 codec.send_end()
                 if codec.must_close:
-                    return out
+                    return out, sizes
             elif isinstance(event, ProtocolError):
                 out.append(("error", event.status_code))
-                return out
+                return out, sizes
             else:
                 break
-    return out
+    return out, sizes
+
+
+def events_of(pieces: list[bytes]) -> list[Any]:
+    """Feed ``pieces``, answer every request; the events, simplified."""
+    return codec_events(pieces)[0]
 
 
 HEADS = [

@@ -28,9 +28,9 @@ from dualweb.connection import (
     HTTPServerConnectionDelegate,
     ResponseStartLine,
 )
-from dualweb.http1codec import END_OF_MESSAGE, Data, HTTP1ServerCodec, ProtocolError, Request
 from dualweb.httputil import HTTPHeaders
 from tests.harness import ServerThread
+from tests.test_server_fastpaths import codec_events
 
 OK = ResponseStartLine("HTTP/1.1", 200, "OK")
 CHUNK = 65536
@@ -38,34 +38,7 @@ CHUNK = 65536
 
 def feed(pieces: list[bytes], chunk_size: int = CHUNK) -> tuple[list[Any], list[int]]:
     """Feed ``pieces``, answering each request; the events (bodies joined) and Data sizes."""
-    codec = HTTP1ServerCodec(chunk_size=chunk_size)
-    out: list[Any] = []
-    sizes: list[int] = []
-    for piece in pieces:
-        codec.receive_data(piece)
-        while True:
-            event = codec.next_event()
-            if isinstance(event, Request):
-                out.append((tuple(event.start_line), sorted(event.headers.items())))
-            elif isinstance(event, Data):
-                assert type(event.data) is bytes
-                sizes.append(len(event.data))
-                if out and out[-1][0] == "data":
-                    out[-1] = ("data", out[-1][1] + event.data)
-                else:
-                    out.append(("data", event.data))
-            elif event is END_OF_MESSAGE:
-                out.append("end")
-                codec.send_response(OK, HTTPHeaders({"Content-Length": "0"}))
-                codec.send_end()
-                if codec.must_close:
-                    return out, sizes
-            elif isinstance(event, ProtocolError):
-                out.append(("error", event.status_code))
-                return out, sizes
-            else:
-                break
-    return out, sizes
+    return codec_events(pieces, chunk_size, keep_alive=False)
 
 
 def pieces_of(data: bytes, size: int) -> list[bytes]:
