@@ -822,6 +822,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # _end_request() for the usual case: the codec is ready for the next request.
         self._request_conn = None
         self._delegate = None
+        self.fresh = False
         # Idle from now: the timer handle moves only if this deadline is
         # earlier than the one it is set for (see _arm), so on a busy
         # connection this is a clock read and a float store.

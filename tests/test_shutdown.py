@@ -90,7 +90,8 @@ def test_idle_keep_alive_connection_is_closed_at_once() -> None:
             started = time.monotonic()
             assert await dualweb.shutdown.graceful_shutdown([server], timeout=5) is True
             assert await asyncio.wait_for(reader.read(), 5) == b""
-            assert time.monotonic() - started < 4  # did not wait for the timeout
+            # Neither the timeout nor the 1 s a new connection gets for its first request.
+            assert time.monotonic() - started < 0.8
             writer.close()
 
     run(main, timeout=20)
