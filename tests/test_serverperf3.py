@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import socket
 import struct
-import time
 from typing import Any
 
 import pytest
@@ -30,7 +28,7 @@ from dualweb.connection import (
 )
 from dualweb.httputil import HTTPHeaders
 from tests.harness import ServerThread
-from tests.test_server_fastpaths import codec_events
+from tests.test_server_fastpaths import codec_events, read_responses
 
 OK = ResponseStartLine("HTTP/1.1", 200, "OK")
 CHUNK = 65536
@@ -217,31 +215,8 @@ def _expected(path: str, body: bytes, method: str = "POST") -> bytes:
     return f"{method} {path} {len(body)} {hashlib.sha256(body).hexdigest()}".encode()
 
 
-def _read_responses(sock: socket.socket, count: int = 1) -> list[tuple[bytes, bytes]]:
-    """The next ``count`` responses (head, body); fewer if the server closes first."""
-    buf = b""
-    out: list[tuple[bytes, bytes]] = []
-    deadline = time.monotonic() + 10
-    while len(out) < count:
-        assert time.monotonic() < deadline, "no complete response"
-        head, sep, rest = buf.partition(b"\r\n\r\n")
-        if sep:
-            found = re.search(rb"Content-Length: (\d+)", head)
-            length = int(found.group(1)) if found else 0
-            if len(rest) >= length:
-                out.append((head, rest[:length]))
-                buf = rest[length:]
-                continue
-        data = sock.recv(65536)
-        if not data:
-            break
-        buf += data
-    assert not buf, "more than the responses asked for"
-    return out
-
-
 def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
-    responses = _read_responses(sock)
+    responses = read_responses(sock)
     return responses[0] if responses else (b"", b"")
 
 
@@ -264,7 +239,7 @@ def test_uploads_arrive_intact_however_they_are_sent(kind: str) -> None:
                 assert _read_response(sock)[1] == _expected("/ch", BODY)
             # Pipelined after an upload, in one send.
             sock.sendall(post(BODY[:70_000], "/d") + GET)
-            assert [body for _, body in _read_responses(sock, 2)] == [
+            assert [body for _, body in read_responses(sock, 2)] == [
                 _expected("/d", BODY[:70_000]),
                 _expected("/next", b"", "GET"),
             ]
@@ -346,7 +321,7 @@ def test_awaited_writes_complete_on_every_connection(kind: str) -> None:
         for sock in socks:
             sock.sendall(GET + GET + close)
         for sock in socks:
-            assert [body for _, body in _read_responses(sock, 4)] == [b"abcdef"] * 3
+            assert [body for _, body in read_responses(sock, 4)] == [b"abcdef"] * 3
             sock.close()
         assert server.connections_after(5) == 0
     finally:
